@@ -1,0 +1,108 @@
+"""Engine, the scoped session and the tenant context that row-level security reads.
+
+The tenant is a context variable filled by the request's authenticated user or the job's
+tenant. Every transaction starts with ``set_config('app.tenant_id', <tenant>, true)``, so
+PostgreSQL's policies see exactly that tenant for that transaction; with none set they see
+nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+_tenant: ContextVar[uuid.UUID | None] = ContextVar("tenant_id", default=None)
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+
+SessionFactory = sessionmaker(expire_on_commit=False)
+#: The session of the current thread (a request or an actor's message); removed after each.
+db = scoped_session(SessionFactory)
+
+
+class UnsafeDatabaseRole(RuntimeError):
+    """The app connected as a role that could bypass row-level security."""
+
+
+def init_engine(url: str, **options: object) -> Engine:
+    """Create the engine the processes use and bind the session factory to it."""
+    options.setdefault("pool_pre_ping", True)
+    engine = create_engine(url, **options)
+    SessionFactory.configure(bind=engine)
+    return engine
+
+
+def current_tenant() -> uuid.UUID | None:
+    return _tenant.get()
+
+
+def _apply_tenant(connection: Connection) -> None:
+    tenant = _tenant.get()
+    connection.execute(_SET_TENANT, {"tenant": str(tenant) if tenant else ""})
+
+
+@event.listens_for(Session, "after_begin")
+def _set_tenant_for_transaction(session: Session, transaction, connection: Connection) -> None:
+    _apply_tenant(connection)
+
+
+def _sync_open_transaction() -> None:
+    session = db()
+    if session.in_transaction():
+        _apply_tenant(session.connection())
+
+
+def bind_tenant(tenant_id: uuid.UUID | None) -> None:
+    """Make ``tenant_id`` the tenant of this context, including a transaction already open."""
+    _tenant.set(tenant_id)
+    _sync_open_transaction()
+
+
+@contextmanager
+def tenant_scope(tenant_id: uuid.UUID | None) -> Iterator[None]:
+    """Run a block as ``tenant_id`` and restore the previous tenant afterwards."""
+    token = _tenant.set(tenant_id)
+    _sync_open_transaction()
+    try:
+        yield
+    finally:
+        _tenant.reset(token)
+        _sync_open_transaction()
+
+
+def reset_context() -> None:
+    """End the current unit of work: roll back what was not committed, forget the tenant."""
+    db.remove()
+    _tenant.set(None)
+
+
+def check_app_role(engine: Engine) -> None:
+    """Refuse to run as a role that is a superuser, bypasses RLS or owns tables."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT r.rolname, r.rolsuper, r.rolbypassrls,"
+                " (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid"
+                "   AND c.relnamespace = 'public'::regnamespace) AS owned"
+                " FROM pg_roles r WHERE r.rolname = current_user"
+            )
+        ).one()
+    problems = [
+        reason
+        for reason, bad in (
+            ("is a superuser", row.rolsuper),
+            ("has BYPASSRLS", row.rolbypassrls),
+            (f"owns {row.owned} relations", row.owned),
+        )
+        if bad
+    ]
+    if problems:
+        raise UnsafeDatabaseRole(
+            f"database role {row.rolname!r} {', '.join(problems)}: the app must connect as a "
+            "role that row-level security applies to (see README, Database roles)"
+        )

@@ -1,0 +1,59 @@
+"""Workflow executions ingested from n8n."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, TenantOwned, Timestamps, enum_check, tenant_fk
+from models.environments import PROVIDERS
+
+NORMALIZED_STATUSES = ("success", "error", "running", "waiting")
+
+
+class Execution(TenantOwned, Timestamps, Base):
+    """One n8n execution, upserted by ingestion until it finishes."""
+
+    __tablename__ = "executions"
+    __extra_args__ = (
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        # Ingestion's ON CONFLICT target: re-reading a page never duplicates a row.
+        UniqueConstraint("tenant_id", "environment_id", "n8n_execution_id"),
+        Index(
+            "ix_executions_tenant_id_environment_id_started_at",
+            "tenant_id",
+            "environment_id",
+            "started_at",
+        ),
+        Index(
+            "ix_executions_tenant_id_workflow_id_started_at",
+            "tenant_id",
+            "workflow_id",
+            "started_at",
+        ),
+        enum_check("provider", PROVIDERS),
+        enum_check("normalized_status", NORMALIZED_STATUSES),
+    )
+
+    environment_id: Mapped[uuid.UUID]
+    provider: Mapped[str] = mapped_column(String(20), server_default="n8n")
+    n8n_execution_id: Mapped[str] = mapped_column(Text)
+    #: The n8n workflow id, not a canonical id: executions outlive mappings.
+    workflow_id: Mapped[str] = mapped_column(Text)
+    workflow_name: Mapped[str | None] = mapped_column(Text)
+    #: n8n's own status, kept as sent; n8n versions differ in the values they use.
+    status: Mapped[str | None] = mapped_column(Text)
+    normalized_status: Mapped[str] = mapped_column(String(20))
+    #: NULL for executions n8n has queued but not started.
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    #: Milliseconds from start to finish; NULL while running.
+    execution_time: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_node: Mapped[str | None] = mapped_column(Text)
+    #: No CHECK: n8n adds modes (manual, trigger, webhook, retry, integrated, ...) between
+    #: releases, and a new one must not make ingestion fail.
+    mode: Mapped[str | None] = mapped_column(Text)

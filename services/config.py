@@ -1,0 +1,77 @@
+"""Configuration: read once from the environment (12-factor), typed, with working defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+#: Default request body cap in bytes; workflows with many nodes run to a few MB.
+DEFAULT_MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku's postgres:// form and select the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the processes read from their environment."""
+
+    #: The app role's connection (web, worker, clock). Never the table owner.
+    database_url: str = "postgresql+psycopg://n8nops_app@127.0.0.1:5432/n8nops"
+    #: The owner's connection, used only by migrations and operator commands.
+    migration_database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Prefix of Dramatiq's Redis keys, so several deployments (or test runs) share a Redis.
+    dramatiq_namespace: str = "n8nops"
+    port: int = 5000
+    log_level: str = "INFO"
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    #: Encryption keys for secrets at rest: "kid:base64-fernet-key", newest first.
+    encryption_keys: tuple[str, ...] = ()
+    #: Let environment URLs resolve to private or loopback addresses (self-hosted, tests).
+    allow_private_networks: bool = False
+    supabase_jwt_secret: str = ""
+    supabase_jwks_url: str = ""
+    supabase_jwt_audience: str = "authenticated"
+    supabase_jwt_issuer: str = ""
+    supabase_jwt_algorithms: tuple[str, ...] = ("HS256",)
+    #: Database roles the migrations grant to; created by the operator or the launcher.
+    app_db_role: str = "n8nops_app"
+    definer_db_role: str = "n8nops_definer"
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        converters = {bool: _bool, int: int, tuple: _list}
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None:
+                continue
+            kind = type(f.default)
+            values[f.name] = converters.get(kind, str)(raw)
+        settings = cls(**values)
+        return settings.normalized()
+
+    def normalized(self) -> Settings:
+        db = normalize_database_url(self.database_url)
+        migration = normalize_database_url(self.migration_database_url or db)
+        return replace(self, database_url=db, migration_database_url=migration)
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        return replace(self, **overrides).normalized()

@@ -1,0 +1,129 @@
+"""Who is calling: personal API tokens and Supabase-compatible JWTs, resolved to a principal.
+
+Both lookups happen before any tenant is known, so they go through the two SECURITY DEFINER
+functions of the security migration, never through a general bypass of row-level security.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import jwt
+from sqlalchemy import text
+
+from models.db import db
+from services.config import Settings
+from services.errors import Forbidden, Unauthenticated
+
+#: Every personal token starts with this, so scanners and humans recognise a leaked one.
+TOKEN_PREFIX = "n8o_pat_"  # noqa: S105 - a public prefix, not a secret
+#: Bytes of randomness in a token's body.
+TOKEN_ENTROPY_BYTES = 32
+#: Seconds a fetched JWKS stays cached.
+JWKS_CACHE_S = 600
+
+ROLE_RANK = {"viewer": 1, "developer": 2, "admin": 3}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a user of one tenant, with a role."""
+
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    role: str
+    is_platform_admin: bool = False
+    token_id: uuid.UUID | None = None
+
+    def has_role(self, minimum: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[minimum]
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_ENTROPY_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(bearer: str, settings: Settings) -> Principal:
+    """Resolve a bearer credential to a principal, or raise Unauthenticated / Forbidden."""
+    if bearer.startswith(TOKEN_PREFIX):
+        return _from_personal_token(bearer)
+    return _from_jwt(bearer, settings)
+
+
+def _from_personal_token(token: str) -> Principal:
+    row = (
+        db.execute(text("SELECT * FROM auth_token_principal(:h)"), {"h": hash_token(token)})
+        .mappings()
+        .one_or_none()
+    )
+    if row is None or row["revoked_at"] is not None:
+        raise Unauthenticated("The token is invalid or revoked.", code="invalid_token")
+    if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
+        raise Unauthenticated("The token has expired.", code="token_expired")
+    return _principal(row, token_id=row["token_id"])
+
+
+def _from_jwt(token: str, settings: Settings) -> Principal:
+    claims = _verify_jwt(token, settings)
+    row = (
+        db.execute(text("SELECT * FROM auth_subject_principal(:s)"), {"s": claims["sub"]})
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise Unauthenticated("No user is registered for this identity.", code="unknown_subject")
+    return _principal(row)
+
+
+def _principal(row, *, token_id: uuid.UUID | None = None) -> Principal:
+    if not row["is_active"]:
+        raise Forbidden("This user account is deactivated.", code="user_inactive")
+    return Principal(
+        user_id=row["user_id"],
+        tenant_id=row["tenant_id"],
+        role=row["role"],
+        is_platform_admin=row["is_platform_admin"],
+        token_id=token_id,
+    )
+
+
+@lru_cache(maxsize=8)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=JWKS_CACHE_S, timeout=5)
+
+
+def _verify_jwt(token: str, settings: Settings) -> dict:
+    if not (settings.supabase_jwt_secret or settings.supabase_jwks_url):
+        raise Unauthenticated("The bearer token is not a valid API token.", code="invalid_token")
+    try:
+        if settings.supabase_jwks_url:
+            key = _jwks_client(settings.supabase_jwks_url).get_signing_key_from_jwt(token).key
+        else:
+            key = settings.supabase_jwt_secret
+        return jwt.decode(
+            token,
+            key,
+            algorithms=list(settings.supabase_jwt_algorithms),
+            audience=settings.supabase_jwt_audience or None,
+            issuer=settings.supabase_jwt_issuer or None,
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("The token has expired.", code="token_expired") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise Unauthenticated(
+            "The token's audience is not accepted.", code="invalid_token"
+        ) from exc
+    except jwt.InvalidIssuerError as exc:
+        raise Unauthenticated("The token's issuer is not accepted.", code="invalid_token") from exc
+    except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
+        raise Unauthenticated("The token could not be verified.", code="invalid_token") from exc

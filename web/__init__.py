@@ -1,0 +1,60 @@
+"""The web process: create_app() builds the Flask app serving the REST API."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import redis
+from flask import Flask
+
+from models.db import check_app_role, init_engine, reset_context
+from services.config import Settings
+from web import api, cli, health
+from web.errors import ApiWithErrors, register_error_handlers
+
+ALEMBIC_INI = str(Path(__file__).resolve().parent.parent / "alembic.ini")
+
+
+def create_app(config: Settings | None = None) -> Flask:
+    """Build the app from ``config`` (default: the environment)."""
+    settings = config or Settings.from_env()
+    logging.basicConfig(level=settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        TESTING=settings.testing,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        ALEMBIC_INI=ALEMBIC_INI,
+        API_TITLE="n8n-ops",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A personal API token (n8o_pat_...) or a Supabase JWT",
+                    }
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    engine = init_engine(settings.database_url)
+    check_app_role(engine)
+    app.extensions["n8nops_redis"] = redis.Redis.from_url(settings.redis_url)
+
+    rest = ApiWithErrors(app)
+    app.extensions["n8nops_api"] = rest
+    api.register(rest)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    cli.register(app)
+    app.teardown_appcontext(lambda _exc: reset_context())
+    return app

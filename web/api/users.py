@@ -1,0 +1,82 @@
+"""Tenant users: admins invite, change roles and deactivate."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from models.tenancy import ROLES
+from services import users
+from web.auth import requires
+from web.errors import ErrorSchema
+from web.pagination import PAGE_HEADERS, PageArgs, paginate
+
+blp = Blueprint("users", __name__, url_prefix="/users", description="People of this tenant")
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.UUID(dump_only=True)
+    email = ma.fields.Email(required=True)
+    name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
+    supabase_auth_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
+    is_active = ma.fields.Boolean(dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class UserUpdateSchema(ma.Schema):
+    name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
+    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    is_active = ma.fields.Boolean()
+
+
+class UserListArgs(PageArgs):
+    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    is_active = ma.fields.Boolean()
+
+
+@blp.route("")
+class Users(MethodView):
+    @requires("users:read")
+    @blp.arguments(UserListArgs, location="query", as_kwargs=True)
+    @blp.response(200, UserSchema(many=True), headers=PAGE_HEADERS)
+    def get(self, page, limit, **filters):
+        """List the tenant's users"""
+        return paginate(users.list_users_query(**filters), page=page, limit=limit)
+
+    @requires("users:manage")
+    @blp.arguments(UserSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="Email or identity already used")
+    def post(self, data):
+        """Invite (create) a user with a role"""
+        return users.create_user(**data)
+
+
+@blp.route("/<uuid:user_id>")
+class UserById(MethodView):
+    @requires("users:read")
+    @blp.response(200, UserSchema)
+    def get(self, user_id):
+        """One user"""
+        return users.get_user(user_id)
+
+    @requires("users:manage")
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="Would leave no active admin")
+    def patch(self, data, user_id):
+        """Change a user's role, name or active flag"""
+        return users.update_user(user_id, **data)
+
+
+@blp.route("/<uuid:user_id>/deactivate")
+class UserDeactivate(MethodView):
+    @requires("users:manage")
+    @blp.response(200, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="Would leave no active admin")
+    def post(self, user_id):
+        """Deactivate a user: their tokens and sessions stop working"""
+        return users.update_user(user_id, is_active=False)

@@ -1,0 +1,87 @@
+"""One JSON error shape for every error the API returns, Flask's own included."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+import marshmallow as ma
+from flask import Flask, jsonify
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from services.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorSchema(ma.Schema):
+    """Every error: HTTP code and name, a stable slug, a sentence, and details to act on."""
+
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
+    error = ma.fields.String(required=True, metadata={"description": "Machine-readable slug"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict(metadata={"description": "Field errors, ids of conflicting objects"})
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "_").replace("-", "_")
+
+
+def error_response(
+    code: int, *, error: str, message: str, details: dict | None = None, headers=None
+):
+    """The one error body, as a response."""
+    body = {"code": code, "status": _http_name(code), "error": error, "message": message}
+    if details:
+        body["details"] = details
+    response = jsonify(body)
+    response.status_code = code
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _http_name(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "Error"
+
+
+class ApiWithErrors(Api):
+    """flask-smorest's Api, answering every HTTPException in the shared error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        details = {}
+        if "messages" in data or "errors" in data:
+            details["fields"] = data.get("errors") or data.get("messages")
+        message = data.get("message") or error.description or error.name
+        if error.code == 422 and details:
+            message = "The request is invalid; see details.fields."
+        return error_response(
+            error.code or 500,
+            error=_slug(error.name),
+            message=message,
+            details=details,
+            headers=data.get("headers"),
+        )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        return error_response(
+            error.status, error=error.code, message=error.message, details=error.details
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return app.extensions["n8nops_api"].handle_http_exception(error)
+        log.exception("unhandled error")
+        return app.extensions["n8nops_api"].handle_http_exception(InternalServerError())
