@@ -1,22 +1,67 @@
-"""The clock: APScheduler enqueues scheduled work; it never does the work itself."""
+"""The clock: APScheduler (3.x, in-memory store, UTC) that only enqueues, never does the work.
+
+Schedules are code and rows, not pickles: the job store is rebuilt at every start.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+from datetime import UTC
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
+from jobs import load_actors, maintenance
+from jobs.broker import setup_broker
+from jobs.schedule import EPOCH, Schedule, fire
+from models.db import check_app_role, init_engine
 from services.config import Settings
 
+#: Seconds between outbox relay runs.
+RELAY_EVERY_S = 5
+#: Seconds between reaper runs.
+REAP_EVERY_S = 30
 
-def build_scheduler(settings: Settings) -> BlockingScheduler:
-    return BlockingScheduler(timezone="UTC")
+#: Tenant work on a schedule; later features add theirs here.
+SCHEDULES: tuple[Schedule, ...] = ()
+
+
+def build_scheduler(schedules: tuple[Schedule, ...] = SCHEDULES) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler.add_job(
+        maintenance.relay,
+        IntervalTrigger(seconds=RELAY_EVERY_S, start_date=EPOCH),
+        id="outbox-relay",
+        misfire_grace_time=RELAY_EVERY_S,
+    )
+    scheduler.add_job(
+        maintenance.reap,
+        IntervalTrigger(seconds=REAP_EVERY_S, start_date=EPOCH),
+        id="stale-job-reaper",
+        misfire_grace_time=REAP_EVERY_S,
+    )
+    for schedule in schedules:
+        scheduler.add_job(
+            fire,
+            IntervalTrigger(seconds=schedule.every.total_seconds(), start_date=EPOCH),
+            args=[schedule],
+            id=schedule.key,
+            misfire_grace_time=int(schedule.misfire_grace.total_seconds()),
+        )
+    return scheduler
 
 
 def main() -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level)
-    build_scheduler(settings).start()
+    check_app_role(init_engine(settings.database_url))
+    setup_broker(settings)
+    load_actors()
+    scheduler = build_scheduler()
+    # SIGTERM (a deploy, a dyno restart) stops firing at once; fires are idempotent anyway.
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    scheduler.start()
 
 
 if __name__ == "__main__":

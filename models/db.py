@@ -37,6 +37,11 @@ def init_engine(url: str, **options: object) -> Engine:
     return engine
 
 
+def get_engine() -> Engine:
+    """The engine init_engine bound; for short transactions outside the request's session."""
+    return SessionFactory.kw["bind"]
+
+
 def current_tenant() -> uuid.UUID | None:
     return _tenant.get()
 

@@ -1,17 +1,35 @@
-"""Background jobs: the tracked unit of every long operation."""
+"""Background jobs: the tracked unit of every long operation, and the outbox of its message."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, String, text
+from sqlalchemy import Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import JSON, Base, TenantOwned, Timestamps, enum_check
+from models.base import JSON, Base, TenantOwned, Timestamps, enum_check, tenant_fk
 
-JOB_TYPES = ("sync", "promotion", "deployment", "onboarding")
+#: Every kind of work the platform runs as a job.
+JOB_TYPES = (
+    "sync",
+    "promotion",
+    "deployment",
+    "onboarding",
+    "execution_ingestion",
+    "credential_sync",
+    "credential_health",
+    "environment_heartbeat",
+    "drift_check",
+    "retention_purge",
+    "healthcheck",
+    # Does nothing: measures the overhead of the job core itself (bench/).
+    "noop",
+)
 JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("pending", "running")
+TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+TRIGGERS = ("user", "schedule", "rerun", "system")
 
 
 class BackgroundJob(TenantOwned, Timestamps, Base):
@@ -19,19 +37,99 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
 
     __tablename__ = "background_jobs"
     __extra_args__ = (
+        tenant_fk("rerun_of_id", "background_jobs", ondelete="SET NULL"),
+        tenant_fk("triggered_by_user_id", "users", ondelete="SET NULL"),
         Index(
             "ix_background_jobs_tenant_id_status_created_at", "tenant_id", "status", "created_at"
         ),
+        Index(
+            "ix_background_jobs_tenant_id_job_type_created_at",
+            "tenant_id",
+            "job_type",
+            "created_at",
+        ),
+        Index(
+            "ix_background_jobs_tenant_id_resource_type_resource_id",
+            "tenant_id",
+            "resource_type",
+            "resource_id",
+            "created_at",
+        ),
+        Index("ix_background_jobs_rerun_of_id", "rerun_of_id"),
+        Index(
+            "uq_background_jobs_tenant_id_idempotency_key",
+            "tenant_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        # One non-terminal job per concurrency key (e.g. one sync per environment).
+        Index(
+            "uq_background_jobs_tenant_id_concurrency_key_active",
+            "tenant_id",
+            "concurrency_key",
+            unique=True,
+            postgresql_where=text(
+                "concurrency_key IS NOT NULL AND status IN ('pending', 'running')"
+            ),
+        ),
+        # A schedule's slot produces one job, however many clocks fire it.
+        Index(
+            "uq_background_jobs_tenant_id_schedule_key_slot",
+            "tenant_id",
+            "schedule_key",
+            "scheduled_slot",
+            unique=True,
+            postgresql_where=text("schedule_key IS NOT NULL"),
+        ),
+        # The outbox relay's scan: committed but never handed to the broker.
+        Index(
+            "ix_background_jobs_unenqueued",
+            "created_at",
+            postgresql_where=text("status = 'pending' AND enqueued_at IS NULL"),
+        ),
+        # The reaper's scan.
+        Index(
+            "ix_background_jobs_running_heartbeat",
+            "heartbeat_at",
+            postgresql_where=text("status = 'running'"),
+        ),
         enum_check("job_type", JOB_TYPES),
         enum_check("status", JOB_STATUSES),
+        enum_check("triggered_by", TRIGGERS),
     )
 
     job_type: Mapped[str] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(20), server_default="pending")
     resource_type: Mapped[str | None] = mapped_column(String(50))
     resource_id: Mapped[uuid.UUID | None]
+    #: The actor's arguments besides the job itself: ids and options, never secrets.
+    params: Mapped[JSON] = mapped_column(server_default=text("'{}'::jsonb"))
     #: {current, total, percentage, message}
     progress: Mapped[JSON] = mapped_column(server_default=text("'{}'::jsonb"))
+    result: Mapped[JSON | None]
     meta: Mapped[JSON] = mapped_column("metadata", server_default=text("'{}'::jsonb"))
+    error_class: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_traceback: Mapped[str | None] = mapped_column(Text)
+    #: Attempts started so far; the first run is attempt 1.
+    attempt: Mapped[int] = mapped_column(server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(server_default=text("1"))
+    queue_name: Mapped[str] = mapped_column(String(50))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    #: Dramatiq's id of the last message sent for this job.
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    rerun_of_id: Mapped[uuid.UUID | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    concurrency_key: Mapped[str | None] = mapped_column(String(255))
+    schedule_key: Mapped[str | None] = mapped_column(String(255))
+    scheduled_slot: Mapped[datetime | None]
+    cancel_requested_at: Mapped[datetime | None]
+    #: The current attempt's fence: every write of that attempt must carry it.
+    lease_token: Mapped[uuid.UUID | None]
+    heartbeat_at: Mapped[datetime | None]
+    triggered_by: Mapped[str] = mapped_column(String(20), server_default="user")
+    triggered_by_user_id: Mapped[uuid.UUID | None]
+    enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
-    completed_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

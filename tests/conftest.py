@@ -126,3 +126,29 @@ def other_tenant(factory):
 def _clean_context():
     yield
     reset_context()
+
+
+@pytest.fixture
+def worker(app):
+    """A real Dramatiq worker (threads in this process) on the session's Redis broker."""
+    import dramatiq
+
+    running = dramatiq.Worker(dramatiq.get_broker(), worker_threads=4, worker_timeout=100)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def make_app(settings):
+    """Build another app with changed settings; the session app's broker and engine are
+    restored afterwards (create_app binds both process-wide, as a real process does)."""
+    import dramatiq
+
+    from models.db import SessionFactory
+    from web import create_app
+
+    broker, engine = dramatiq.get_broker(), SessionFactory.kw["bind"]
+    yield lambda **overrides: create_app(settings.with_overrides(**overrides))
+    dramatiq.set_broker(broker)
+    SessionFactory.configure(bind=engine)

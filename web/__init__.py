@@ -8,6 +8,8 @@ from pathlib import Path
 import redis
 from flask import Flask
 
+from jobs import load_actors
+from jobs.broker import setup_broker
 from models.db import check_app_role, init_engine, reset_context
 from services.config import Settings
 from web import api, cli, health
@@ -48,6 +50,8 @@ def create_app(config: Settings | None = None) -> Flask:
     )
     engine = init_engine(settings.database_url)
     check_app_role(engine)
+    setup_broker(settings)
+    load_actors()
     app.extensions["n8nops_redis"] = redis.Redis.from_url(settings.redis_url)
 
     rest = ApiWithErrors(app)

@@ -7,9 +7,11 @@ import functools
 import click
 from flask import Flask
 
-from models.db import tenant_scope
+from jobs import core
+from models.db import db, tenant_scope
+from models.jobs import JOB_STATUSES
 from models.tenancy import ROLES
-from services import tenants, tokens, users
+from services import jobs, tenants, tokens, users
 from services.errors import DomainError
 
 
@@ -30,6 +32,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_tenant)
     app.cli.add_command(create_user)
     app.cli.add_command(issue_token)
+    app.cli.add_command(jobs_group)
 
 
 @click.command("create-tenant")
@@ -70,3 +73,49 @@ def issue_token(slug: str, email: str, name: str, expires_in_days: int | None) -
         user = users.get_user_by_email(email)
         _, secret = tokens.issue_token(user.id, name=name, expires_in_days=expires_in_days)
     click.echo(secret)
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """List, cancel and rerun a tenant's jobs."""
+
+
+_tenant_option = click.option("--tenant", "slug", required=True, help="The tenant's slug")
+
+
+@jobs_group.command("list")
+@_tenant_option
+@click.option("--status", "statuses", multiple=True, type=click.Choice(JOB_STATUSES))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@_clear_errors
+def jobs_list(slug: str, statuses: tuple[str, ...], limit: int) -> None:
+    """Newest jobs first: id, kind, status, progress, error."""
+    with tenant_scope(tenants.tenant_id_for_slug(slug)):
+        query = jobs.list_query(jobs.JobFilters(statuses=statuses)).limit(limit)
+        for job in db.scalars(query):
+            progress = job.progress.get("percentage", 0)
+            error = f"  {job.error_message}" if job.error_message else ""
+            click.echo(f"{job.id}  {job.job_type:<20} {job.status:<9} {progress:>3}%{error}")
+
+
+@jobs_group.command("cancel")
+@_tenant_option
+@click.argument("job_id", type=click.UUID)
+@_clear_errors
+def jobs_cancel(slug: str, job_id) -> None:
+    """Cancel a job (a running one stops at its next checkpoint)."""
+    with tenant_scope(tenants.tenant_id_for_slug(slug)):
+        job = core.cancel(job_id)
+    click.echo(
+        f"{job.id} {job.status}" + (" (cancel requested)" if job.status == "running" else "")
+    )
+
+
+@jobs_group.command("rerun")
+@_tenant_option
+@click.argument("job_id", type=click.UUID)
+@_clear_errors
+def jobs_rerun(slug: str, job_id) -> None:
+    """Start a new job like a finished one; prints the new job's id."""
+    with tenant_scope(tenants.tenant_id_for_slug(slug)):
+        click.echo(core.rerun(job_id, user_id=None).id)

@@ -26,7 +26,7 @@ def readyz():
     for name, check in checks.items():
         try:
             results[name] = check()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
             results[name] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in results.values())
     return jsonify(status="ready" if ready else "not_ready", checks=results), 200 if ready else 503

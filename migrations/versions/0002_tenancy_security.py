@@ -12,7 +12,7 @@ Create Date: 2026-11-25
 
 from alembic import op
 
-from services.config import Settings
+from migrations.helpers import create_definer_function, drop_definer_function, roles
 
 revision = "0002_tenancy_security"
 down_revision = "0001_schema"
@@ -115,13 +115,8 @@ DEFINER_GRANTS = (
 )
 
 
-def _roles() -> tuple[str, str]:
-    settings = Settings.from_env()
-    return f'"{settings.app_db_role}"', f'"{settings.definer_db_role}"'
-
-
 def upgrade() -> None:
-    app, definer = _roles()
+    app, definer = roles()
     for table in TENANT_TABLES:
         _protect(table, f"tenant_id = {TENANT_SETTING}")
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {app}")
@@ -133,16 +128,8 @@ def upgrade() -> None:
 
     for grant in DEFINER_GRANTS:
         op.execute(grant.format(definer=definer))
-    # Handing a function to the definer needs it to have CREATE on the schema, briefly.
-    op.execute(f"GRANT CREATE ON SCHEMA public TO {definer}")
     for signature, body in DEFINER_FUNCTIONS.items():
-        op.execute(
-            f"CREATE FUNCTION {signature} {body} SECURITY DEFINER SET search_path = public, pg_temp"
-        )
-        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
-        op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {app}")
-        op.execute(f"ALTER FUNCTION {signature} OWNER TO {definer}")
-    op.execute(f"REVOKE CREATE ON SCHEMA public FROM {definer}")
+        create_definer_function(signature, body)
 
 
 def _protect(table: str, predicate: str) -> None:
@@ -154,9 +141,9 @@ def _protect(table: str, predicate: str) -> None:
 
 
 def downgrade() -> None:
-    app, definer = _roles()
+    app, definer = roles()
     for signature in DEFINER_FUNCTIONS:
-        op.execute(f"DROP FUNCTION IF EXISTS {signature}")
+        drop_definer_function(signature)
     op.execute(f"REVOKE ALL ON api_tokens, users, platform_admins, tenants FROM {definer}")
     for table in (*TENANT_TABLES, "tenants"):
         op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from web import create_app
-
 ERROR_KEYS = {"code", "status", "error", "message"}
 
 
@@ -22,8 +18,8 @@ def test_wrong_method_is_a_json_405(client, tenant):
     assert set(response.json) >= ERROR_KEYS
 
 
-def test_oversized_body_is_a_json_413(settings, tenant):
-    app = create_app(settings.with_overrides(max_content_length=1024))
+def test_oversized_body_is_a_json_413(make_app, tenant):
+    app = make_app(max_content_length=1024)
     response = app.test_client().post(
         "/api/v1/tokens", json={"name": "x" * 5000}, headers=tenant.admin
     )
@@ -41,8 +37,8 @@ def test_malformed_json_is_a_4xx_in_the_error_shape(client, tenant):
     assert set(response.json) >= ERROR_KEYS
 
 
-def test_unexpected_error_is_a_json_500_without_internals(settings, tenant):
-    app = create_app(settings)
+def test_unexpected_error_is_a_json_500_without_internals(make_app, tenant):
+    app = make_app()
 
     @app.get("/boom")
     def boom():
@@ -74,9 +70,8 @@ def test_readyz_checks_database_redis_and_migrations(client):
     assert response.json["checks"] == {"database": "ok", "redis": "ok"}
 
 
-@pytest.mark.parametrize("broken", ["redis_url"])
-def test_readyz_reports_a_dependency_that_is_down(settings, broken):
-    app = create_app(settings.with_overrides(redis_url="redis://127.0.0.1:1/0"))
+def test_readyz_reports_a_dependency_that_is_down(make_app):
+    app = make_app(redis_url="redis://127.0.0.1:1/0")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"]["redis"].startswith("error")

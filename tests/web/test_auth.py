@@ -17,7 +17,6 @@ from models.db import db, tenant_scope
 from models.tenancy import ApiToken
 from services import users
 from tests.conftest import JWT_SECRET
-from web import create_app
 
 
 def _jwt(sub: str, *, secret=JWT_SECRET, aud="authenticated", exp_in=300):
@@ -180,14 +179,12 @@ def jwks_server():
     server.shutdown()
 
 
-def test_jwt_verified_against_a_jwks_url(settings, jwks_server, factory, tenant):
+def test_jwt_verified_against_a_jwks_url(make_app, jwks_server, factory, tenant):
     key, url = jwks_server
-    app = create_app(
-        settings.with_overrides(
-            supabase_jwks_url=url,
-            supabase_jwt_algorithms=("RS256",),
-            supabase_jwt_issuer="https://example.supabase.co/auth/v1",
-        )
+    app = make_app(
+        supabase_jwks_url=url,
+        supabase_jwt_algorithms=("RS256",),
+        supabase_jwt_issuer="https://example.supabase.co/auth/v1",
     )
     sub = f"rsa-{tenant.slug}"
     factory.run_as(

@@ -29,3 +29,21 @@ def test_cli_reports_an_unknown_tenant_clearly(app):
     )
     assert result.exit_code != 0
     assert "No tenant with slug 'no-such-tenant'" in result.output
+
+
+def test_cli_lists_cancels_and_reruns_jobs(app, tenant):
+    from tests.jobs.helpers import read_job, start_job
+
+    job_id = start_job(app, tenant.id)
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["jobs", "list", "--tenant", tenant.slug, "--status", "pending"])
+    assert listed.exit_code == 0, listed.output
+    assert str(job_id) in listed.output and "noop" in listed.output
+    cancelled = runner.invoke(args=["jobs", "cancel", "--tenant", tenant.slug, str(job_id)])
+    assert cancelled.output.strip() == f"{job_id} cancelled"
+    rerun = runner.invoke(args=["jobs", "rerun", "--tenant", tenant.slug, str(job_id)])
+    assert rerun.exit_code == 0, rerun.output
+    new = read_job(app, tenant.id, uuid.UUID(rerun.output.strip()))
+    assert new.rerun_of_id == job_id and new.status == "pending"
+    again = runner.invoke(args=["jobs", "cancel", "--tenant", tenant.slug, str(job_id)])
+    assert again.exit_code != 0 and "already cancelled" in again.output

@@ -17,6 +17,11 @@ EXPECTED_MINIMUM_ROLE = {
     "users:read": "viewer",
     "users:manage": "admin",
     "tokens:own": "viewer",
+    "jobs:read": "viewer",
+    "jobs:cancel": "developer",
+    "jobs:rerun": "developer",
+    "jobs:bulk_rerun": "admin",
+    "jobs:healthcheck": "admin",
 }
 
 

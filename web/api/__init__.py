@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from web.api import me, tokens, users
+from web.api import jobs, me, tokens, users
 
 PREFIX = "/api/v1"
 
-BLUEPRINTS = (me.blp, users.blp, tokens.blp)
+BLUEPRINTS = (me.blp, users.blp, tokens.blp, jobs.blp)
 
 
 def register(api: Api) -> None:

@@ -1,0 +1,421 @@
+"""The job lifecycle: background_jobs is the source of truth, Dramatiq only the transport.
+
+Web, services and the clock start work through ``start``; workers advance it through
+``claim`` / ``Attempt``. Every transition is a guarded UPDATE (``WHERE status IN ...``), so
+status never moves backwards and a duplicate delivery finds nothing to do. Each attempt
+holds a fresh lease token that all its writes carry (the fence), so a worker that was paused
+or presumed dead cannot overwrite its successor.
+
+This module knows job kinds by name only (the policy registry below is filled by the actor
+modules): services and web start work without importing any actor.
+"""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+from sqlalchemy import Connection, event, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from models.db import SessionFactory, current_tenant, db, get_engine
+from models.jobs import ACTIVE_STATUSES, BackgroundJob
+from services.errors import Conflict, NotFound
+
+#: Seconds a running job may go without a heartbeat before the reaper acts, by default.
+DEFAULT_STALE_AFTER_S = 90.0
+#: Longest traceback kept on a job row, in characters.
+MAX_TRACEBACK_CHARS = 20_000
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """How a kind of job runs: declared beside its actor with ``@job_actor``."""
+
+    job_type: str
+    actor_name: str
+    queue: str = "default"
+    time_limit: timedelta = timedelta(minutes=10)
+    #: Attempts in all, the first included; 1 means never retried automatically.
+    max_attempts: int = 3
+    #: Delay before the first retry; doubles with each attempt.
+    retry_backoff: timedelta = timedelta(seconds=5)
+    #: Whether the reaper may re-queue a job whose worker vanished (safe to repeat).
+    requeue_if_stale: bool = True
+    stale_after: timedelta = timedelta(seconds=DEFAULT_STALE_AFTER_S)
+
+    def backoff_ms(self, attempt: int) -> int:
+        return int(self.retry_backoff.total_seconds() * 1000 * 2 ** max(attempt - 1, 0))
+
+
+_POLICIES: dict[str, JobPolicy] = {}
+
+
+def register(policy: JobPolicy) -> None:
+    _POLICIES[policy.job_type] = policy
+
+
+def registered_policies() -> list[JobPolicy]:
+    return list(_POLICIES.values())
+
+
+def policy_for(job_type: str) -> JobPolicy:
+    try:
+        return _POLICIES[job_type]
+    except KeyError:
+        raise LookupError(f"no actor is registered for job type {job_type!r}") from None
+
+
+# --- starting work -----------------------------------------------------------------------
+
+
+def start(
+    job_type: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: uuid.UUID | None = None,
+    params: dict[str, Any] | None = None,
+    concurrency_key: str | None = None,
+    idempotency_key: str | None = None,
+    triggered_by: str = "user",
+    user_id: uuid.UUID | None = None,
+    rerun_of_id: uuid.UUID | None = None,
+    schedule_key: str | None = None,
+    scheduled_slot=None,
+) -> BackgroundJob | None:
+    """Insert a pending job in the caller's transaction; it is enqueued after that commits.
+
+    The same ``idempotency_key`` returns the job it created before. A ``concurrency_key``
+    held by a pending or running job raises Conflict naming that job. A schedule slot that
+    already has its job returns None.
+    """
+    policy = policy_for(job_type)
+    row = db.execute(
+        pg_insert(BackgroundJob)
+        .values(
+            tenant_id=current_tenant(),
+            job_type=job_type,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            params=params or {},
+            concurrency_key=concurrency_key,
+            idempotency_key=idempotency_key,
+            triggered_by=triggered_by,
+            triggered_by_user_id=user_id,
+            rerun_of_id=rerun_of_id,
+            schedule_key=schedule_key,
+            scheduled_slot=scheduled_slot,
+            max_attempts=policy.max_attempts,
+            queue_name=policy.queue,
+            actor_name=policy.actor_name,
+            progress={"current": 0, "total": None, "percentage": 0, "message": "queued"},
+        )
+        .on_conflict_do_nothing()
+        .returning(BackgroundJob)
+    ).scalar_one_or_none()
+    if row is not None:
+        db.info.setdefault("jobs_to_enqueue", []).append(_Pending(row.id, row.tenant_id))
+        return row
+    return _existing_for(idempotency_key, concurrency_key, schedule_key)
+
+
+def _existing_for(idempotency_key, concurrency_key, schedule_key) -> BackgroundJob | None:
+    if idempotency_key:
+        job = db.scalar(
+            select(BackgroundJob).where(BackgroundJob.idempotency_key == idempotency_key)
+        )
+        if job is not None:
+            return job
+    if concurrency_key:
+        job = db.scalar(
+            select(BackgroundJob).where(
+                BackgroundJob.concurrency_key == concurrency_key,
+                BackgroundJob.status.in_(ACTIVE_STATUSES),
+            )
+        )
+        if job is not None:
+            raise Conflict(
+                "A job for the same resource is already pending or running.",
+                code="job_already_active",
+                job_id=str(job.id),
+                status=job.status,
+            )
+    if schedule_key:
+        return None
+    # The conflicting row committed and finished between our insert and this read.
+    raise Conflict("The job could not be created; try again.", code="job_conflict")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    job_id: uuid.UUID
+    tenant_id: uuid.UUID
+
+
+@event.listens_for(SessionFactory, "after_commit")
+def _enqueue_committed(session: Session) -> None:
+    for pending in session.info.pop("jobs_to_enqueue", ()):
+        enqueue(pending.job_id, pending.tenant_id)
+
+
+@event.listens_for(SessionFactory, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction) -> None:
+    session.info.pop("jobs_to_enqueue", None)
+
+
+def enqueue(job_id: uuid.UUID, tenant_id: uuid.UUID, *, delay_ms: int | None = None) -> bool:
+    """Hand a committed pending job to the broker and note when; False if the broker failed.
+
+    A failure is left to the outbox relay, which re-sends pending rows never enqueued.
+    """
+    with tenant_connection(tenant_id) as conn:
+        job = conn.execute(
+            select(BackgroundJob.queue_name, BackgroundJob.actor_name).where(
+                BackgroundJob.id == job_id, BackgroundJob.status == "pending"
+            )
+        ).one_or_none()
+        if job is None:
+            return True
+        message = dramatiq.Message(
+            queue_name=job.queue_name,
+            actor_name=job.actor_name,
+            args=(str(job_id), str(tenant_id)),
+            kwargs={},
+            options={},
+        )
+        try:
+            dramatiq.get_broker().enqueue(message, delay=delay_ms)
+        except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay
+            return False
+        conn.execute(
+            update(BackgroundJob)
+            .where(BackgroundJob.id == job_id, BackgroundJob.status == "pending")
+            .values(enqueued_at=func.now(), message_id=message.message_id)
+        )
+    return True
+
+
+@contextmanager
+def tenant_connection(tenant_id: uuid.UUID) -> Iterator[Connection]:
+    """A short transaction of its own, as ``tenant_id``: job bookkeeping never rides on (or
+    commits) the work's transaction."""
+    with get_engine().begin() as conn:
+        conn.execute(_SET_TENANT, {"tenant": str(tenant_id)})
+        yield conn
+
+
+# --- operator actions ----------------------------------------------------------------------
+
+
+def get(job_id: uuid.UUID) -> BackgroundJob:
+    job = db.get(BackgroundJob, job_id)
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def cancel(job_id: uuid.UUID) -> BackgroundJob:
+    """Cancel a pending job now; ask a running one to stop at its next checkpoint."""
+    job = get(job_id)
+    pending = (
+        update(BackgroundJob)
+        .where(BackgroundJob.id == job_id, BackgroundJob.status == "pending")
+        .values(
+            status="cancelled",
+            finished_at=func.now(),
+            cancel_requested_at=func.now(),
+            progress=BackgroundJob.progress.op("||")({"message": "cancelled"}),
+        )
+    )
+    running = (
+        update(BackgroundJob)
+        .where(
+            BackgroundJob.id == job_id,
+            BackgroundJob.status == "running",
+            BackgroundJob.cancel_requested_at.is_(None),
+        )
+        .values(cancel_requested_at=func.now())
+    )
+    changed = db.execute(pending).rowcount or db.execute(running).rowcount
+    db.commit()
+    db.refresh(job)
+    # Asking again while a running job winds down is fine; a finished job cannot be cancelled.
+    if not changed and job.status != "running":
+        raise Conflict(f"The job is already {job.status}.", code="job_finished", status=job.status)
+    return job
+
+
+def rerun(job_id: uuid.UUID, *, user_id: uuid.UUID | None) -> BackgroundJob:
+    """Start a new job like a finished one, linked by rerun_of_id; the old row never changes."""
+    job = get(job_id)
+    if job.status in ACTIVE_STATUSES:
+        raise Conflict(
+            f"The job is still {job.status}; cancel it or wait for it to finish.",
+            code="job_active",
+            status=job.status,
+        )
+    new = start(
+        job.job_type,
+        resource_type=job.resource_type,
+        resource_id=job.resource_id,
+        params=job.params,
+        concurrency_key=job.concurrency_key,
+        triggered_by="rerun",
+        user_id=user_id,
+        rerun_of_id=job.id,
+    )
+    db.commit()
+    return new
+
+
+# --- the worker side -----------------------------------------------------------------------
+
+
+class JobCancelled(Exception):
+    """Raised at a checkpoint when an operator asked the job to stop."""
+
+
+class LeaseLost(Exception):
+    """Raised when this attempt's lease was taken over: another attempt owns the job now."""
+
+
+class HandBack(Exception):
+    """Raised at a checkpoint when the worker is shutting down and the job may run later."""
+
+
+@dataclass
+class Claim:
+    job_id: uuid.UUID
+    tenant_id: uuid.UUID
+    job_type: str
+    lease: uuid.UUID
+    attempt: int
+    max_attempts: int
+    params: dict[str, Any]
+    resource_type: str | None
+    resource_id: uuid.UUID | None
+
+
+def claim(job_id: uuid.UUID, tenant_id: uuid.UUID, *, message_id: str | None) -> Claim | None:
+    """pending -> running with a fresh lease; None when the job is not ours to run."""
+    lease = uuid.uuid4()
+    with tenant_connection(tenant_id) as conn:
+        row = conn.execute(
+            update(BackgroundJob)
+            .where(
+                BackgroundJob.id == job_id,
+                BackgroundJob.status == "pending",
+            )
+            .values(
+                status="running",
+                attempt=BackgroundJob.attempt + 1,
+                lease_token=lease,
+                heartbeat_at=func.now(),
+                started_at=func.coalesce(BackgroundJob.started_at, func.now()),
+                enqueued_at=func.coalesce(BackgroundJob.enqueued_at, func.now()),
+                message_id=message_id,
+            )
+            .returning(
+                BackgroundJob.job_type,
+                BackgroundJob.attempt,
+                BackgroundJob.max_attempts,
+                BackgroundJob.params,
+                BackgroundJob.resource_type,
+                BackgroundJob.resource_id,
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    return Claim(
+        job_id,
+        tenant_id,
+        row.job_type,
+        lease,
+        row.attempt,
+        row.max_attempts,
+        row.params,
+        row.resource_type,
+        row.resource_id,
+    )
+
+
+def _fenced(claim_: Claim):
+    return update(BackgroundJob).where(
+        BackgroundJob.id == claim_.job_id,
+        BackgroundJob.lease_token == claim_.lease,
+        BackgroundJob.status == "running",
+    )
+
+
+def heartbeat(claim_: Claim, progress: dict[str, Any] | None) -> bool:
+    """Write progress (or just the heartbeat) under the fence; return cancel requested.
+
+    Raises LeaseLost when the fence no longer matches.
+    """
+    values: dict[str, Any] = {"heartbeat_at": func.now()}
+    if progress is not None:
+        values["progress"] = progress
+    with tenant_connection(claim_.tenant_id) as conn:
+        row = conn.execute(
+            _fenced(claim_).values(**values).returning(BackgroundJob.cancel_requested_at)
+        ).one_or_none()
+    if row is None:
+        raise LeaseLost(str(claim_.job_id))
+    return row.cancel_requested_at is not None
+
+
+def finish(
+    claim_: Claim,
+    status: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: BaseException | None = None,
+    progress: dict[str, Any] | None = None,
+) -> bool:
+    """running -> completed | failed | cancelled, under the fence; False if fenced out."""
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": func.now(),
+        "heartbeat_at": func.now(),
+        "lease_token": None,
+        "result": result,
+    }
+    if progress is not None:
+        values["progress"] = progress
+    if error is not None:
+        values.update(_error_values(error))
+    with tenant_connection(claim_.tenant_id) as conn:
+        return bool(conn.execute(_fenced(claim_).values(**values)).rowcount)
+
+
+def release(claim_: Claim, *, error: BaseException | None, delay_ms: int | None) -> bool:
+    """running -> pending for another attempt, then enqueue it; False if fenced out."""
+    values: dict[str, Any] = {"status": "pending", "lease_token": None, "enqueued_at": None}
+    if error is not None:
+        values.update(_error_values(error))
+    else:
+        # Handed back at shutdown: this attempt does not count.
+        values["attempt"] = BackgroundJob.attempt - 1
+    with tenant_connection(claim_.tenant_id) as conn:
+        moved = conn.execute(_fenced(claim_).values(**values)).rowcount
+    if moved:
+        enqueue(claim_.job_id, claim_.tenant_id, delay_ms=delay_ms)
+    return bool(moved)
+
+
+def _error_values(error: BaseException) -> dict[str, Any]:
+    trace = "".join(traceback.format_exception(error))
+    return {
+        "error_class": f"{type(error).__module__}.{type(error).__qualname__}",
+        "error_message": str(error)[:2000] or type(error).__name__,
+        "error_traceback": trace[-MAX_TRACEBACK_CHARS:],
+    }

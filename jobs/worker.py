@@ -1,0 +1,20 @@
+"""The worker process's entry point: `dramatiq jobs.worker`.
+
+Connects as the app role (refusing a role that could bypass row-level security), sets up
+the broker and loads every actor.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from jobs import load_actors
+from jobs.broker import setup_broker
+from models.db import check_app_role, init_engine
+from services.config import Settings
+
+settings = Settings.from_env()
+logging.basicConfig(level=settings.log_level)
+check_app_role(init_engine(settings.database_url))
+broker = setup_broker(settings)
+load_actors()

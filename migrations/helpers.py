@@ -1,0 +1,31 @@
+"""Small pieces the migrations share: role names and SECURITY DEFINER functions."""
+
+from __future__ import annotations
+
+from alembic import op
+
+from services.config import Settings
+
+
+def roles() -> tuple[str, str]:
+    """The quoted (app role, definer role) the grants go to."""
+    settings = Settings.from_env()
+    return f'"{settings.app_db_role}"', f'"{settings.definer_db_role}"'
+
+
+def create_definer_function(signature: str, body: str) -> None:
+    """Create a function that runs as the BYPASSRLS definer role; only the app may call it."""
+    app, definer = roles()
+    # Handing a function to the definer needs it to have CREATE on the schema, briefly.
+    op.execute(f"GRANT CREATE ON SCHEMA public TO {definer}")
+    op.execute(
+        f"CREATE FUNCTION {signature} {body} SECURITY DEFINER SET search_path = public, pg_temp"
+    )
+    op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {app}")
+    op.execute(f"ALTER FUNCTION {signature} OWNER TO {definer}")
+    op.execute(f"REVOKE CREATE ON SCHEMA public FROM {definer}")
+
+
+def drop_definer_function(signature: str) -> None:
+    op.execute(f"DROP FUNCTION IF EXISTS {signature}")

@@ -1,0 +1,138 @@
+"""Reading and steering jobs for the API and the CLI: filters, stats, rerun in bulk."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import dramatiq
+from sqlalchemy import Select, func, select
+
+from jobs import core
+from models.db import db
+from models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob
+from services.errors import Conflict, InvalidInput
+
+#: Most jobs one bulk rerun may start.
+MAX_BULK_RERUN = 500
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    statuses: tuple[str, ...] = ()
+    job_type: str | None = None
+    resource_type: str | None = None
+    resource_id: uuid.UUID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    rerun_of: uuid.UUID | None = None
+
+
+def list_query(filters: JobFilters) -> Select:
+    """Jobs matching ``filters``, newest first."""
+    query = select(BackgroundJob)
+    conditions = (
+        (filters.statuses, lambda: BackgroundJob.status.in_(filters.statuses)),
+        (filters.job_type, lambda: BackgroundJob.job_type == filters.job_type),
+        (filters.resource_type, lambda: BackgroundJob.resource_type == filters.resource_type),
+        (filters.resource_id, lambda: BackgroundJob.resource_id == filters.resource_id),
+        (filters.created_after, lambda: BackgroundJob.created_at >= filters.created_after),
+        (filters.created_before, lambda: BackgroundJob.created_at < filters.created_before),
+        (filters.rerun_of, lambda: BackgroundJob.rerun_of_id == filters.rerun_of),
+    )
+    for value, condition in conditions:
+        if value:
+            query = query.where(condition())
+    return query.order_by(BackgroundJob.created_at.desc(), BackgroundJob.id.desc())
+
+
+def reruns_of(job_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        db.scalars(
+            select(BackgroundJob.id)
+            .where(BackgroundJob.rerun_of_id == job_id)
+            .order_by(BackgroundJob.created_at)
+        )
+    )
+
+
+@dataclass
+class BulkRerun:
+    dry_run: bool
+    matched: int = 0
+    rerun: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+
+def bulk_rerun(filters: JobFilters, *, dry_run: bool, user_id: uuid.UUID | None) -> BulkRerun:
+    """Rerun every finished job matching ``filters`` (active ones are skipped)."""
+    if filters.statuses and set(filters.statuses) & set(ACTIVE_STATUSES):
+        raise InvalidInput("Only finished jobs can be rerun; filter on finished statuses.")
+    query = list_query(filters).where(BackgroundJob.status.in_(TERMINAL_STATUSES))
+    jobs = list(db.scalars(query.limit(MAX_BULK_RERUN + 1)))
+    if len(jobs) > MAX_BULK_RERUN:
+        raise InvalidInput(
+            f"The filters match more than {MAX_BULK_RERUN} jobs; narrow them.",
+            code="too_many_jobs",
+        )
+    outcome = BulkRerun(dry_run=dry_run, matched=len(jobs))
+    for job in jobs:
+        if dry_run:
+            outcome.rerun.append({"job_id": job.id, "job_type": job.job_type})
+            continue
+        try:
+            new = core.rerun(job.id, user_id=user_id)
+        except Conflict as conflict:
+            outcome.skipped.append({"job_id": job.id, "reason": conflict.message})
+        else:
+            outcome.rerun.append({"job_id": job.id, "new_job_id": new.id})
+    return outcome
+
+
+def stats() -> dict:
+    """Counts by status and kind, queue depths, and the age of the oldest pending job."""
+    counts = db.execute(
+        select(BackgroundJob.status, BackgroundJob.job_type, func.count()).group_by(
+            BackgroundJob.status, BackgroundJob.job_type
+        )
+    ).all()
+    oldest = db.scalar(
+        select(func.min(BackgroundJob.created_at)).where(BackgroundJob.status == "pending")
+    )
+    by_status: dict[str, int] = {}
+    by_type: dict[str, dict[str, int]] = {}
+    for status, job_type, count in counts:
+        by_status[status] = by_status.get(status, 0) + count
+        by_type.setdefault(job_type, {})[status] = count
+    return {
+        "by_status": by_status,
+        "by_job_type": by_type,
+        "queues": queue_depths(),
+        "oldest_pending_age_seconds": (
+            (datetime.now(UTC) - oldest).total_seconds() if oldest else None
+        ),
+    }
+
+
+def queue_depths() -> dict[str, dict[str, int]]:
+    """Messages waiting in each queue the registered kinds use (ready and delayed)."""
+    broker = dramatiq.get_broker()
+    queues = sorted({p.queue for p in core.registered_policies()})
+    pipe = broker.client.pipeline()
+    for queue in queues:
+        pipe.llen(f"{broker.namespace}:{queue}")
+        pipe.llen(f"{broker.namespace}:{queue}.DQ")
+    depths = pipe.execute()
+    return {
+        queue: {"ready": depths[2 * i], "delayed": depths[2 * i + 1]}
+        for i, queue in enumerate(queues)
+    }
+
+
+def start_healthcheck(*, user_id: uuid.UUID, idempotency_key: str | None) -> BackgroundJob:
+    job = core.start(
+        "healthcheck", triggered_by="user", user_id=user_id, idempotency_key=idempotency_key
+    )
+    db.commit()
+    return job
