@@ -1,0 +1,149 @@
+"""The client against a real n8n (opt-in: N8N_URL and N8N_API_KEY, e.g. from
+shared/tools/real-n8n/start.sh --seed). Everything it creates is named "n8n-ops it ..." and
+deleted again."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+
+import pytest
+
+from services.n8n import (
+    MAX_PAGE_SIZE,
+    N8nBadRequest,
+    N8nClient,
+    N8nConflict,
+    N8nMethodNotAllowed,
+    N8nNotFound,
+    N8nUnauthorized,
+)
+from services.workflow_digest import exact_digest, semantic_digest
+from tests.fake_n8n import sample_workflow
+
+pytestmark = pytest.mark.real_n8n
+
+URL = os.environ.get("N8N_URL", "")
+KEY = os.environ.get("N8N_API_KEY", "")
+
+
+@pytest.fixture(scope="module")
+def client():
+    if not (URL and KEY):
+        pytest.skip("N8N_URL and N8N_API_KEY name no real n8n")
+    # The test instance runs on this machine, hence private addresses.
+    with N8nClient(URL, KEY, allow_private=True, backoff_s=0.2) as c:
+        yield c
+
+
+@pytest.fixture
+def scratch(client):
+    """A workflow created for one test and deleted after it."""
+    created = client.create_workflow(sample_workflow(f"n8n-ops it {uuid.uuid4().hex[:8]}"))
+    yield created
+    with contextlib.suppress(N8nNotFound):
+        client.delete_workflow(created["id"])
+
+
+def test_probe_names_the_version_family(client):
+    version = client.probe_version()
+    assert version.family in ("1.x", "2.x")
+    if version.family == "1.x":
+        with pytest.raises(N8nMethodNotAllowed):
+            next(client.iter_credentials())
+
+
+def test_paging_with_small_pages_visits_every_workflow_once(client, scratch):
+    small = [w["id"] for page in client.iter_workflows(page_size=2) for w in page]
+    whole = [w["id"] for page in client.iter_workflows(page_size=MAX_PAGE_SIZE) for w in page]
+    assert len(small) == len(set(small))
+    assert set(small) == set(whole)
+    assert scratch["id"] in whole
+
+
+def test_more_than_one_full_page_is_listed_once_each(client):
+    """Pad the instance past 250 workflows, then page with the largest page size."""
+    existing = sum(len(page) for page in client.iter_workflows())
+    padding = [
+        client.create_workflow(sample_workflow(f"n8n-ops it pad {i}"))["id"]
+        for i in range(max(0, MAX_PAGE_SIZE + 5 - existing))
+    ]
+    try:
+        pages = list(client.iter_workflows())
+        ids = [w["id"] for page in pages for w in page]
+        assert len(pages[0]) == MAX_PAGE_SIZE and len(pages) >= 2
+        assert len(ids) == len(set(ids)) == existing + len(padding)
+    finally:
+        for workflow_id in padding:
+            client.delete_workflow(workflow_id)
+
+
+def test_filters_are_honoured_on_every_page(client, scratch):
+    named = [w for page in client.iter_workflows(page_size=1, name=scratch["name"]) for w in page]
+    assert [w["id"] for w in named] == [scratch["id"]]
+    inactive = [
+        w["active"] for page in client.iter_workflows(page_size=2, active=False) for w in page
+    ]
+    assert not any(inactive)
+
+
+def test_a_get_body_round_trips_through_the_write_allowlist(client, scratch):
+    fetched = client.get_workflow(scratch["id"])
+    client.update_workflow(scratch["id"], fetched)
+    again = client.get_workflow(scratch["id"])
+    # Nothing changed: n8n keeps the version and only moves updatedAt.
+    assert again["versionId"] == fetched["versionId"]
+    assert again["updatedAt"] > fetched["updatedAt"]
+    assert exact_digest(again) == exact_digest(fetched)
+    assert semantic_digest(again) == semantic_digest(sample_workflow(scratch["name"]))
+
+
+def test_create_assigns_id_and_stays_inactive_until_activated(client, scratch):
+    assert len(scratch["id"]) == 16 and scratch["active"] is False
+    assert client.activate_workflow(scratch["id"])["active"] is True
+    assert client.deactivate_workflow(scratch["id"])["active"] is False
+
+
+def test_activating_without_a_trigger_is_a_bad_request(client, scratch):
+    body = sample_workflow(scratch["name"])
+    body["nodes"] = body["nodes"][1:]
+    body["connections"] = {}
+    client.update_workflow(scratch["id"], body)
+    with pytest.raises(N8nBadRequest, match="no node to start the workflow"):
+        client.activate_workflow(scratch["id"])
+
+
+def test_tags_create_conflict_and_set(client, scratch):
+    name = f"n8n-ops it {uuid.uuid4().hex[:8]}"
+    tag = client.create_tag(name)
+    try:
+        with pytest.raises(N8nConflict):
+            client.create_tag(name)
+        client.set_workflow_tags(scratch["id"], [tag["id"]])
+        assert [t["name"] for t in client.get_workflow_tags(scratch["id"])] == [name]
+        assert name in {t["name"] for t in client.list_tags(page_size=1)}
+    finally:
+        client.request("DELETE", f"/tags/{tag['id']}")
+
+
+def test_executions_are_newest_first_with_string_ids(client):
+    ids = [e["id"] for page in client.iter_executions(page_size=2) for e in page]
+    assert all(isinstance(i, str) for i in ids)
+    assert [int(i) for i in ids] == sorted((int(i) for i in ids), reverse=True)
+
+
+def test_a_failed_execution_names_its_node_and_message(client):
+    failed = next((e for p in client.iter_executions(status="error") for e in p), None)
+    if failed is None:
+        pytest.skip("no failed execution on this instance (start.sh --seed makes one)")
+    detail = client.get_execution(failed["id"], include_data=True)
+    error = detail["data"]["resultData"]["error"]
+    assert error["message"] and error["node"]["name"]
+
+
+def test_missing_objects_and_bad_keys_are_typed(client):
+    with pytest.raises(N8nNotFound):
+        client.get_workflow("doesNotExist0000")
+    with N8nClient(URL, "not-the-key", allow_private=True) as bad, pytest.raises(N8nUnauthorized):
+        bad.probe_version()
