@@ -12,19 +12,24 @@ from datetime import UTC
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs import load_actors, maintenance
+from jobs import credentials, executions, heartbeat, load_actors, maintenance, sync
 from jobs.broker import setup_broker
 from jobs.schedule import EPOCH, Schedule, fire
 from models.db import check_app_role, init_engine
-from services.config import Settings
+from services.config import Settings, configure
 
 #: Seconds between outbox relay runs.
 RELAY_EVERY_S = 5
 #: Seconds between reaper runs.
 REAP_EVERY_S = 30
 
-#: Tenant work on a schedule; later features add theirs here.
-SCHEDULES: tuple[Schedule, ...] = ()
+#: Tenant work on a schedule: the clock only starts these jobs, workers do them.
+SCHEDULES: tuple[Schedule, ...] = (
+    sync.SCHEDULE,
+    executions.SCHEDULE,
+    *credentials.SCHEDULES,
+    heartbeat.SCHEDULE,
+)
 
 
 def build_scheduler(schedules: tuple[Schedule, ...] = SCHEDULES) -> BlockingScheduler:
@@ -54,6 +59,7 @@ def build_scheduler(schedules: tuple[Schedule, ...] = SCHEDULES) -> BlockingSche
 
 def main() -> None:
     settings = Settings.from_env()
+    configure(settings)
     logging.basicConfig(level=settings.log_level)
     check_app_role(init_engine(settings.database_url))
     setup_broker(settings)

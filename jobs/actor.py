@@ -104,6 +104,10 @@ class JobContext:
         return state
 
 
+#: Every tracked actor this process declared, so load_actors can bind them to the broker.
+DECLARED: list[dramatiq.Actor] = []
+
+
 def job_actor(
     job_type: str,
     *,
@@ -135,13 +139,15 @@ def job_actor(
         run.__name__ = func.__name__
         run.__doc__ = func.__doc__
         # Retries are the job core's (they are recorded on the row), never Dramatiq's.
-        return dramatiq.actor(
+        actor = dramatiq.actor(
             run,
             actor_name=func.__name__,
             queue_name=queue,
             max_retries=0,
             time_limit=int(time_limit.total_seconds() * 1000),
         )
+        DECLARED.append(actor)
+        return actor
 
     return decorator
 
@@ -165,7 +171,8 @@ def execute(policy: JobPolicy, func, job_id: uuid.UUID, tenant_id: uuid.UUID) ->
         log.warning("job %s: lease lost to another attempt; this one stops", job_id)
     # TimeLimitExceeded is a BaseException raised into the thread by Dramatiq's time limit.
     except (Exception, TimeLimitExceeded) as error:  # noqa: BLE001 - every failure is recorded
-        if claim.attempt < claim.max_attempts:
+        # An error may say retrying cannot help (a refused API key): then it fails now.
+        if claim.attempt < claim.max_attempts and getattr(error, "retryable", True):
             core.release(claim, error=error, delay_ms=policy.backoff_ms(claim.attempt))
         else:
             core.finish(

@@ -12,6 +12,7 @@ modules): services and web start work without importing any actor.
 
 from __future__ import annotations
 
+import functools
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -21,9 +22,10 @@ from datetime import timedelta
 from typing import Any
 
 import dramatiq
-from sqlalchemy import Connection, event, func, select, text, update
+from sqlalchemy import Connection, bindparam, event, func, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models.db import SessionFactory, current_tenant, db, get_engine
 from models.jobs import ACTIVE_STATUSES, BackgroundJob
@@ -178,11 +180,7 @@ def enqueue(job_id: uuid.UUID, tenant_id: uuid.UUID, *, delay_ms: int | None = N
     A failure is left to the outbox relay, which re-sends pending rows never enqueued.
     """
     with tenant_connection(tenant_id) as conn:
-        job = conn.execute(
-            select(BackgroundJob.queue_name, BackgroundJob.actor_name).where(
-                BackgroundJob.id == job_id, BackgroundJob.status == "pending"
-            )
-        ).one_or_none()
+        job = conn.execute(_PENDING_ROUTE, {"job_id": job_id}).one_or_none()
         if job is None:
             return True
         message = dramatiq.Message(
@@ -196,12 +194,22 @@ def enqueue(job_id: uuid.UUID, tenant_id: uuid.UUID, *, delay_ms: int | None = N
             dramatiq.get_broker().enqueue(message, delay=delay_ms)
         except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay
             return False
-        conn.execute(
-            update(BackgroundJob)
-            .where(BackgroundJob.id == job_id, BackgroundJob.status == "pending")
-            .values(enqueued_at=func.now(), message_id=message.message_id)
-        )
+        conn.execute(_MARK_ENQUEUED, {"job_id": job_id, "sent_message_id": message.message_id})
     return True
+
+
+# The job core's own statements are built once, with bound parameters, rather than per call:
+# every job runs enqueue, claim and finish, and building and keying a statement costs more
+# CPU than executing it. Parameter names differ from column names on purpose (in an UPDATE,
+# a parameter named like a column would become a SET value).
+_PENDING_ROUTE = select(BackgroundJob.queue_name, BackgroundJob.actor_name).where(
+    BackgroundJob.id == bindparam("job_id"), BackgroundJob.status == "pending"
+)
+_MARK_ENQUEUED = (
+    update(BackgroundJob)
+    .where(BackgroundJob.id == bindparam("job_id"), BackgroundJob.status == "pending")
+    .values(enqueued_at=func.now(), message_id=bindparam("sent_message_id"))
+)
 
 
 @contextmanager
@@ -221,6 +229,25 @@ def get(job_id: uuid.UUID) -> BackgroundJob:
     if job is None:
         raise NotFound("No such job.")
     return job
+
+
+_RERUN = aliased(BackgroundJob)
+#: A job and the ids of the jobs that rerun it, oldest first, in one round trip (the poll).
+_WITH_RERUNS = select(
+    BackgroundJob,
+    select(func.array_agg(aggregate_order_by(_RERUN.id, _RERUN.created_at)))
+    .where(_RERUN.rerun_of_id == BackgroundJob.id)
+    .scalar_subquery(),
+).where(BackgroundJob.id == bindparam("job_id"))
+
+
+def get_with_reruns(job_id: uuid.UUID) -> tuple[BackgroundJob, list[uuid.UUID]]:
+    """A job and the ids of its reruns (oldest first); what a client polls."""
+    row = db.execute(_WITH_RERUNS, {"job_id": job_id}).one_or_none()
+    if row is None:
+        raise NotFound("No such job.")
+    job, reruns = row
+    return job, reruns or []
 
 
 def cancel(job_id: uuid.UUID) -> BackgroundJob:
@@ -310,28 +337,7 @@ def claim(job_id: uuid.UUID, tenant_id: uuid.UUID, *, message_id: str | None) ->
     lease = uuid.uuid4()
     with tenant_connection(tenant_id) as conn:
         row = conn.execute(
-            update(BackgroundJob)
-            .where(
-                BackgroundJob.id == job_id,
-                BackgroundJob.status == "pending",
-            )
-            .values(
-                status="running",
-                attempt=BackgroundJob.attempt + 1,
-                lease_token=lease,
-                heartbeat_at=func.now(),
-                started_at=func.coalesce(BackgroundJob.started_at, func.now()),
-                enqueued_at=func.coalesce(BackgroundJob.enqueued_at, func.now()),
-                message_id=message_id,
-            )
-            .returning(
-                BackgroundJob.job_type,
-                BackgroundJob.attempt,
-                BackgroundJob.max_attempts,
-                BackgroundJob.params,
-                BackgroundJob.resource_type,
-                BackgroundJob.resource_id,
-            )
+            _CLAIM, {"job_id": job_id, "new_lease": lease, "claimed_message_id": message_id}
         ).one_or_none()
     if row is None:
         return None
@@ -348,12 +354,78 @@ def claim(job_id: uuid.UUID, tenant_id: uuid.UUID, *, message_id: str | None) ->
     )
 
 
-def _fenced(claim_: Claim):
-    return update(BackgroundJob).where(
-        BackgroundJob.id == claim_.job_id,
-        BackgroundJob.lease_token == claim_.lease,
-        BackgroundJob.status == "running",
+_CLAIM = (
+    update(BackgroundJob)
+    .where(BackgroundJob.id == bindparam("job_id"), BackgroundJob.status == "pending")
+    .values(
+        status="running",
+        attempt=BackgroundJob.attempt + 1,
+        lease_token=bindparam("new_lease"),
+        heartbeat_at=func.now(),
+        started_at=func.coalesce(BackgroundJob.started_at, func.now()),
+        enqueued_at=func.coalesce(BackgroundJob.enqueued_at, func.now()),
+        message_id=bindparam("claimed_message_id"),
     )
+    .returning(
+        BackgroundJob.job_type,
+        BackgroundJob.attempt,
+        BackgroundJob.max_attempts,
+        BackgroundJob.params,
+        BackgroundJob.resource_type,
+        BackgroundJob.resource_id,
+    )
+)
+
+#: Every write of an attempt: only while it still holds the lease and the job is running.
+_FENCED = update(BackgroundJob).where(
+    BackgroundJob.id == bindparam("job_id"),
+    BackgroundJob.lease_token == bindparam("lease"),
+    BackgroundJob.status == "running",
+)
+_ERROR_VALUES = {
+    "error_class": bindparam("failure_class"),
+    "error_message": bindparam("failure_message"),
+    "error_traceback": bindparam("failure_traceback"),
+}
+
+
+def _fence(claim_: Claim) -> dict[str, Any]:
+    return {"job_id": claim_.job_id, "lease": claim_.lease}
+
+
+@functools.cache
+def _heartbeat_statement(with_progress: bool):
+    values: dict[str, Any] = {"heartbeat_at": func.now()}
+    if with_progress:
+        values["progress"] = bindparam("new_progress")
+    return _FENCED.values(**values).returning(BackgroundJob.cancel_requested_at)
+
+
+@functools.cache
+def _finish_statement(with_progress: bool, with_error: bool):
+    values: dict[str, Any] = {
+        "status": bindparam("new_status"),
+        "finished_at": func.now(),
+        "heartbeat_at": func.now(),
+        "lease_token": None,
+        "result": bindparam("new_result"),
+    }
+    if with_progress:
+        values["progress"] = bindparam("new_progress")
+    if with_error:
+        values.update(_ERROR_VALUES)
+    return _FENCED.values(**values)
+
+
+@functools.cache
+def _release_statement(with_error: bool):
+    values: dict[str, Any] = {"status": "pending", "lease_token": None, "enqueued_at": None}
+    if with_error:
+        values.update(_ERROR_VALUES)
+    else:
+        # Handed back at shutdown: this attempt does not count.
+        values["attempt"] = BackgroundJob.attempt - 1
+    return _FENCED.values(**values)
 
 
 def heartbeat(claim_: Claim, progress: dict[str, Any] | None) -> bool:
@@ -361,13 +433,11 @@ def heartbeat(claim_: Claim, progress: dict[str, Any] | None) -> bool:
 
     Raises LeaseLost when the fence no longer matches.
     """
-    values: dict[str, Any] = {"heartbeat_at": func.now()}
+    params = _fence(claim_)
     if progress is not None:
-        values["progress"] = progress
+        params["new_progress"] = progress
     with tenant_connection(claim_.tenant_id) as conn:
-        row = conn.execute(
-            _fenced(claim_).values(**values).returning(BackgroundJob.cancel_requested_at)
-        ).one_or_none()
+        row = conn.execute(_heartbeat_statement(progress is not None), params).one_or_none()
     if row is None:
         raise LeaseLost(str(claim_.job_id))
     return row.cancel_requested_at is not None
@@ -382,40 +452,32 @@ def finish(
     progress: dict[str, Any] | None = None,
 ) -> bool:
     """running -> completed | failed | cancelled, under the fence; False if fenced out."""
-    values: dict[str, Any] = {
-        "status": status,
-        "finished_at": func.now(),
-        "heartbeat_at": func.now(),
-        "lease_token": None,
-        "result": result,
-    }
+    params = {**_fence(claim_), "new_status": status, "new_result": result}
     if progress is not None:
-        values["progress"] = progress
+        params["new_progress"] = progress
     if error is not None:
-        values.update(_error_values(error))
+        params.update(_error_params(error))
+    statement = _finish_statement(progress is not None, error is not None)
     with tenant_connection(claim_.tenant_id) as conn:
-        return bool(conn.execute(_fenced(claim_).values(**values)).rowcount)
+        return bool(conn.execute(statement, params).rowcount)
 
 
 def release(claim_: Claim, *, error: BaseException | None, delay_ms: int | None) -> bool:
     """running -> pending for another attempt, then enqueue it; False if fenced out."""
-    values: dict[str, Any] = {"status": "pending", "lease_token": None, "enqueued_at": None}
+    params = _fence(claim_)
     if error is not None:
-        values.update(_error_values(error))
-    else:
-        # Handed back at shutdown: this attempt does not count.
-        values["attempt"] = BackgroundJob.attempt - 1
+        params.update(_error_params(error))
     with tenant_connection(claim_.tenant_id) as conn:
-        moved = conn.execute(_fenced(claim_).values(**values)).rowcount
+        moved = conn.execute(_release_statement(error is not None), params).rowcount
     if moved:
         enqueue(claim_.job_id, claim_.tenant_id, delay_ms=delay_ms)
     return bool(moved)
 
 
-def _error_values(error: BaseException) -> dict[str, Any]:
+def _error_params(error: BaseException) -> dict[str, Any]:
     trace = "".join(traceback.format_exception(error))
     return {
-        "error_class": f"{type(error).__module__}.{type(error).__qualname__}",
-        "error_message": str(error)[:2000] or type(error).__name__,
-        "error_traceback": trace[-MAX_TRACEBACK_CHARS:],
+        "failure_class": f"{type(error).__module__}.{type(error).__qualname__}",
+        "failure_message": str(error)[:2000] or type(error).__name__,
+        "failure_traceback": trace[-MAX_TRACEBACK_CHARS:],
     }

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from jobs import core
-from models.db import db, reset_context, tenant_scope
+from models.db import db, get_engine, reset_context, tenant_scope
 from services.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -69,3 +71,26 @@ def start_scheduled(
         return False
     finally:
         reset_context()
+
+
+def environment_plan(job_type: str) -> Callable[[datetime], int]:
+    """A plan starting one ``job_type`` job per environment, each keyed by its environment
+    (so it also never overlaps a manual run of the same kind)."""
+
+    def plan(slot: datetime) -> int:
+        with get_engine().connect() as conn:
+            rows = conn.execute(text("SELECT * FROM scheduled_environments()")).all()
+        return sum(
+            start_scheduled(
+                job_type,
+                tenant_id=row.tenant_id,
+                schedule_key=f"{job_type}:{row.environment_id}",
+                slot=slot,
+                resource_type="environment",
+                resource_id=row.environment_id,
+                concurrency_key=f"{job_type}:{row.environment_id}",
+            )
+            for row in rows
+        )
+
+    return plan

@@ -11,9 +11,10 @@ import logging
 from jobs import load_actors
 from jobs.broker import setup_broker
 from models.db import check_app_role, init_engine
-from services.config import Settings
+from services.config import Settings, configure
 
 settings = Settings.from_env()
+configure(settings)
 logging.basicConfig(level=settings.log_level)
 check_app_role(init_engine(settings.database_url))
 broker = setup_broker(settings)

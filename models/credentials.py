@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, TenantOwned, Timestamps, enum_check, tenant_fk
 
 HEALTH_STATUSES = ("healthy", "warning", "error")
+CREDENTIAL_SOURCES = ("api", "workflows")
+HEALTH_METHODS = ("test_endpoint", "executions")
 
 
 class Credential(TenantOwned, Timestamps, Base):
@@ -21,6 +23,7 @@ class Credential(TenantOwned, Timestamps, Base):
     __extra_args__ = (
         tenant_fk("environment_id", "environments", ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "environment_id", "n8n_credential_id"),
+        enum_check("source", CREDENTIAL_SOURCES),
     )
 
     environment_id: Mapped[uuid.UUID]
@@ -31,6 +34,8 @@ class Credential(TenantOwned, Timestamps, Base):
     shared_with_projects: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     #: n8n workflow ids whose nodes reference this credential, derived at refresh.
     used_by_workflows: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    #: Where the inventory came from: n8n's credential list (2.x) or workflow nodes (1.x).
+    source: Mapped[str] = mapped_column(String(20), server_default="workflows")
 
 
 class CredentialHealth(TenantOwned, Timestamps, Base):
@@ -41,9 +46,12 @@ class CredentialHealth(TenantOwned, Timestamps, Base):
         tenant_fk("credential_id", "credentials", ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "credential_id"),
         enum_check("status", HEALTH_STATUSES),
+        enum_check("check_method", HEALTH_METHODS),
     )
 
     credential_id: Mapped[uuid.UUID]
     status: Mapped[str] = mapped_column(String(20))
     last_checked_at: Mapped[datetime] = mapped_column(server_default=func.now())
     error_message: Mapped[str | None] = mapped_column(Text)
+    #: How the status was decided: n8n's credential test (2.x) or recent execution errors.
+    check_method: Mapped[str] = mapped_column(String(20), server_default="executions")

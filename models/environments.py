@@ -25,6 +25,21 @@ DRIFT_STATUSES = (
 )
 
 
+#: What the last connection check found.
+CONNECTION_STATUSES = (
+    "unknown",
+    "healthy",
+    "unreachable",
+    "tls_error",
+    "timeout",
+    "unauthorized",
+    "forbidden",
+    "not_n8n",
+    "refused_address",
+    "error",
+)
+
+
 class Environment(TenantOwned, Timestamps, Base):
     """A tenant's n8n instance, with its class, Git repository and drift state."""
 
@@ -40,6 +55,7 @@ class Environment(TenantOwned, Timestamps, Base):
         enum_check("environment_class", ENVIRONMENT_CLASSES),
         enum_check("drift_handling_mode", DRIFT_HANDLING_MODES),
         enum_check("drift_status", DRIFT_STATUSES),
+        enum_check("connection_status", CONNECTION_STATUSES),
     )
 
     name: Mapped[str] = mapped_column(String(200))
@@ -63,3 +79,15 @@ class Environment(TenantOwned, Timestamps, Base):
     active_drift_incident_id: Mapped[uuid.UUID | None]
     #: Set while a downgrade grace period holds the environment read-only.
     is_read_only: Mapped[bool] = mapped_column(server_default=text("false"))
+    #: "1.x" or "2.x", probed when connecting; decides e.g. how credentials are listed.
+    n8n_version_family: Mapped[str | None] = mapped_column(String(10))
+    connection_status: Mapped[str] = mapped_column(String(20), server_default="unknown")
+    connection_checked_at: Mapped[datetime | None]
+    #: What the last failed check said (never a secret: the client redacts keys).
+    connection_error: Mapped[str | None] = mapped_column(Text)
+    #: Checks failed in a row; the heartbeat flags the environment past a threshold.
+    consecutive_failures: Mapped[int] = mapped_column(server_default=text("0"))
+    #: The newest n8n execution id ingested; ingestion reads down to it.
+    execution_watermark: Mapped[str | None] = mapped_column(Text)
+    last_execution_sync_at: Mapped[datetime | None]
+    last_credential_sync_at: Mapped[datetime | None]

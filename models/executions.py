@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TenantOwned, Timestamps, enum_check, tenant_fk
@@ -34,6 +34,13 @@ class Execution(TenantOwned, Timestamps, Base):
             "workflow_id",
             "started_at",
         ),
+        # Ingestion re-reads the executions it saw unfinished.
+        Index(
+            "ix_executions_unfinished",
+            "tenant_id",
+            "environment_id",
+            postgresql_where=text("normalized_status IN ('running', 'waiting')"),
+        ),
         enum_check("provider", PROVIDERS),
         enum_check("normalized_status", NORMALIZED_STATUSES),
     )
@@ -57,3 +64,5 @@ class Execution(TenantOwned, Timestamps, Base):
     #: No CHECK: n8n adds modes (manual, trigger, webhook, retry, integrated, ...) between
     #: releases, and a new one must not make ingestion fail.
     mode: Mapped[str | None] = mapped_column(Text)
+    #: The n8n execution this one retried, if any.
+    retry_of: Mapped[str | None] = mapped_column(Text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -88,6 +89,14 @@ class WorkflowEnvMap(TenantOwned, Timestamps, Base):
     workflow_name: Mapped[str | None] = mapped_column(Text)
     #: Cached definition (size-capped) so diffs and snapshots need no second fetch.
     workflow_data: Mapped[JSON | None] = mapped_column(JSONB(none_as_null=True))
+    #: Size of the definition as n8n sent it; above the cap workflow_data stays NULL.
+    workflow_data_bytes: Mapped[int | None]
+    is_active: Mapped[bool] = mapped_column(server_default=text("false"))
+    is_archived: Mapped[bool] = mapped_column(server_default=text("false"))
+    #: Tag names (tag ids are per instance).
+    tags: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    #: When a complete listing first lacked it and a direct read confirmed it gone.
+    missing_since: Mapped[datetime | None]
 
 
 class WorkflowGitState(TenantOwned, Timestamps, Base):

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from services import dbadmin  # noqa: E402
 from services.config import Settings  # noqa: E402
+from services.secrets import new_key_entry  # noqa: E402
 
 DATA = ROOT / ".data"
 DATABASE_NAME = "n8nops"
@@ -73,10 +74,20 @@ def prepare_database(env: dict[str, str]) -> None:
     env["MIGRATION_DATABASE_URL"] = dbadmin.url_for(admin, database=DATABASE_NAME, user=roles.owner)
 
 
+def encryption_keys() -> str:
+    """A development encryption key, made once and kept under .data/ (never committed)."""
+    path = DATA / "encryption-keys"
+    if not path.exists():
+        path.write_text(new_key_entry("dev-1"))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def main() -> None:
     DATA.mkdir(exist_ok=True)
     env = dict(os.environ)
     prepare_database(env)
+    env.setdefault("ENCRYPTION_KEYS", encryption_keys())
     env.setdefault("REDIS_URL", embedded_redis())
     env.setdefault("PORT", "5000")
     # Local development talks to n8n instances on this machine or the LAN.

@@ -75,3 +75,19 @@ class Settings:
 
     def with_overrides(self, **overrides: object) -> Settings:
         return replace(self, **overrides).normalized()
+
+
+_current: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Make ``settings`` the process's configuration (create_app, the worker, the clock)."""
+    global _current  # noqa: PLW0603 - one configuration per process, set at start
+    _current = settings
+
+
+def current() -> Settings:
+    """The process's configuration; read from the environment if nobody configured it."""
+    if _current is None:
+        configure(Settings.from_env())
+    return _current

@@ -8,9 +8,10 @@ import uuid
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from models.configuration import EnvironmentType
 from models.db import db, tenant_scope
 from models.tenancy import Tenant
-from services import audit
+from services import audit, environment_types
 from services.errors import Conflict, InvalidInput, NotFound
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$")
@@ -29,6 +30,7 @@ def create_tenant(*, name: str, slug: str) -> Tenant:
         except IntegrityError as exc:
             db.rollback()
             raise Conflict(f"A tenant with slug {slug!r} exists.", code="duplicate") from exc
+        db.add(EnvironmentType(**environment_types.DEFAULT_TYPE, is_default=True))
         audit.record(
             "tenant.create",
             resource_type="tenant",

@@ -14,6 +14,7 @@ import pytest
 from models.db import reset_context
 from services import dbadmin
 from services.config import Settings
+from services.secrets import new_key_entry
 from tests.factories import Factory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,7 @@ def settings(database, worker_id: str) -> Settings:
         allow_private_networks=True,
         supabase_jwt_secret=JWT_SECRET,
         supabase_jwt_audience="authenticated",
+        encryption_keys=(new_key_entry("test-1"),),
         testing=True,
     ).normalized()
 
@@ -130,25 +132,48 @@ def _clean_context():
 
 @pytest.fixture
 def worker(app):
-    """A real Dramatiq worker (threads in this process) on the session's Redis broker."""
+    """A real Dramatiq worker (threads in this process) on the session's Redis broker.
+
+    Messages left by earlier tests (jobs they started without a worker) are dropped first,
+    so this test's worker runs this test's jobs only."""
     import dramatiq
 
-    running = dramatiq.Worker(dramatiq.get_broker(), worker_threads=4, worker_timeout=100)
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    running = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
     running.start()
     yield running
     running.stop()
 
 
 @pytest.fixture
-def make_app(settings):
-    """Build another app with changed settings; the session app's broker and engine are
-    restored afterwards (create_app binds both process-wide, as a real process does)."""
+def make_app(app, settings):
+    """Build another app with changed settings; the session app's configuration, broker and
+    engine are restored afterwards (create_app sets them process-wide, as a process does)."""
     import dramatiq
 
     from models.db import SessionFactory
+    from services import config
     from web import create_app
 
     broker, engine = dramatiq.get_broker(), SessionFactory.kw["bind"]
     yield lambda **overrides: create_app(settings.with_overrides(**overrides))
     dramatiq.set_broker(broker)
     SessionFactory.configure(bind=engine)
+    config.configure(settings)
+
+
+@pytest.fixture
+def fake_n8n():
+    """A fake n8n 1.x on loopback that follows n8n-api.md."""
+    from tests.fake_n8n import FakeN8n
+
+    with FakeN8n() as fake:
+        yield fake
+
+
+@pytest.fixture
+def environment(factory, tenant, fake_n8n):
+    """A dev environment of ``tenant`` connected to ``fake_n8n`` (no worker: its onboarding
+    job stays pending unless a test starts one)."""
+    return factory.environment(tenant.id, fake_n8n)

@@ -54,6 +54,20 @@ class Factory:
             reset_context()
         return fixture
 
+    def environment(self, tenant_id: uuid.UUID, fake, **fields):
+        """An environment pointing at a fake n8n, created through the service."""
+        from services import environments
+
+        values = {
+            "name": f"env-{uuid.uuid4().hex[:8]}",
+            "url": fake.url,
+            "api_key": fake.api_key,
+            "environment_class": "dev",
+            **fields,
+        }
+        env, _ = self.run_as(tenant_id, environments.create, user_id=None, **values)
+        return env
+
     def run_as(self, tenant_id: uuid.UUID, func, /, *args, **kwargs):
         """Call a service function as ``tenant_id``, the way a request or job would."""
         with self.app.app_context(), tenant_scope(tenant_id):

@@ -6,21 +6,32 @@ import logging
 from pathlib import Path
 
 import redis
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
 
 from jobs import load_actors
 from jobs.broker import setup_broker
 from models.db import check_app_role, init_engine, reset_context
-from services.config import Settings
+from services.config import Settings, configure
 from web import api, cli, health
 from web.errors import ApiWithErrors, register_error_handlers
 
 ALEMBIC_INI = str(Path(__file__).resolve().parent.parent / "alembic.ini")
 
 
+def schema_name(schema) -> str:
+    """OpenAPI component names: the class name without "Schema"; partial (PATCH) variants
+    get their own name instead of a numbered duplicate."""
+    cls = resolve_schema_cls(schema)
+    name = cls.__name__.removesuffix("Schema")
+    return f"{name}Patch" if getattr(schema, "partial", False) else name
+
+
 def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment)."""
     settings = config or Settings.from_env()
+    configure(settings)
     logging.basicConfig(level=settings.log_level)
     app = Flask(__name__)
     app.config.update(
@@ -54,7 +65,9 @@ def create_app(config: Settings | None = None) -> Flask:
     load_actors()
     app.extensions["n8nops_redis"] = redis.Redis.from_url(settings.redis_url)
 
-    rest = ApiWithErrors(app)
+    rest = ApiWithErrors(
+        app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
+    )
     app.extensions["n8nops_api"] = rest
     api.register(rest)
     app.register_blueprint(health.bp)

@@ -31,6 +31,18 @@ PERMISSIONS: dict[str, str] = {
     "jobs:rerun": "developer",
     "jobs:bulk_rerun": "admin",
     "jobs:healthcheck": "admin",
+    "environments:read": "viewer",
+    "environments:write": "admin",
+    "environments:test": "developer",
+    "environments:sync": "developer",
+    "environment_types:read": "viewer",
+    "environment_types:write": "admin",
+    "workflows:read": "viewer",
+    "workflows:manage": "developer",
+    "executions:read": "viewer",
+    "executions:ingest": "developer",
+    "credentials:read": "viewer",
+    "credentials:check": "developer",
 }
 
 

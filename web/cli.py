@@ -11,7 +11,7 @@ from jobs import core
 from models.db import db, tenant_scope
 from models.jobs import JOB_STATUSES
 from models.tenancy import ROLES
-from services import jobs, tenants, tokens, users
+from services import jobs, secret_rotation, tenants, tokens, users
 from services.errors import DomainError
 
 
@@ -33,6 +33,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(issue_token)
     app.cli.add_command(jobs_group)
+    app.cli.add_command(rotate_secrets)
 
 
 @click.command("create-tenant")
@@ -119,3 +120,10 @@ def jobs_rerun(slug: str, job_id) -> None:
     """Start a new job like a finished one; prints the new job's id."""
     with tenant_scope(tenants.tenant_id_for_slug(slug)):
         click.echo(core.rerun(job_id, user_id=None).id)
+
+
+@click.command("rotate-secrets")
+@_clear_errors
+def rotate_secrets() -> None:
+    """Re-encrypt every stored secret under the newest ENCRYPTION_KEYS entry."""
+    click.echo(f"{secret_rotation.rotate_all()} secrets re-encrypted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -107,3 +108,28 @@ def test_every_foreign_key_states_its_delete_rule_and_stays_in_its_tenant(databa
         target = definition.split("REFERENCES ")[1].split("(")[0]
         if table in tenant_tables and target in tenant_tables:
             assert "tenant_id" in definition.split("REFERENCES")[0], f"{table}.{name}"
+
+
+def test_enumerated_columns_match_the_models(database):
+    """alembic check does not compare CHECK constraints; this does."""
+    from sqlalchemy import CheckConstraint
+
+    engine = create_engine(database["owner"])
+    with engine.connect() as conn:
+        live = dict(
+            conn.execute(
+                text(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                    " WHERE contype = 'c' AND connamespace = 'public'::regnamespace"
+                )
+            ).all()
+        )
+    engine.dispose()
+    checked = 0
+    for table in models.Base.metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, CheckConstraint) and "values" in constraint.info:
+                allowed = re.findall(r"'([^']*)'::", live[constraint.name])
+                assert sorted(allowed) == sorted(constraint.info["values"]), constraint.name
+                checked += 1
+    assert checked >= 40

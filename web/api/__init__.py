@@ -4,11 +4,31 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from web.api import jobs, me, tokens, users
+from web.api import (
+    credentials,
+    environment_types,
+    environments,
+    executions,
+    jobs,
+    me,
+    tokens,
+    users,
+    workflows,
+)
 
 PREFIX = "/api/v1"
 
-BLUEPRINTS = (me.blp, users.blp, tokens.blp, jobs.blp)
+BLUEPRINTS = (
+    me.blp,
+    users.blp,
+    tokens.blp,
+    jobs.blp,
+    environment_types.blp,
+    environments.blp,
+    workflows.blp,
+    executions.blp,
+    credentials.blp,
+)
 
 
 def register(api: Api) -> None:

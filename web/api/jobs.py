@@ -155,8 +155,8 @@ class JobById(MethodView):
     @blp.response(200, JobDetailSchema)
     def get(self, job_id):
         """One job with its progress; poll until finished (see Retry-After)"""
-        job = core.get(job_id)
-        job.reruns = job_service.reruns_of(job_id)
+        job, reruns = core.get_with_reruns(job_id)
+        job.reruns = reruns
         headers = {}
         if job.status not in TERMINAL_STATUSES:
             headers["Retry-After"] = str(RETRY_AFTER_S[job.status])

@@ -1,0 +1,698 @@
+"""Executions: incremental ingestion from n8n into ``executions``, and the reads over it.
+
+Ingestion pages n8n's executions newest first (ordered by id) down to the environment's
+watermark, the newest id a completed run ingested; a first run stops at the plan's retention
+window instead. Each page is one upsert statement that leaves unchanged rows unwritten, so
+re-reading a page adds and changes nothing. Executions seen unfinished in an earlier run are
+then re-read by id, since n8n changes them after first sight. Run data (megabytes at times)
+is fetched only for failures, once each: a row already stored as a failure is not fetched
+again. The watermark moves only when a run completes, so a run that fails half-way skips
+nothing: the next one reads the same range again, cheaply, because upserts are idempotent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from models.db import db
+from models.environments import Environment
+from models.executions import Execution
+from models.workflows import WorkflowEnvMap
+from services import entitlements, environments
+from services.errors import InvalidInput, NotFound, Unavailable
+from services.n8n import N8nClient, N8nError, N8nNotFound, N8nResponseTooLarge
+from services.progress import Progress, no_progress
+from services.url_safety import UnsafeUrlError
+
+#: Executions per listing page: n8n's maximum.
+PAGE_SIZE = 250
+#: Longest error message kept, in characters: n8n's messages can embed whole payloads.
+MAX_ERROR_MESSAGE_CHARS = 4000
+
+#: n8n's status -> our normalized status. Anything else ("unknown", or a status a later n8n
+#: invents) counts as an error: an execution we cannot classify is not a success.
+NORMALIZED_STATUS = {
+    "success": "success",
+    "error": "error",
+    "crashed": "error",
+    # A run someone stopped did not do its work: it counts against the success rate.
+    "canceled": "error",
+    # "new" is queued and not started yet: unfinished, like running.
+    "new": "running",
+    "running": "running",
+    "waiting": "waiting",
+}
+
+
+def normalize_status(status: str | None) -> str:
+    """Our status for n8n's (see NORMALIZED_STATUS)."""
+    return NORMALIZED_STATUS.get(status or "", "error")
+
+
+#: Spelled as ix_executions_unfinished's predicate, so the planner can use that partial index.
+_UNFINISHED = text("executions.normalized_status IN ('running', 'waiting')")
+
+
+class IngestionInterrupted(Unavailable):
+    """n8n failed during a run; what was stored stays, the watermark did not move."""
+
+    code = "ingestion_interrupted"
+
+
+# --- ingestion -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """Counts of one ingestion run (its summary) and where its listing stops."""
+
+    watermark: str | None
+    cutoff: datetime | None
+    pages: int = 0
+    listed: int = 0
+    reread: int = 0
+    inserted: int = 0
+    updated: int = 0
+    failures_fetched: int = 0
+    vanished: int = 0
+    newest: str | None = None
+
+    def reached_end(self, execution: dict[str, Any]) -> bool:
+        """Whether the listing got down to what earlier runs ingested, or past retention."""
+        if self.watermark is not None and not is_newer(execution["id"], self.watermark):
+            return True
+        started = execution.get("startedAt")
+        return self.cutoff is not None and started is not None and _time(started) < self.cutoff
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "pages": self.pages,
+            "listed": self.listed,
+            "reread": self.reread,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.listed + self.reread - self.inserted - self.updated,
+            "failures_fetched": self.failures_fetched,
+            "vanished": self.vanished,
+            "watermark": self.watermark,
+        }
+
+
+def ingest(env_id: uuid.UUID, *, progress: Progress = no_progress) -> dict:
+    """Bring the environment's executions up to date from n8n; returns the run's summary.
+
+    ``progress`` takes JobContext.progress's keywords (and may raise to cancel the run).
+    """
+    env = environments.get(env_id)
+    run = _Run(watermark=env.execution_watermark, cutoff=_retention_cutoff())
+    # Snapshot before listing: only executions an earlier run left unfinished need a re-read.
+    unfinished = set(
+        db.scalars(
+            select(Execution.n8n_execution_id).where(
+                Execution.environment_id == env.id, _UNFINISHED
+            )
+        )
+    )
+    db.commit()  # no transaction stays open while n8n answers
+    try:
+        with environments.n8n_session(env) as client:
+            seen = _read_new(client, env, run, progress)
+            _reread(client, env, run, sorted(unfinished - seen), progress)
+    except (N8nError, UnsafeUrlError) as error:
+        _, diagnosis = environments.diagnose(error)
+        raise IngestionInterrupted(
+            f"Execution ingestion stopped after {run.pages} page(s) and "
+            f"{run.listed + run.reread} execution(s): {diagnosis} The watermark is unchanged, "
+            "so the next run reads the rest.",
+            pages=run.pages,
+        ) from error
+    run.watermark = _advance_watermark(env.id, run.newest)
+    return run.summary()
+
+
+def _read_new(client: N8nClient, env: Environment, run: _Run, progress) -> set[str]:
+    """List newest first down to the watermark; the ids seen."""
+    seen: set[str] = set()
+    for page in client.iter_executions(page_size=PAGE_SIZE):
+        fresh = []
+        for execution in page:
+            if run.reached_end(execution):
+                break
+            fresh.append(execution)
+        if run.newest is None and fresh:
+            run.newest = fresh[0]["id"]
+        run.pages += 1
+        run.listed += len(fresh)
+        seen.update(execution["id"] for execution in fresh)
+        _store(client, env, fresh, run, progress)
+        progress(current=run.listed, message=f"page {run.pages}: {run.listed} executions read")
+        if len(fresh) < len(page):
+            break
+    return seen
+
+
+def _reread(client: N8nClient, env: Environment, run: _Run, ids: list[str], progress) -> None:
+    """Read the executions left unfinished by earlier runs again, a page's worth at a time."""
+    for start in range(0, len(ids), PAGE_SIZE):
+        current, gone = [], []
+        for execution_id in ids[start : start + PAGE_SIZE]:
+            try:
+                current.append(client.get_execution(execution_id))
+            except N8nNotFound:
+                gone.append(execution_id)
+            progress(message=f"re-reading {len(ids)} unfinished executions")
+        run.reread += len(current)
+        _store(client, env, current, run, progress)
+        # Deleted in n8n while unfinished: our copy would stay "running" forever.
+        run.vanished += _delete(env, gone)
+        db.commit()
+
+
+def _store(client: N8nClient, env: Environment, page: list[dict], run: _Run, progress) -> None:
+    """Fetch the details of the page's new failures, upsert the page, commit."""
+    details = _failure_details(client, env, page, run, progress)
+    inserted, updated = upsert_page(env, page, details)
+    run.inserted += inserted
+    run.updated += updated
+    db.commit()
+
+
+def _failure_details(
+    client: N8nClient, env: Environment, page: list[dict], run: _Run, progress
+) -> dict[str, tuple[str | None, str | None]]:
+    """{id: (error message, node)} for the page's failures not yet stored as failures."""
+    failed = [e["id"] for e in page if normalize_status(e.get("status")) == "error"]
+    if not failed:
+        return {}
+    known = set(
+        db.scalars(
+            select(Execution.n8n_execution_id).where(
+                Execution.environment_id == env.id,
+                Execution.n8n_execution_id.in_(failed),
+                Execution.normalized_status == "error",
+            )
+        )
+    )
+    db.commit()  # no transaction stays open while n8n answers
+    details = {}
+    for execution_id in failed:
+        if execution_id in known:
+            continue
+        try:
+            full = client.get_execution(execution_id, include_data=True)
+        except (N8nNotFound, N8nResponseTooLarge):
+            # Deleted meanwhile, or run data beyond the client's cap: stored without details,
+            # and (being stored as a failure now) never fetched again.
+            continue
+        details[execution_id] = error_details(full)
+        run.failures_fetched += 1
+        progress(message=f"fetched details of {run.failures_fetched} failures")
+    return details
+
+
+def error_details(execution: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(message, node name) of a failed execution fetched with includeData."""
+    result = _dig(execution, "data", "resultData")
+    error = _dig(result, "error")
+    node = _dig(error, "node")
+    node_name = _dig(node, "name") if isinstance(node, dict) else node
+    message = _dig(error, "message") or _dig(error, "description")
+    if not isinstance(message, str):
+        message = None
+    node_name = node_name or _dig(result, "lastNodeExecuted")
+    return (
+        message[:MAX_ERROR_MESSAGE_CHARS] if message else None,
+        node_name if isinstance(node_name, str) else None,
+    )
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _delete(env: Environment, execution_ids: list[str]) -> int:
+    if not execution_ids:
+        return 0
+    return db.execute(
+        Execution.__table__.delete().where(
+            Execution.environment_id == env.id, Execution.n8n_execution_id.in_(execution_ids)
+        )
+    ).rowcount
+
+
+def _retention_cutoff() -> datetime | None:
+    """Executions started before this are outside the plan's window (None: unlimited).
+
+    Also bounds incremental runs: after a long pause, nothing older than retention is read.
+    """
+    days = entitlements.resolve()["features"].get("execution_retention_days")
+    if days is None or days < 0:
+        return None
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def is_newer(execution_id: str, watermark: str) -> bool:
+    """Whether n8n created ``execution_id`` after ``watermark``.
+
+    1.x ids are numeric strings, compared as numbers; ids that are not both numeric (2.x
+    may send other strings) have no order we know of, so only the watermark itself stops.
+    """
+    if execution_id.isdigit() and watermark.isdigit():
+        return int(execution_id) > int(watermark)
+    return execution_id != watermark
+
+
+def _advance_watermark(env_id: uuid.UUID, newest: str | None) -> str | None:
+    """Record a completed run: the newest id and the time, never moving the mark back (a
+    concurrent run may have completed first with a newer one)."""
+    watermark = db.scalar(
+        select(Environment.execution_watermark).where(Environment.id == env_id).with_for_update()
+    )
+    if newest is not None and (watermark is None or is_newer(newest, watermark)):
+        watermark = newest
+    db.execute(
+        update(Environment)
+        .where(Environment.id == env_id)
+        .values(execution_watermark=watermark, last_execution_sync_at=func.now())
+    )
+    db.commit()
+    return watermark
+
+
+# --- the upsert ----------------------------------------------------------------------------
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+#: One page of rows as sent to PostgreSQL: a JSON array, expanded by jsonb_to_recordset.
+_PAGE = (
+    func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
+    .table_valued(
+        column("n8n_execution_id", Text),
+        column("workflow_id", Text),
+        column("status", Text),
+        column("normalized_status", Text),
+        column("started_at", DateTime(timezone=True)),
+        column("finished_at", DateTime(timezone=True)),
+        column("mode", Text),
+        column("retry_of", Text),
+        column("error_message", Text),
+        column("error_node", Text),
+    )
+    .render_derived(name="page", with_types=True)
+)
+
+
+def _upsert_statement():
+    """INSERT ... SELECT from the page (names looked up in workflow_env_map in the same
+    statement) ON CONFLICT DO UPDATE only where a value changed; built once, cached."""
+    table = Execution.__table__
+    names = WorkflowEnvMap.__table__.c
+    tenant_id, environment_id = bindparam("tenant_id"), bindparam("environment_id")
+    duration_ms = func.round(
+        func.extract("epoch", _PAGE.c.finished_at - _PAGE.c.started_at) * 1000
+    ).cast(table.c.execution_time.type)
+    source = select(
+        tenant_id,
+        environment_id,
+        _PAGE.c.n8n_execution_id,
+        _PAGE.c.workflow_id,
+        names.workflow_name,
+        _PAGE.c.status,
+        _PAGE.c.normalized_status,
+        _PAGE.c.started_at,
+        _PAGE.c.finished_at,
+        duration_ms,
+        _PAGE.c.error_message,
+        _PAGE.c.error_node,
+        _PAGE.c.mode,
+        _PAGE.c.retry_of,
+    ).select_from(
+        _PAGE.outerjoin(
+            WorkflowEnvMap.__table__,
+            and_(
+                names.tenant_id == tenant_id,
+                names.environment_id == environment_id,
+                names.n8n_workflow_id == _PAGE.c.workflow_id,
+            ),
+        )
+    )
+    insert = pg_insert(table).from_select(
+        [
+            "tenant_id",
+            "environment_id",
+            "n8n_execution_id",
+            "workflow_id",
+            "workflow_name",
+            "status",
+            "normalized_status",
+            "started_at",
+            "finished_at",
+            "execution_time",
+            "error_message",
+            "error_node",
+            "mode",
+            "retry_of",
+        ],
+        source,
+        # Python-side defaults (a uuid4 for id) would be one value for every row.
+        include_defaults=False,
+    )
+    new = insert.excluded
+    values = {
+        name: new[name]
+        for name in (
+            "workflow_id",
+            "status",
+            "normalized_status",
+            "started_at",
+            "finished_at",
+            "execution_time",
+            "mode",
+            "retry_of",
+        )
+    }
+    # List items carry neither run data nor (sometimes) a known name: keep what we have.
+    for name in ("workflow_name", "error_message", "error_node"):
+        values[name] = func.coalesce(new[name], table.c[name])
+    changed = or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
+    return insert.on_conflict_do_update(
+        index_elements=["tenant_id", "environment_id", "n8n_execution_id"],
+        set_={**values, "updated_at": func.now()},
+        where=changed,
+    ).returning(literal_column("executions.xmax = 0").label("inserted"))
+
+
+_UPSERT = _upsert_statement()
+
+
+def upsert_page(
+    env: Environment,
+    executions: Sequence[Mapping[str, Any]],
+    details: Mapping[str, tuple[str | None, str | None]] | None = None,
+) -> tuple[int, int]:
+    """Upsert n8n execution objects in one statement (no commit); (inserted, updated).
+
+    ``details`` maps ids to (error message, node) fetched with run data.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    details = details or {}
+    for execution in executions:
+        execution_id = str(execution["id"])
+        message, node = details.get(execution_id, (None, None))
+        # Keyed by id: a row twice in one statement would be an error in ON CONFLICT.
+        rows[execution_id] = {
+            "n8n_execution_id": execution_id,
+            "workflow_id": str(execution.get("workflowId") or ""),
+            "status": execution.get("status"),
+            "normalized_status": normalize_status(execution.get("status")),
+            "started_at": execution.get("startedAt"),
+            "finished_at": execution.get("stoppedAt"),
+            "mode": execution.get("mode"),
+            "retry_of": _text(execution.get("retryOf")),
+            "error_message": message,
+            "error_node": node,
+        }
+    if not rows:
+        return 0, 0
+    written = (
+        db.execute(
+            _UPSERT,
+            {"tenant_id": env.tenant_id, "environment_id": env.id, "rows": list(rows.values())},
+        )
+        .scalars()
+        .all()
+    )
+    inserted = sum(written)
+    return inserted, len(written) - inserted
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionFilters:
+    environment_id: uuid.UUID | None = None
+    workflow_id: str | None = None
+    #: Normalized statuses; any of them matches.
+    statuses: tuple[str, ...] = ()
+    mode: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+
+def get(execution_id: uuid.UUID) -> Execution:
+    """One execution of the current tenant (row-level security hides any other)."""
+    execution = db.get(Execution, execution_id)
+    if execution is None:
+        raise NotFound("No such execution.")
+    return execution
+
+
+def list_page(
+    filters: ExecutionFilters, *, cursor: str | None, limit: int
+) -> tuple[list[Execution], str | None]:
+    """One page of executions, newest first, after ``cursor``; and the next page's cursor.
+
+    Keyset order: started_at descending (not yet started first), then id descending, so a
+    page never repeats or skips a row, however many share a start time.
+    """
+    query = _filtered(filters).order_by(
+        Execution.started_at.desc().nulls_first(), Execution.id.desc()
+    )
+    if cursor:
+        query = query.where(_after(*decode_cursor(cursor)))
+    items = list(db.scalars(query.limit(limit + 1)))
+    if len(items) <= limit:
+        return items, None
+    last = items[limit - 1]
+    return items[:limit], encode_cursor(last.started_at, last.id)
+
+
+def _filtered(filters: ExecutionFilters) -> Select:
+    query = select(Execution)
+    conditions = (
+        (filters.environment_id, lambda: Execution.environment_id == filters.environment_id),
+        (filters.workflow_id, lambda: Execution.workflow_id == filters.workflow_id),
+        (filters.statuses, lambda: Execution.normalized_status.in_(filters.statuses)),
+        (filters.mode, lambda: Execution.mode == filters.mode),
+        (filters.started_after, lambda: Execution.started_at >= filters.started_after),
+        (filters.started_before, lambda: Execution.started_at < filters.started_before),
+    )
+    for value, condition in conditions:
+        if value:
+            query = query.where(condition())
+    return query
+
+
+def _after(started_at: datetime | None, execution_id: uuid.UUID):
+    """Rows after (started_at, id) in the listing's order; NULL start times come first."""
+    if started_at is None:
+        return or_(
+            Execution.started_at.is_not(None),
+            and_(Execution.started_at.is_(None), Execution.id < execution_id),
+        )
+    # The first condition alone is a range on the started_at index.
+    return and_(
+        Execution.started_at <= started_at,
+        or_(Execution.started_at < started_at, Execution.id < execution_id),
+    )
+
+
+def encode_cursor(started_at: datetime | None, execution_id: uuid.UUID) -> str:
+    """An opaque position: base64url of [started_at ISO or null, id]."""
+    position = [started_at.isoformat() if started_at else None, str(execution_id)]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime | None, uuid.UUID]:
+    try:
+        started_at, execution_id = json.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        return (
+            datetime.fromisoformat(started_at) if started_at is not None else None,
+            uuid.UUID(execution_id),
+        )
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidInput(
+            "The cursor is not valid; start again without one.", code="invalid_cursor"
+        ) from exc
+
+
+def analytics(
+    env_id: uuid.UUID, *, window_hours: int, workflow_id: str | None = None
+) -> dict[str, Any]:
+    """Counts, error rate, p50/p95 duration and last failure over the last hours, for the
+    environment or one of its workflows."""
+    since = _window_start(env_id, window_hours)
+    row = db.execute(_stats(env_id, since, workflow_id=workflow_id, by_workflow=False)).one()
+    return {
+        "environment_id": env_id,
+        "workflow_id": workflow_id,
+        "window_hours": window_hours,
+        "since": since,
+        **_figures(row),
+    }
+
+
+def workflow_analytics(env_id: uuid.UUID, *, window_hours: int) -> list[dict[str, Any]]:
+    """The same figures per workflow of the environment, most failures first."""
+    since = _window_start(env_id, window_hours)
+    rows = db.execute(_stats(env_id, since, workflow_id=None, by_workflow=True)).all()
+    return [
+        {"workflow_id": row.workflow_id, "workflow_name": row.workflow_name, **_figures(row)}
+        for row in rows
+    ]
+
+
+def _window_start(env_id: uuid.UUID, window_hours: int) -> datetime:
+    environments.get(env_id)  # another tenant's or an unknown environment is a 404
+    return datetime.now(UTC) - timedelta(hours=window_hours)
+
+
+def _stats(env_id: uuid.UUID, since: datetime, *, workflow_id: str | None, by_workflow: bool):
+    """One statement: aggregates over the window (on the (tenant, environment, started_at)
+    index) joined to the newest failure, per workflow or for all."""
+    conditions = [Execution.environment_id == env_id, Execution.started_at >= since]
+    if workflow_id is not None:
+        conditions.append(Execution.workflow_id == workflow_id)
+    window = (
+        select(
+            Execution.id,
+            Execution.n8n_execution_id,
+            Execution.workflow_id,
+            Execution.workflow_name,
+            Execution.normalized_status,
+            Execution.started_at,
+            Execution.execution_time,
+            Execution.error_message,
+            Execution.error_node,
+        )
+        .where(*conditions)
+        .cte("in_window")
+    )
+    keys = [window.c.workflow_id] if by_workflow else []
+    status = window.c.normalized_status
+    duration = window.c.execution_time
+
+    def count(name: str):
+        return func.count().filter(status == name).label(name)
+
+    def percentile(fraction: float, label: str):
+        ordered = func.percentile_cont(fraction).within_group(duration)
+        return ordered.filter(duration.is_not(None)).label(label)
+
+    stats = (
+        select(
+            *keys,
+            func.max(window.c.workflow_name).label("seen_name"),
+            func.count().label("total"),
+            *(count(name) for name in ("success", "error", "running", "waiting")),
+            percentile(0.5, "p50_ms"),
+            percentile(0.95, "p95_ms"),
+        )
+        .group_by(*keys)
+        .cte("stats")
+    )
+    last_failure = (
+        select(
+            *keys,
+            window.c.id.label("failure_id"),
+            window.c.n8n_execution_id.label("failure_n8n_id"),
+            window.c.started_at.label("failure_at"),
+            window.c.error_message.label("failure_message"),
+            window.c.error_node.label("failure_node"),
+        )
+        .where(status == "error")
+        .order_by(*keys, window.c.started_at.desc(), window.c.id.desc())
+    )
+    last_failure = (
+        last_failure.ext(distinct_on(*keys)) if by_workflow else last_failure.limit(1)
+    ).cte("last_failure")
+    joined = and_(*(stats.c[k.name] == last_failure.c[k.name] for k in keys)) if keys else true()
+    columns = [
+        stats,
+        last_failure.c.failure_id,
+        last_failure.c.failure_n8n_id,
+        last_failure.c.failure_at,
+        last_failure.c.failure_message,
+        last_failure.c.failure_node,
+    ]
+    source = stats.outerjoin(last_failure, joined)
+    if by_workflow:
+        names = WorkflowEnvMap.__table__.c
+        source = source.outerjoin(
+            WorkflowEnvMap.__table__,
+            and_(
+                names.environment_id == env_id,
+                names.n8n_workflow_id == stats.c.workflow_id,
+            ),
+        )
+        columns.append(func.coalesce(names.workflow_name, stats.c.seen_name).label("workflow_name"))
+        order = (stats.c.error.desc(), stats.c.total.desc(), stats.c.workflow_id)
+    else:
+        order = ()
+    return select(*columns).select_from(source).order_by(*order)
+
+
+def _figures(row) -> dict[str, Any]:
+    finished = row.success + row.error
+    return {
+        "counts": {
+            "total": row.total,
+            "success": row.success,
+            "error": row.error,
+            "running": row.running,
+            "waiting": row.waiting,
+        },
+        # Unfinished executions have no outcome yet: only finished ones are the denominator.
+        "error_rate": row.error / finished if finished else None,
+        "duration_ms": {"p50": row.p50_ms, "p95": row.p95_ms},
+        "last_failure": (
+            {
+                "id": row.failure_id,
+                "n8n_execution_id": row.failure_n8n_id,
+                "started_at": row.failure_at,
+                "error_message": row.failure_message,
+                "error_node": row.failure_node,
+            }
+            if row.failure_id
+            else None
+        ),
+    }

@@ -1,0 +1,166 @@
+"""Workflow sync: one environment's workflows into workflow_env_map, a page per statement.
+
+n8n pages workflows by offset with no stable order, so a workflow can be skipped or repeated
+while the instance changes: upserts are idempotent, and a workflow absent from a complete
+listing is marked missing only after a direct read confirms it is gone. A listing that fails
+half-way marks nothing missing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from models.db import db
+from models.environments import Environment
+from models.workflows import WorkflowEnvMap
+from services import environments
+from services.n8n import N8nClient, N8nNotFound
+from services.progress import Progress, no_progress
+from services.workflow_digest import semantic_digest, tag_names
+
+#: Workflows per listing page: n8n's maximum.
+PAGE_SIZE = 250
+#: Largest definition cached in workflow_env_map, in bytes of JSON; bigger ones are not kept.
+MAX_CACHED_BYTES = 2 * 1024 * 1024
+
+
+def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> dict:
+    """List every workflow of the environment and bring workflow_env_map up to date."""
+    env = environments.get(env_id)
+    seen: set[str] = set()
+    written = 0
+    with environments.n8n_session(env) as client:
+        for page in client.iter_workflows(page_size=PAGE_SIZE, exclude_pinned_data=True):
+            written += _upsert(env, page)
+            seen.update(str(workflow["id"]) for workflow in page)
+            db.commit()
+            progress(current=len(seen), message=f"{len(seen)} workflows listed")
+        # The listing is complete: only now may absence mean anything.
+        missing, reappeared = _confirm_absent(env, client, seen)
+    written += _upsert(env, reappeared)
+    marked = _mark_missing(env, missing)
+    db.execute(update(Environment).where(Environment.id == env.id).values(last_sync_at=func.now()))
+    db.commit()
+    return {
+        "workflows": len(seen) + len(reappeared),
+        "written": written,
+        "unchanged": len(seen) + len(reappeared) - written,
+        "missing": marked,
+    }
+
+
+def _row(env: Environment, workflow: dict[str, Any]) -> dict[str, Any]:
+    data = json.dumps(workflow, separators=(",", ":"))
+    size = len(data.encode())
+    return {
+        "tenant_id": env.tenant_id,
+        "environment_id": env.id,
+        "n8n_workflow_id": str(workflow["id"]),
+        "workflow_name": workflow.get("name"),
+        "workflow_data": workflow if size <= MAX_CACHED_BYTES else None,
+        "workflow_data_bytes": size,
+        "env_content_hash": semantic_digest(workflow),
+        "n8n_updated_at": _timestamp(workflow.get("updatedAt")),
+        "is_active": bool(workflow.get("active")),
+        "is_archived": bool(workflow.get("isArchived")),
+        "tags": tag_names(workflow),
+        "status": "untracked",
+    }
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _upsert(env: Environment, workflows: list[dict[str, Any]]) -> int:
+    """One statement for a page; rows whose content did not change are not written."""
+    if not workflows:
+        return 0
+    table = WorkflowEnvMap.__table__
+    insert = pg_insert(table).values([_row(env, w) for w in workflows])
+    new = insert.excluded
+    # ignored and deleted are the user's statuses: no sync overrides them.
+    user_owned = table.c.status.in_(("ignored", "deleted"))
+    changed = or_(
+        table.c.status == "missing",
+        *(
+            table.c[column].is_distinct_from(new[column])
+            for column in (
+                "env_content_hash",
+                "n8n_updated_at",
+                "workflow_name",
+                "is_active",
+                "is_archived",
+                "tags",
+                "workflow_data_bytes",
+            )
+        ),
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
+        set_={
+            **{
+                column: new[column]
+                for column in (
+                    "workflow_name",
+                    "workflow_data",
+                    "workflow_data_bytes",
+                    "env_content_hash",
+                    "n8n_updated_at",
+                    "is_active",
+                    "is_archived",
+                    "tags",
+                )
+            },
+            "status": case(
+                (user_owned, table.c.status),
+                (table.c.canonical_id.is_not(None), "linked"),
+                else_="untracked",
+            ),
+            "missing_since": case((user_owned, table.c.missing_since), else_=None),
+            "updated_at": func.now(),
+        },
+        where=changed,
+    )
+    # Rows returned are the ones inserted or changed; the WHERE skips the rest.
+    return len(db.execute(statement.returning(table.c.id)).all())
+
+
+def _confirm_absent(
+    env: Environment, client: N8nClient, seen: set[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Of the known workflows the listing lacked: (confirmed gone, found after all)."""
+    candidates = db.scalars(
+        select(WorkflowEnvMap.n8n_workflow_id).where(
+            WorkflowEnvMap.environment_id == env.id,
+            WorkflowEnvMap.status.in_(("linked", "untracked")),
+            WorkflowEnvMap.n8n_workflow_id.not_in(seen) if seen else True,
+        )
+    ).all()
+    gone, found = [], []
+    for workflow_id in candidates:
+        try:
+            found.append(client.get_workflow(workflow_id))
+        except N8nNotFound:
+            gone.append(workflow_id)
+    return gone, found
+
+
+def _mark_missing(env: Environment, workflow_ids: list[str]) -> int:
+    if not workflow_ids:
+        return 0
+    return db.execute(
+        update(WorkflowEnvMap)
+        .where(
+            WorkflowEnvMap.environment_id == env.id,
+            WorkflowEnvMap.n8n_workflow_id.in_(workflow_ids),
+            WorkflowEnvMap.status.in_(("linked", "untracked")),
+        )
+        .values(status="missing", missing_since=datetime.now(UTC))
+    ).rowcount
