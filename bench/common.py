@@ -232,7 +232,14 @@ def print_header(title: str, env: BenchEnv | None = None) -> None:
     print(f"python {platform.python_version()}, dramatiq {dramatiq.__version__}")
     if env is not None:
         print(f"database {env.database}, redis namespace {env.settings.dramatiq_namespace}")
+    print(load_average())
     print()
+
+
+def load_average() -> str:
+    """The machine's load, to judge whether something else competed for the 2 cores."""
+    one, five, _ = os.getloadavg()
+    return f"load average: {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def verdict(met: bool) -> str:

@@ -247,6 +247,7 @@ def main() -> None:
             f"p99 ratio job/bare: {p99_ratio:.2f} (target <= {TARGET_P99_RATIO}) "
             f"{common.verdict(p99_ratio <= TARGET_P99_RATIO and errors == 0)}"
         )
+        print(f"at the end, {common.load_average()}")
 
 
 if __name__ == "__main__":

@@ -159,6 +159,7 @@ def main() -> None:
             f"start+commit+enqueue {enqueue['tracked']:.0f}/s, "
             f"ratio {enqueue['tracked'] / enqueue['raw']:.2f}"
         )
+        print(f"at the end, {common.load_average()}")
 
 
 if __name__ == "__main__":

@@ -284,6 +284,7 @@ def main() -> None:
                 f"target p50 < {TARGET_P50_MS:.0f} ms, {label}: p50 {p50:.1f} ms, p99 {p99:.1f} "
                 f"ms: {common.verdict(p50 < TARGET_P50_MS)}"
             )
+        print(f"at the end, {common.load_average()}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, distinct_on
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.db import db
@@ -44,6 +44,7 @@ from models.environments import Environment
 from models.executions import Execution
 from models.workflows import WorkflowEnvMap
 from services import entitlements, environments
+from services.bulk import json_page
 from services.errors import InvalidInput, NotFound, Unavailable
 from services.n8n import N8nClient, N8nError, N8nNotFound, N8nResponseTooLarge
 from services.progress import Progress, no_progress
@@ -82,6 +83,11 @@ class IngestionInterrupted(Unavailable):
     """n8n failed during a run; what was stored stays, the watermark did not move."""
 
     code = "ingestion_interrupted"
+
+    def __init__(self, message: str, *, retryable: bool, **details) -> None:
+        super().__init__(message, **details)
+        #: Whether the job should try again (not after a refused key, say).
+        self.retryable = retryable
 
 
 # --- ingestion -----------------------------------------------------------------------------
@@ -150,6 +156,7 @@ def ingest(env_id: uuid.UUID, *, progress: Progress = no_progress) -> dict:
             f"{run.listed + run.reread} execution(s): {diagnosis} The watermark is unchanged, "
             "so the next run reads the rest.",
             pages=run.pages,
+            retryable=getattr(error, "retryable", True),
         ) from error
     run.watermark = _advance_watermark(env.id, run.newest)
     return run.summary()
@@ -316,21 +323,17 @@ def _time(value: str) -> datetime:
 
 
 #: One page of rows as sent to PostgreSQL: a JSON array, expanded by jsonb_to_recordset.
-_PAGE = (
-    func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
-    .table_valued(
-        column("n8n_execution_id", Text),
-        column("workflow_id", Text),
-        column("status", Text),
-        column("normalized_status", Text),
-        column("started_at", DateTime(timezone=True)),
-        column("finished_at", DateTime(timezone=True)),
-        column("mode", Text),
-        column("retry_of", Text),
-        column("error_message", Text),
-        column("error_node", Text),
-    )
-    .render_derived(name="page", with_types=True)
+_PAGE = json_page(
+    column("n8n_execution_id", Text),
+    column("workflow_id", Text),
+    column("status", Text),
+    column("normalized_status", Text),
+    column("started_at", DateTime(timezone=True)),
+    column("finished_at", DateTime(timezone=True)),
+    column("mode", Text),
+    column("retry_of", Text),
+    column("error_message", Text),
+    column("error_node", Text),
 )
 
 

@@ -8,19 +8,32 @@ half-way marks nothing missing.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Text,
+    bindparam,
+    case,
+    column,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
 from services import environments
+from services.bulk import json_page
 from services.n8n import N8nClient, N8nNotFound
+from services.prefetch import prefetched
 from services.progress import Progress, no_progress
 from services.workflow_digest import semantic_digest, tag_names
 
@@ -36,7 +49,8 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
     seen: set[str] = set()
     written = 0
     with environments.n8n_session(env) as client:
-        for page in client.iter_workflows(page_size=PAGE_SIZE, exclude_pinned_data=True):
+        listing = client.iter_workflows(page_size=PAGE_SIZE, exclude_pinned_data=True)
+        for page in prefetched(listing):
             written += _upsert(env, page)
             seen.update(str(workflow["id"]) for workflow in page)
             db.commit()
@@ -55,69 +69,77 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
     }
 
 
-def _row(env: Environment, workflow: dict[str, Any]) -> dict[str, Any]:
-    data = json.dumps(workflow, separators=(",", ":"))
-    size = len(data.encode())
+def _row(workflow: dict[str, Any]) -> dict[str, Any]:
     return {
-        "tenant_id": env.tenant_id,
-        "environment_id": env.id,
         "n8n_workflow_id": str(workflow["id"]),
         "workflow_name": workflow.get("name"),
-        "workflow_data": workflow if size <= MAX_CACHED_BYTES else None,
-        "workflow_data_bytes": size,
+        "workflow_data": workflow,
         "env_content_hash": semantic_digest(workflow),
-        "n8n_updated_at": _timestamp(workflow.get("updatedAt")),
+        "n8n_updated_at": workflow.get("updatedAt"),
         "is_active": bool(workflow.get("active")),
         "is_archived": bool(workflow.get("isArchived")),
         "tags": tag_names(workflow),
-        "status": "untracked",
     }
 
 
-def _timestamp(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+#: One page of workflows as sent to PostgreSQL (see services/bulk.py).
+_PAGE = json_page(
+    column("n8n_workflow_id", Text),
+    column("workflow_name", Text),
+    column("workflow_data", JSONB),
+    column("env_content_hash", Text),
+    column("n8n_updated_at", DateTime(timezone=True)),
+    column("is_active", Boolean),
+    column("is_archived", Boolean),
+    column("tags", JSONB),
+)
 
 
-def _upsert(env: Environment, workflows: list[dict[str, Any]]) -> int:
-    """One statement for a page; rows whose content did not change are not written."""
-    if not workflows:
-        return 0
+def _upsert_statement():
+    """INSERT ... SELECT from the page ON CONFLICT DO UPDATE only where something changed;
+    built once. Definitions over the cap are measured but not cached."""
     table = WorkflowEnvMap.__table__
-    insert = pg_insert(table).values([_row(env, w) for w in workflows])
+    size = func.octet_length(_PAGE.c.workflow_data.cast(Text))
+    source = select(
+        bindparam("tenant_id"),
+        bindparam("environment_id"),
+        _PAGE.c.n8n_workflow_id,
+        _PAGE.c.workflow_name,
+        case((size <= bindparam("max_bytes"), _PAGE.c.workflow_data)),
+        size,
+        _PAGE.c.env_content_hash,
+        _PAGE.c.n8n_updated_at,
+        _PAGE.c.is_active,
+        _PAGE.c.is_archived,
+        _PAGE.c.tags,
+    ).select_from(_PAGE)
+    columns = [
+        "tenant_id",
+        "environment_id",
+        "n8n_workflow_id",
+        "workflow_name",
+        "workflow_data",
+        "workflow_data_bytes",
+        "env_content_hash",
+        "n8n_updated_at",
+        "is_active",
+        "is_archived",
+        "tags",
+    ]
+    # Python-side defaults (a uuid4 for id) would be one value for every row.
+    insert = pg_insert(table).from_select(columns, source, include_defaults=False)
     new = insert.excluded
+    copied = columns[3:]
     # ignored and deleted are the user's statuses: no sync overrides them.
     user_owned = table.c.status.in_(("ignored", "deleted"))
     changed = or_(
         table.c.status == "missing",
-        *(
-            table.c[column].is_distinct_from(new[column])
-            for column in (
-                "env_content_hash",
-                "n8n_updated_at",
-                "workflow_name",
-                "is_active",
-                "is_archived",
-                "tags",
-                "workflow_data_bytes",
-            )
-        ),
+        *(table.c[name].is_distinct_from(new[name]) for name in copied if name != "workflow_data"),
     )
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
         set_={
-            **{
-                column: new[column]
-                for column in (
-                    "workflow_name",
-                    "workflow_data",
-                    "workflow_data_bytes",
-                    "env_content_hash",
-                    "n8n_updated_at",
-                    "is_active",
-                    "is_archived",
-                    "tags",
-                )
-            },
+            **{name: new[name] for name in copied},
             "status": case(
                 (user_owned, table.c.status),
                 (table.c.canonical_id.is_not(None), "linked"),
@@ -127,9 +149,27 @@ def _upsert(env: Environment, workflows: list[dict[str, Any]]) -> int:
             "updated_at": func.now(),
         },
         where=changed,
-    )
-    # Rows returned are the ones inserted or changed; the WHERE skips the rest.
-    return len(db.execute(statement.returning(table.c.id)).all())
+    ).returning(table.c.id)
+
+
+_UPSERT = _upsert_statement()
+
+
+def _upsert(env: Environment, workflows: list[dict[str, Any]]) -> int:
+    """One statement for a page; returns the rows inserted or changed (the rest cost no
+    write)."""
+    if not workflows:
+        return 0
+    # Keyed by id: offset paging can repeat a workflow, and a row twice in one statement
+    # is an error for ON CONFLICT.
+    rows = list({str(w["id"]): _row(w) for w in workflows}.values())
+    params = {
+        "tenant_id": env.tenant_id,
+        "environment_id": env.id,
+        "max_bytes": MAX_CACHED_BYTES,
+        "rows": rows,
+    }
+    return len(db.execute(_UPSERT, params).all())
 
 
 def _confirm_absent(

@@ -196,15 +196,27 @@ def _semantic_connections(connections: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _sorted_nodes(nodes: list[Any]) -> list[Any]:
+    names = [str(n.get("name")) for n in nodes]
+    if len(set(names)) == len(names):
+        return sorted(nodes, key=lambda n: str(n.get("name")))
+    # Node names are unique in n8n; should two clash anyway, the order is still fixed.
     return sorted(nodes, key=lambda n: (str(n.get("name")), canonical_json(n)))
 
 
 def _normalize_numbers(value: Any) -> Any:
     # JavaScript has one number type: 2 and 2.0 are the same value in n8n.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
+    # Exact type checks first: this walks every value of every workflow a sync digests, and
+    # isinstance against the Mapping ABC costs several times more.
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dict or isinstance(value, Mapping):
         return {k: _normalize_numbers(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or isinstance(value, list | tuple):
         return [_normalize_numbers(v) for v in value]
     return value
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
