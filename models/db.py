@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -29,9 +30,15 @@ class UnsafeDatabaseRole(RuntimeError):
     """The app connected as a role that could bypass row-level security."""
 
 
+def _json(value: object) -> str:
+    # orjson: pages of cached workflow definitions serialise several times faster.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def init_engine(url: str, **options: object) -> Engine:
     """Create the engine the processes use and bind the session factory to it."""
     options.setdefault("pool_pre_ping", True)
+    options.setdefault("json_serializer", _json)
     engine = create_engine(url, **options)
     SessionFactory.configure(bind=engine)
     return engine

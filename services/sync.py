@@ -99,20 +99,22 @@ def _upsert_statement():
     """INSERT ... SELECT from the page ON CONFLICT DO UPDATE only where something changed;
     built once. Definitions over the cap are measured but not cached."""
     table = WorkflowEnvMap.__table__
-    size = func.octet_length(_PAGE.c.workflow_data.cast(Text))
+    sized = select(
+        _PAGE, func.octet_length(_PAGE.c.workflow_data.cast(Text)).label("size")
+    ).subquery("sized")
     source = select(
         bindparam("tenant_id"),
         bindparam("environment_id"),
-        _PAGE.c.n8n_workflow_id,
-        _PAGE.c.workflow_name,
-        case((size <= bindparam("max_bytes"), _PAGE.c.workflow_data)),
-        size,
-        _PAGE.c.env_content_hash,
-        _PAGE.c.n8n_updated_at,
-        _PAGE.c.is_active,
-        _PAGE.c.is_archived,
-        _PAGE.c.tags,
-    ).select_from(_PAGE)
+        sized.c.n8n_workflow_id,
+        sized.c.workflow_name,
+        case((sized.c.size <= bindparam("max_bytes"), sized.c.workflow_data)),
+        sized.c.size,
+        sized.c.env_content_hash,
+        sized.c.n8n_updated_at,
+        sized.c.is_active,
+        sized.c.is_archived,
+        sized.c.tags,
+    )
     columns = [
         "tenant_id",
         "environment_id",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
@@ -12,6 +11,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import requests
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
@@ -475,8 +475,9 @@ def _json_or_none(raw: bytes, content_type: str) -> Any:
     if "json" not in content_type.lower():
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
+        # orjson: listings of hundreds of workflows decode several times faster.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return None
 
 

@@ -52,6 +52,9 @@ class EnvironmentSchema(ma.Schema):
     connection_status = ma.fields.String(dump_only=True)
     connection_checked_at = ma.fields.DateTime(dump_only=True)
     connection_error = ma.fields.String(dump_only=True)
+    consecutive_failures = ma.fields.Integer(
+        dump_only=True, metadata={"description": "Failed checks in a row (heartbeat, jobs)"}
+    )
     last_heartbeat_at = ma.fields.DateTime(dump_only=True)
     last_sync_at = ma.fields.DateTime(dump_only=True)
     last_execution_sync_at = ma.fields.DateTime(dump_only=True)
