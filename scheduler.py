@@ -61,6 +61,8 @@ def main() -> None:
     settings = Settings.from_env()
     configure(settings)
     logging.basicConfig(level=settings.log_level)
+    # APScheduler logs every fire at INFO; the relay alone fires every few seconds.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     check_app_role(init_engine(settings.database_url))
     setup_broker(settings)
     load_actors()

@@ -8,6 +8,7 @@ created and migrations applied; otherwise the given services are used as they ar
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -83,6 +84,22 @@ def encryption_keys() -> str:
     return path.read_text().strip()
 
 
+#: What the processes were started with, for operator commands in another shell.
+DEV_ENV = DATA / "dev.env"
+_SHARED = (
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "REDIS_URL",
+    "ENCRYPTION_KEYS",
+    "ALLOW_PRIVATE_NETWORKS",
+)
+
+
+def write_dev_env(env: dict[str, str]) -> None:
+    DEV_ENV.write_text("".join(f"{name}={shlex.quote(env[name])}\n" for name in _SHARED))
+    DEV_ENV.chmod(0o600)
+
+
 def main() -> None:
     DATA.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -94,9 +111,11 @@ def main() -> None:
     env.setdefault("ALLOW_PRIVATE_NETWORKS", "true")
     settings = Settings.from_env(env)
     dbadmin.migrate(settings.migration_database_url)
+    write_dev_env(env)
     print(
         f"n8n-ops: API at http://127.0.0.1:{settings.port}/api/v1, "
-        f"docs at http://127.0.0.1:{settings.port}/docs",
+        f"docs at http://127.0.0.1:{settings.port}/docs\n"
+        f"operator commands: set -a; . {DEV_ENV}; set +a; .venv/bin/flask --app web --help",
         flush=True,
     )
     bin_dir = Path(sys.executable).parent
