@@ -5,8 +5,9 @@ The fake runs in its own process, as n8n does.
 - Bare: one requests.Session pages GET /api/v1/workflows (limit 250, excludePinnedData) by
   nextCursor and decodes each page: the least any sync must do.
 - Sync: ``services.sync.sync_workflows`` as the job runs it: the same listing through the
-  n8n client (address check, retries, size cap), the semantic digest of every workflow, one
-  upsert statement and one commit per page, the missing-workflow check, last_sync_at.
+  n8n client (address check, retries, size cap), the semantic digest of every workflow and
+  one upsert statement and commit per page (in the writer thread, behind the listing), the
+  missing-workflow check, last_sync_at.
   Measured as a first sync (every row inserted, into a fresh environment each round) and as
   a re-sync with nothing changed (nothing written).
 

@@ -9,13 +9,17 @@ half-way marks nothing missing.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Integer,
     Text,
+    all_,
     bindparam,
     case,
     column,
@@ -24,16 +28,16 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from jobs.core import tenant_connection
 from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
 from services import environments
 from services.bulk import json_page
 from services.n8n import N8nClient, N8nNotFound
-from services.prefetch import prefetched
 from services.progress import Progress, no_progress
 from services.workflow_digest import semantic_digest, tag_names
 
@@ -47,17 +51,16 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
     """List every workflow of the environment and bring workflow_env_map up to date."""
     env = environments.get(env_id)
     seen: set[str] = set()
-    written = 0
-    with environments.n8n_session(env) as client:
+    with environments.n8n_session(env) as client, _PageWriter(env) as writer:
         listing = client.iter_workflows(page_size=PAGE_SIZE, exclude_pinned_data=True)
-        for page in prefetched(listing):
-            written += _upsert(env, page)
+        for page in listing:
+            writer.write(page)
             seen.update(str(workflow["id"]) for workflow in page)
-            db.commit()
             progress(current=len(seen), message=f"{len(seen)} workflows listed")
+        written = writer.finish()
         # The listing is complete: only now may absence mean anything.
         missing, reappeared = _confirm_absent(env, client, seen)
-    written += _upsert(env, reappeared)
+    written += _upsert(env, _rows(reappeared))
     marked = _mark_missing(env, missing)
     db.execute(update(Environment).where(Environment.id == env.id).values(last_sync_at=func.now()))
     db.commit()
@@ -70,10 +73,12 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
 
 
 def _row(workflow: dict[str, Any]) -> dict[str, Any]:
+    size = len(orjson.dumps(workflow))
     return {
         "n8n_workflow_id": str(workflow["id"]),
         "workflow_name": workflow.get("name"),
-        "workflow_data": workflow,
+        "workflow_data": workflow if size <= MAX_CACHED_BYTES else None,
+        "workflow_data_bytes": size,
         "env_content_hash": semantic_digest(workflow),
         "n8n_updated_at": workflow.get("updatedAt"),
         "is_active": bool(workflow.get("active")),
@@ -87,6 +92,7 @@ _PAGE = json_page(
     column("n8n_workflow_id", Text),
     column("workflow_name", Text),
     column("workflow_data", JSONB),
+    column("workflow_data_bytes", Integer),
     column("env_content_hash", Text),
     column("n8n_updated_at", DateTime(timezone=True)),
     column("is_active", Boolean),
@@ -97,24 +103,21 @@ _PAGE = json_page(
 
 def _upsert_statement():
     """INSERT ... SELECT from the page ON CONFLICT DO UPDATE only where something changed;
-    built once. Definitions over the cap are measured but not cached."""
+    built once."""
     table = WorkflowEnvMap.__table__
-    sized = select(
-        _PAGE, func.octet_length(_PAGE.c.workflow_data.cast(Text)).label("size")
-    ).subquery("sized")
     source = select(
         bindparam("tenant_id"),
         bindparam("environment_id"),
-        sized.c.n8n_workflow_id,
-        sized.c.workflow_name,
-        case((sized.c.size <= bindparam("max_bytes"), sized.c.workflow_data)),
-        sized.c.size,
-        sized.c.env_content_hash,
-        sized.c.n8n_updated_at,
-        sized.c.is_active,
-        sized.c.is_archived,
-        sized.c.tags,
-    )
+        _PAGE.c.n8n_workflow_id,
+        _PAGE.c.workflow_name,
+        _PAGE.c.workflow_data,
+        _PAGE.c.workflow_data_bytes,
+        _PAGE.c.env_content_hash,
+        _PAGE.c.n8n_updated_at,
+        _PAGE.c.is_active,
+        _PAGE.c.is_archived,
+        _PAGE.c.tags,
+    ).select_from(_PAGE)
     columns = [
         "tenant_id",
         "environment_id",
@@ -157,21 +160,58 @@ def _upsert_statement():
 _UPSERT = _upsert_statement()
 
 
-def _upsert(env: Environment, workflows: list[dict[str, Any]]) -> int:
-    """One statement for a page; returns the rows inserted or changed (the rest cost no
-    write)."""
-    if not workflows:
-        return 0
+def _rows(workflows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Keyed by id: offset paging can repeat a workflow, and a row twice in one statement
     # is an error for ON CONFLICT.
-    rows = list({str(w["id"]): _row(w) for w in workflows}.values())
-    params = {
-        "tenant_id": env.tenant_id,
-        "environment_id": env.id,
-        "max_bytes": MAX_CACHED_BYTES,
-        "rows": rows,
-    }
-    return len(db.execute(_UPSERT, params).all())
+    return list({str(w["id"]): _row(w) for w in workflows}.values())
+
+
+def _params(env: Environment, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"tenant_id": env.tenant_id, "environment_id": env.id, "rows": rows}
+
+
+def _upsert(env: Environment, rows: list[dict[str, Any]]) -> int:
+    """One statement for a page in the session's transaction; returns the rows inserted or
+    changed (the rest cost no write)."""
+    return len(db.execute(_UPSERT, _params(env, rows)).all()) if rows else 0
+
+
+class _PageWriter:
+    """Digests and writes pages behind the listing: each page commits in its own short
+    transaction on a connection of its own while the caller fetches the next one (n8n
+    produces one page while we digest and PostgreSQL stores the previous). One page in
+    flight, in order."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer")
+        self._pending: Future | None = None
+        self._written = 0
+
+    def __enter__(self) -> _PageWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Even when the listing failed: let the page in flight finish before returning.
+        self._pool.shutdown(wait=True)
+
+    def write(self, page: list[dict[str, Any]]) -> None:
+        self._collect()
+        self._pending = self._pool.submit(self._store, page)
+
+    def finish(self) -> int:
+        self._collect()
+        return self._written
+
+    def _collect(self) -> None:
+        if self._pending is not None:
+            self._written += self._pending.result()  # re-raises the writer's error here
+            self._pending = None
+
+    def _store(self, page: list[dict[str, Any]]) -> int:
+        params = _params(self._env, _rows(page))
+        with tenant_connection(self._env.tenant_id) as conn:
+            return len(conn.execute(_UPSERT, params).all())
 
 
 def _confirm_absent(
@@ -182,7 +222,8 @@ def _confirm_absent(
         select(WorkflowEnvMap.n8n_workflow_id).where(
             WorkflowEnvMap.environment_id == env.id,
             WorkflowEnvMap.status.in_(("linked", "untracked")),
-            WorkflowEnvMap.n8n_workflow_id.not_in(seen) if seen else True,
+            # One array parameter, however many workflows were listed.
+            WorkflowEnvMap.n8n_workflow_id != all_(bindparam("seen", list(seen), ARRAY(Text))),
         )
     ).all()
     gone, found = [], []
