@@ -6,11 +6,14 @@ The job endpoint is the full path: a personal token resolved through the SECURIT
 lookup, the role check, the job and its reruns read as the tenant under row-level security,
 marshmallow serialisation and the ETag. The bare endpoint (bench/bare_app.py) sets the tenant
 and selects the row with plain SQLAlchemy on an engine made the same way. gunicorn runs as the
-Procfile's web process (gthread, --workers 2 --threads 4 by default) without the access log;
-wrk keeps one connection per server thread. Each side is warmed up, then measured in rounds
-that alternate bare / job; the median round counts.
+Procfile's web process (gthread, --workers 2 --threads 4 by default) without the access log.
+wrk runs one connection per server thread and closes it after each request (Connection:
+close): kept-alive connections stay with whichever worker accepted them, so with keep-alive
+a run lands 4/4 or 8/0 on the two workers and req/s swings twofold between runs. Each side is
+warmed up, then measured in rounds that alternate bare / job; the median round counts.
 
-    .venv/bin/python bench/job_poll.py [--duration 10] [--rounds 2] [--workers 2] [--threads 4]
+    .venv/bin/python bench/job_poll.py [--duration 10] [--rounds 3] [--workers 2] [--threads 4]
+        [--keepalive]
 
 Needs wrk (Debian/Ubuntu: apt-get install -y wrk). Targets: job req/s at least 0.8 x bare,
 job p99 at most 1.25 x bare.
@@ -134,6 +137,7 @@ def load(url: str, token: str, seconds: int, args: argparse.Namespace) -> LoadRe
             "--latency",
             "-H",
             f"Authorization: Bearer {token}",
+            *([] if args.keepalive else ["-H", "Connection: close"]),
             url,
         ],
         capture_output=True,
@@ -171,11 +175,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per side")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn --workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn --threads")
     parser.add_argument("--connections", type=int, help="wrk -c (default workers x threads)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
+    parser.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="reuse wrk's connections (they stick to the worker that accepted them)",
+    )
     args = parser.parse_args()
     args.connections = args.connections or args.workers * args.threads
     if shutil.which("wrk") is None:
@@ -190,7 +199,8 @@ def main() -> None:
         process_env = {**env.process_env(), "BENCH_TENANT_ID": str(tenant.id)}
         print(
             f"gunicorn --workers {args.workers} --threads {args.threads} (gthread) on loopback; "
-            f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency; "
+            f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency"
+            f"{'' if args.keepalive else ' -H Connection:close'}; "
             f"{args.warmup} s warm-up per side, {args.rounds} rounds"
         )
         with (

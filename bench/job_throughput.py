@@ -5,7 +5,9 @@ then a real dramatiq.Worker claims the row, runs the ``noop`` actor and records 
 Raw: a plain ``@dramatiq.actor`` that does nothing, sent on the same broker and queue.
 Both sides enqueue all N messages first, then a fresh Worker (same threads, same timeout, this
 process) drains them; the rate is N over the time from the worker's start to the N-th
-completion. Rounds alternate raw / tracked after a warm-up; the median round counts.
+completion. Rounds alternate raw / tracked after a warm-up; the median round counts. Each
+drain also reports this process's CPU per completion and how busy it was (in cores): the
+worker's threads share one GIL, so a drain at about one core is CPU-bound.
 
     .venv/bin/python bench/job_throughput.py [--jobs 2000] [--rounds 3] [--threads 8]
 
@@ -19,6 +21,7 @@ import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -67,18 +70,24 @@ def send_raw(actor: dramatiq.Actor, tenant_id: uuid.UUID, count: int) -> float:
     return time.perf_counter() - began
 
 
+@dataclass(frozen=True)
+class Drain:
+    rate: float  # completions per second
+    cpu_ms: float  # CPU of this process per completion (all threads, user + system)
+    cpu_share: float  # CPU of this process over the drain, in cores
+
+
 def drain(
     completions: common.Completions, actor_name: str, count: int, args: argparse.Namespace
-) -> float:
-    """Run a fresh worker until ``count`` more messages of ``actor_name`` are processed;
-    return completions per second."""
+) -> Drain:
+    """Run a fresh worker until ``count`` more messages of ``actor_name`` are processed."""
     target = completions.counts[actor_name] + count
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     with common.running_worker(args.threads, args.worker_timeout):
         if not completions.wait_for(actor_name, target, DRAIN_TIMEOUT_S):
             raise RuntimeError(f"{actor_name}: only {completions.counts[actor_name]} of {target}")
-        finished = completions.last_at[actor_name]
-    return count / (finished - began)
+        finished, cpu = completions.last_at[actor_name], time.process_time() - cpu_began
+    return Drain(count / (finished - began), cpu / count * 1000, cpu / (finished - began))
 
 
 def completed_jobs(tenant_id: uuid.UUID) -> int:
@@ -92,8 +101,8 @@ def completed_jobs(tenant_id: uuid.UUID) -> int:
     return done
 
 
-def run_round(side: str, count: int, ctx: dict, args: argparse.Namespace) -> tuple[float, float]:
-    """Enqueue ``count`` messages of one side, then drain them; (enqueue/s, completions/s)."""
+def run_round(side: str, count: int, ctx: dict, args: argparse.Namespace) -> tuple[float, Drain]:
+    """Enqueue ``count`` messages of one side, then drain them; (enqueue/s, the drain)."""
     if side == "tracked":
         enqueue_s = trigger_tracked(ctx["tenant"].id, count)
         rate = drain(ctx["completions"], TRACKED_ACTOR, count, args)
@@ -136,11 +145,12 @@ def main() -> None:
         results: dict[str, list[tuple[float, float]]] = {"raw": [], "tracked": []}
         for number in range(1, args.rounds + 1):
             for side in ("raw", "tracked"):
-                enqueue_rate, rate = run_round(side, args.jobs, ctx, args)
-                results[side].append((enqueue_rate, rate))
+                enqueue_rate, drained = run_round(side, args.jobs, ctx, args)
+                results[side].append((enqueue_rate, drained.rate))
                 print(
-                    f"round {number} {side:>7}: enqueue {enqueue_rate:8.0f}/s, "
-                    f"drain {rate:8.0f} completions/s"
+                    f"round {number} {side:>7}: enqueue {enqueue_rate:6.0f}/s, drain "
+                    f"{drained.rate:6.0f} completions/s, {drained.cpu_ms:.2f} ms CPU each, "
+                    f"process at {drained.cpu_share * 100:.0f} % of a core"
                 )
 
         expected = (args.rounds * args.jobs) + args.warmup

@@ -262,9 +262,11 @@ def main() -> None:
         common.boot_worker_process(env)
         from bench import latency_probe  # declares the probe on this process's broker
 
+        queues = sorted(dramatiq.get_broker().get_declared_queues())
         print(
             f"worker: dramatiq jobs.worker {latency_probe.__name__} --processes 1 --threads "
-            f"{args.threads}; trigger: core.start('noop') + commit, one at a time\n"
+            f"{args.threads}, consuming {', '.join(queues)} (and each one's delay queue); "
+            "trigger: core.start('noop') + commit, one at a time\n"
         )
         tenant = common.make_tenant()
         clock = CommitClock()
