@@ -2,20 +2,20 @@
 worker idle and waiting, against a raw Dramatiq message's send-to-start in the same run.
 
 The worker is the production process, `dramatiq jobs.worker` with the Procfile's flags
-(--processes 1 --threads 8), plus bench/latency_probe.py for the baseline. Jobs are triggered
-one at a time (``core.start("noop")`` + commit); the clock starts when PostgreSQL has
-committed the trigger's transaction (before the job core enqueues) and stops at the job's
-``started_at`` (the claim transaction's now(), same host clock). The baseline's clock runs from
-``send()`` to the probe actor's first line. Tracked jobs and probes alternate with idle gaps
-long enough for the consumers to settle into their idle polling.
+(--processes 1 --threads 8, and its poll timeout), plus bench/latency_probe.py for the
+baseline. Jobs are triggered one at a time (``core.start("noop")`` + commit); the clock starts
+when PostgreSQL has committed the trigger's transaction (before the job core enqueues) and
+stops at the job's ``started_at`` (the claim transaction's now(), same host clock). The
+baseline's clock runs from ``send()`` to the probe actor's first line. Tracked jobs and probes
+alternate with idle gaps long enough for the consumers to settle into their idle polling.
 
 Dramatiq's Redis consumer polls: an idle consumer sleeps between fetches, backing off up to the
 Worker's ``worker_timeout`` (sleeps of 50-100 % of it). `dramatiq` takes it from the
-environment variable ``dramatiq_worker_timeout`` (default 1000 ms). Both the production
-default and a shorter setting are measured.
+environment variable ``dramatiq_worker_timeout`` (default 1000 ms), which the Procfile sets
+(WORKER_POLL_MS, 20 ms by default). The Procfile's setting is measured, and Dramatiq's own
+default for comparison.
 
-    .venv/bin/python bench/trigger_latency.py [--jobs 300] [--tuned-timeout 20]
-        [--production-jobs 25]
+    .venv/bin/python bench/trigger_latency.py [--jobs 300] [--default-jobs 25]
 
 Target: p50 under 20 ms.
 """
@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,17 @@ from models.jobs import TERMINAL_STATUSES, BackgroundJob
 TARGET_P50_MS = 20.0
 #: dramatiq.worker.WORKER_TIMEOUT when the environment does not set dramatiq_worker_timeout.
 DEFAULT_WORKER_TIMEOUT_MS = 1000
+PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+
+
+def procfile_poll_ms() -> int:
+    """The worker's poll timeout as the Procfile sets it (its default value), in ms."""
+    found = re.search(r"dramatiq_worker_timeout=\$\{WORKER_POLL_MS:-(\d+)\}", PROCFILE.read_text())
+    if found is None:
+        raise SystemExit("the Procfile's worker line sets no dramatiq_worker_timeout")
+    return int(found.group(1))
+
+
 DRAMATIQ = Path(sys.executable).parent / "dramatiq"
 #: Seconds to wait for one job or probe before giving up on the run.
 WAIT_TIMEOUT_S = 30.0
@@ -238,7 +250,7 @@ def run_config(
     setting = (
         f"dramatiq_worker_timeout={timeout_ms}"
         if timeout_ms is not None
-        else "dramatiq_worker_timeout unset: the production worker"
+        else "dramatiq_worker_timeout unset: Dramatiq's default"
     )
     print(
         f"worker_timeout {effective} ms ({setting}); idle gaps {gap[0] * 1000:.0f}-"
@@ -249,10 +261,9 @@ def run_config(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=300, help="jobs (and probes), tuned run")
-    parser.add_argument("--tuned-timeout", type=int, default=20, help="ms, for the tuned run")
+    parser.add_argument("--jobs", type=int, default=300, help="jobs (and probes), Procfile run")
     parser.add_argument(
-        "--production-jobs", type=int, default=25, help="jobs (and probes), default run"
+        "--default-jobs", type=int, default=25, help="jobs (and probes), Dramatiq default run"
     )
     parser.add_argument("--threads", type=int, default=common.PRODUCTION_WORKER_THREADS)
     args = parser.parse_args()
@@ -270,17 +281,18 @@ def main() -> None:
         )
         tenant = common.make_tenant()
         clock = CommitClock()
+        poll_ms = procfile_poll_ms()
         production = run_config(
-            env, tenant.id, clock, timeout_ms=None, count=args.production_jobs, args=args
+            env, tenant.id, clock, timeout_ms=poll_ms, count=args.jobs, args=args
         )
         print()
-        tuned = run_config(
-            env, tenant.id, clock, timeout_ms=args.tuned_timeout, count=args.jobs, args=args
+        default = run_config(
+            env, tenant.id, clock, timeout_ms=None, count=args.default_jobs, args=args
         )
         print()
         for label, (p50, p99) in (
-            (f"production worker (worker_timeout {DEFAULT_WORKER_TIMEOUT_MS} ms)", production),
-            (f"dramatiq_worker_timeout={args.tuned_timeout}", tuned),
+            (f"production worker (Procfile: worker_timeout {poll_ms} ms)", production),
+            (f"Dramatiq's default worker_timeout {DEFAULT_WORKER_TIMEOUT_MS} ms", default),
         ):
             print(
                 f"target p50 < {TARGET_P50_MS:.0f} ms, {label}: p50 {p50:.1f} ms, p99 {p99:.1f} "

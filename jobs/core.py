@@ -125,7 +125,9 @@ def start(
         .returning(BackgroundJob)
     ).scalar_one_or_none()
     if row is not None:
-        db.info.setdefault("jobs_to_enqueue", []).append(_Pending(row.id, row.tenant_id))
+        db.info.setdefault("jobs_to_enqueue", []).append(
+            _Pending(row.id, row.tenant_id, (policy.queue, policy.actor_name))
+        )
         return row
     return _existing_for(idempotency_key, concurrency_key, schedule_key)
 
@@ -161,12 +163,13 @@ def _existing_for(idempotency_key, concurrency_key, schedule_key) -> BackgroundJ
 class _Pending:
     job_id: uuid.UUID
     tenant_id: uuid.UUID
+    route: tuple[str, str]
 
 
 @event.listens_for(SessionFactory, "after_commit")
 def _enqueue_committed(session: Session) -> None:
     for pending in session.info.pop("jobs_to_enqueue", ()):
-        enqueue(pending.job_id, pending.tenant_id)
+        enqueue(pending.job_id, pending.tenant_id, route=pending.route)
 
 
 @event.listens_for(SessionFactory, "after_soft_rollback")
@@ -174,18 +177,27 @@ def _forget_rolled_back(session: Session, previous_transaction) -> None:
     session.info.pop("jobs_to_enqueue", None)
 
 
-def enqueue(job_id: uuid.UUID, tenant_id: uuid.UUID, *, delay_ms: int | None = None) -> bool:
+def enqueue(
+    job_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    *,
+    route: tuple[str, str] | None = None,
+    delay_ms: int | None = None,
+) -> bool:
     """Hand a committed pending job to the broker and note when; False if the broker failed.
 
-    A failure is left to the outbox relay, which re-sends pending rows never enqueued.
+    ``route`` (queue, actor) saves reading it when the caller knows it. A failure is left to
+    the outbox relay, which re-sends pending rows never enqueued.
     """
     with tenant_connection(tenant_id) as conn:
-        job = conn.execute(_PENDING_ROUTE, {"job_id": job_id}).one_or_none()
-        if job is None:
-            return True
+        if route is None:
+            row = conn.execute(_PENDING_ROUTE, {"job_id": job_id}).one_or_none()
+            if row is None:
+                return True
+            route = (row.queue_name, row.actor_name)
         message = dramatiq.Message(
-            queue_name=job.queue_name,
-            actor_name=job.actor_name,
+            queue_name=route[0],
+            actor_name=route[1],
             args=(str(job_id), str(tenant_id)),
             kwargs={},
             options={},

@@ -20,16 +20,25 @@ log = logging.getLogger(__name__)
 #: Seconds a committed pending job may wait for its post-commit enqueue before the relay
 #: sends it; the normal path takes milliseconds.
 RELAY_AFTER_S = 5.0
+#: Seconds after which a pending job whose message went out but never started is sent again
+#: (a consumer lost it); duplicates are harmless, the claim is guarded.
+RESEND_AFTER_S = 900.0
 #: Most jobs one relay or reaper run handles; the next run takes the rest.
 BATCH = 500
 
 
-def relay(*, older_than_s: float = RELAY_AFTER_S, limit: int = BATCH) -> int:
-    """Send pending jobs that were committed but never handed to the broker."""
+def relay(
+    *,
+    older_than_s: float = RELAY_AFTER_S,
+    resend_after_s: float = RESEND_AFTER_S,
+    limit: int = BATCH,
+) -> int:
+    """Send pending jobs committed but never handed to the broker, or sent long ago and
+    never started."""
     with get_engine().connect() as conn:
         rows = conn.execute(
-            text("SELECT id, tenant_id FROM jobs_unenqueued(:age, :limit)"),
-            {"age": older_than_s, "limit": limit},
+            text("SELECT id, tenant_id FROM jobs_unenqueued(:age, :stale, :limit)"),
+            {"age": older_than_s, "stale": resend_after_s, "limit": limit},
         ).all()
     sent = sum(core.enqueue(row.id, row.tenant_id) for row in rows)
     if rows:

@@ -60,7 +60,10 @@ def _apply_tenant(connection: Connection) -> None:
 
 @event.listens_for(Session, "after_begin")
 def _set_tenant_for_transaction(session: Session, transaction, connection: Connection) -> None:
-    _apply_tenant(connection)
+    # Without a tenant there is nothing to set: the setting is only ever set transaction-
+    # locally, so a new transaction starts without one (and policies see nothing).
+    if _tenant.get() is not None:
+        _apply_tenant(connection)
 
 
 def _sync_open_transaction() -> None:
@@ -69,10 +72,10 @@ def _sync_open_transaction() -> None:
         _apply_tenant(session.connection())
 
 
-def bind_tenant(tenant_id: uuid.UUID | None) -> None:
-    """Make ``tenant_id`` the tenant of this context, including a transaction already open."""
+def adopt_tenant(tenant_id: uuid.UUID) -> None:
+    """Record ``tenant_id`` as this context's tenant when the open transaction already runs
+    as it (the authentication functions set it), saving a round trip."""
     _tenant.set(tenant_id)
-    _sync_open_transaction()
 
 
 @contextmanager
