@@ -95,6 +95,8 @@ def new_environment(tenant_id: uuid.UUID, fake: Instance) -> uuid.UUID:
             api_key_encrypted=keyring().encrypt(fake.api_key),
             environment_class="dev",
             drift_handling_mode="warn_only",
+            # As onboarding leaves it before the first sync: its connection test passed.
+            connection_status="healthy",
         )
         db.add(env)
         db.commit()
