@@ -13,6 +13,7 @@ modules): services and web start work without importing any actor.
 from __future__ import annotations
 
 import functools
+import threading
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,10 @@ from datetime import timedelta
 from typing import Any
 
 import dramatiq
+import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, bindparam, event, func, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased
@@ -347,22 +351,22 @@ class Claim:
 def claim(job_id: uuid.UUID, tenant_id: uuid.UUID, *, message_id: str | None) -> Claim | None:
     """pending -> running with a fresh lease; None when the job is not ours to run."""
     lease = uuid.uuid4()
-    with tenant_connection(tenant_id) as conn:
-        row = conn.execute(
-            _CLAIM, {"job_id": job_id, "new_lease": lease, "claimed_message_id": message_id}
-        ).one_or_none()
+    row = _worker_write(
+        tenant_id, _CLAIM, {"job_id": job_id, "new_lease": lease, "claimed_message_id": message_id}
+    ).fetchone()
     if row is None:
         return None
+    job_type, attempt, max_attempts, params, resource_type, resource_id = row
     return Claim(
         job_id,
         tenant_id,
-        row.job_type,
+        job_type,
         lease,
-        row.attempt,
-        row.max_attempts,
-        row.params,
-        row.resource_type,
-        row.resource_id,
+        attempt,
+        max_attempts,
+        params,
+        resource_type,
+        resource_id,
     )
 
 
@@ -399,6 +403,49 @@ _ERROR_VALUES = {
     "error_message": bindparam("failure_message"),
     "error_traceback": bindparam("failure_traceback"),
 }
+
+
+# The worker's per-job writes (claim, heartbeat, finish) go through psycopg directly, on one
+# autocommit connection per worker thread that serves nothing else: each write is one
+# statement and one round trip, with no pool checkout, pre-ping, BEGIN or COMMIT. These writes
+# are most of what tracking a job costs, so this is where the job core's overhead lives.
+# The tenant is a session setting on that private connection, set again only when the next
+# write is for another tenant.
+_worker_state = threading.local()
+_SET_SESSION_TENANT = "SELECT set_config('app.tenant_id', %s, false)"
+
+
+@functools.cache
+def _compiled(statement) -> tuple[str, dict[str, Any]]:
+    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
+    return compiled.string, dict(compiled.params)
+
+
+def _worker_connection(tenant_id: uuid.UUID) -> psycopg.Connection:
+    engine = get_engine()
+    state = _worker_state.__dict__
+    if state.get("engine") is not engine or state["connection"].closed:
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        state.update(engine=engine, connection=psycopg.connect(url, autocommit=True), tenant=None)
+    if state["tenant"] != tenant_id:
+        state["connection"].execute(_SET_SESSION_TENANT, (str(tenant_id),))
+        state["tenant"] = tenant_id
+    return state["connection"]
+
+
+def _worker_write(tenant_id: uuid.UUID, statement, params: dict[str, Any]) -> psycopg.Cursor:
+    """Run ``statement`` as ``tenant_id`` in a transaction of its own; on a broken
+    connection, reconnect and try once more (every statement here is guarded, so a repeat
+    of one that did commit changes nothing)."""
+    sql, defaults = _compiled(statement)
+    values = {**defaults}
+    for name, value in params.items():
+        values[name] = Jsonb(value) if isinstance(value, dict) else value
+    try:
+        return _worker_connection(tenant_id).execute(sql, values)
+    except psycopg.OperationalError:
+        _worker_state.__dict__["connection"].close()
+        return _worker_connection(tenant_id).execute(sql, values)
 
 
 def _fence(claim_: Claim) -> dict[str, Any]:
@@ -448,11 +495,11 @@ def heartbeat(claim_: Claim, progress: dict[str, Any] | None) -> bool:
     params = _fence(claim_)
     if progress is not None:
         params["new_progress"] = progress
-    with tenant_connection(claim_.tenant_id) as conn:
-        row = conn.execute(_heartbeat_statement(progress is not None), params).one_or_none()
+    statement = _heartbeat_statement(progress is not None)
+    row = _worker_write(claim_.tenant_id, statement, params).fetchone()
     if row is None:
         raise LeaseLost(str(claim_.job_id))
-    return row.cancel_requested_at is not None
+    return row[0] is not None
 
 
 def finish(
@@ -470,8 +517,7 @@ def finish(
     if error is not None:
         params.update(_error_params(error))
     statement = _finish_statement(progress is not None, error is not None)
-    with tenant_connection(claim_.tenant_id) as conn:
-        return bool(conn.execute(statement, params).rowcount)
+    return bool(_worker_write(claim_.tenant_id, statement, params).rowcount)
 
 
 def release(claim_: Claim, *, error: BaseException | None, delay_ms: int | None) -> bool:

@@ -67,9 +67,10 @@ def _set_tenant_for_transaction(session: Session, transaction, connection: Conne
 
 
 def _sync_open_transaction() -> None:
-    session = db()
-    if session.in_transaction():
-        _apply_tenant(session.connection())
+    # Only a session this thread already has can hold an open transaction; creating one
+    # just to look would cost every job and request a session it may never use.
+    if db.registry.has() and db().in_transaction():
+        _apply_tenant(db().connection())
 
 
 def adopt_tenant(tenant_id: uuid.UUID) -> None:
