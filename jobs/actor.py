@@ -91,10 +91,6 @@ class JobContext:
         if shutting_down.is_set() and self._policy.requeue_if_stale:
             raise HandBack(str(self.job_id))
 
-    def checkpoint(self) -> None:
-        """A cancellation checkpoint (and heartbeat) without new progress."""
-        self.progress()
-
     def final_progress(self, message: str, *, done: bool) -> dict[str, Any]:
         state = dict(self.progress_state, message=message)
         if done:

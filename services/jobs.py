@@ -47,16 +47,6 @@ def list_query(filters: JobFilters) -> Select:
     return query.order_by(BackgroundJob.created_at.desc(), BackgroundJob.id.desc())
 
 
-def reruns_of(job_id: uuid.UUID) -> list[uuid.UUID]:
-    return list(
-        db.scalars(
-            select(BackgroundJob.id)
-            .where(BackgroundJob.rerun_of_id == job_id)
-            .order_by(BackgroundJob.created_at)
-        )
-    )
-
-
 @dataclass
 class BulkRerun:
     dry_run: bool
