@@ -289,3 +289,23 @@ def test_worker_runs_each_job_as_its_tenant(app, tenant, other_tenant, worker):
         assert job.status == "completed", job.error_message
         assert job.result["database"] == "ok"  # saw exactly its own tenant
         assert job.result["broker"] == "ok"
+
+
+def test_a_message_lost_after_sending_is_sent_again_later(app, tenant):
+    job_id = start_job(app, tenant.id)
+    first = read_job(app, tenant.id, job_id).message_id
+    # Sent, but a consumer lost it: the job stayed pending long after its message went out.
+    with app.app_context(), tenant_scope(tenant.id):
+        db.execute(
+            update(BackgroundJob)
+            .where(BackgroundJob.id == job_id)
+            .values(enqueued_at=datetime.now(UTC) - timedelta(minutes=20))
+        )
+        db.commit()
+    assert maintenance.relay(resend_after_s=600) >= 1
+    again = read_job(app, tenant.id, job_id)
+    assert again.message_id != first
+    assert again.enqueued_at > datetime.now(UTC) - timedelta(minutes=1)
+    # Once sent again, it is left alone until it is overdue again.
+    maintenance.relay(resend_after_s=600)
+    assert read_job(app, tenant.id, job_id).message_id == again.message_id
