@@ -8,11 +8,11 @@ from pathlib import Path
 import redis
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import Flask
+from flask import Flask, request
 
 from jobs import load_actors
 from jobs.broker import setup_broker
-from models.db import check_app_role, init_engine, reset_context
+from models.db import check_app_role, db, init_engine, reset_context
 from services.config import Settings, configure
 from web import api, cli, health
 from web.errors import ApiWithErrors, register_error_handlers
@@ -26,6 +26,19 @@ def schema_name(schema) -> str:
     cls = resolve_schema_cls(schema)
     name = cls.__name__.removesuffix("Schema")
     return f"{name}Patch" if getattr(schema, "partial", False) else name
+
+
+#: Methods that change nothing by contract: their transaction may simply commit.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _end_transaction(error: BaseException | None) -> None:
+    """Commit a safe request's transaction instead of rolling it back: a rollback would drop
+    psycopg's prepared statements (and send DEALLOCATE ALL), and lose the token's last-use
+    stamp the authentication function wrote. Anything else is rolled back by reset_context,
+    unless its service committed."""
+    if error is None and request.method in SAFE_METHODS and db.registry.has():
+        db.commit()
 
 
 def create_app(config: Settings | None = None) -> Flask:
@@ -73,5 +86,6 @@ def create_app(config: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     register_error_handlers(app)
     cli.register(app)
+    app.teardown_request(_end_transaction)
     app.teardown_appcontext(lambda _exc: reset_context())
     return app
