@@ -73,6 +73,12 @@ def _sync_open_transaction() -> None:
         _apply_tenant(db().connection())
 
 
+def bind_tenant(tenant_id: uuid.UUID) -> None:
+    """Make ``tenant_id`` this context's tenant, including in a transaction already open."""
+    _tenant.set(tenant_id)
+    _sync_open_transaction()
+
+
 def adopt_tenant(tenant_id: uuid.UUID) -> None:
     """Record ``tenant_id`` as this context's tenant when the open transaction already runs
     as it (the authentication functions set it), saving a round trip."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from functools import lru_cache
 import jwt
 from sqlalchemy import text
 
-from models.db import db
+from models.db import adopt_tenant, bind_tenant, db
 from services.config import Settings
 from services.errors import Forbidden, Unauthenticated
 
@@ -53,15 +54,39 @@ def hash_token(token: str) -> str:
 
 
 def authenticate(bearer: str, settings: Settings) -> Principal:
-    """Resolve a bearer credential to a principal, or raise Unauthenticated / Forbidden."""
+    """Resolve a bearer credential to a principal, or raise Unauthenticated / Forbidden.
+
+    On success the context (and its transaction) runs as the principal's tenant.
+    """
     if bearer.startswith(TOKEN_PREFIX):
         return _from_personal_token(bearer)
-    return _from_jwt(bearer, settings)
+    principal = _from_jwt(bearer, settings)
+    adopt_tenant(principal.tenant_id)  # auth_subject_principal set it in the transaction
+    return principal
+
+
+#: Seconds a verified personal token's principal is reused without asking the database.
+#: A revoked token, a deactivated user or a changed role takes effect within this long in
+#: other processes (at once in the process that made the change).
+PRINCIPAL_CACHE_S = 5.0
+#: Tokens remembered at most, per process.
+PRINCIPAL_CACHE_SIZE = 4096
+_principals: dict[str, tuple[float, Principal]] = {}
+
+
+def forget_principals() -> None:
+    """Drop every remembered principal (after a revocation or a user change)."""
+    _principals.clear()
 
 
 def _from_personal_token(token: str) -> Principal:
+    key = hash_token(token)
+    hit = _principals.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        bind_tenant(hit[1].tenant_id)
+        return hit[1]
     row = (
-        db.execute(text("SELECT * FROM auth_token_principal(:h)"), {"h": hash_token(token)})
+        db.execute(text("SELECT * FROM auth_token_principal(:h)"), {"h": key})
         .mappings()
         .one_or_none()
     )
@@ -69,7 +94,18 @@ def _from_personal_token(token: str) -> Principal:
         raise Unauthenticated("The token is invalid or revoked.", code="invalid_token")
     if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
         raise Unauthenticated("The token has expired.", code="token_expired")
-    return _principal(row, token_id=row["token_id"])
+    principal = _principal(row, token_id=row["token_id"])
+    adopt_tenant(principal.tenant_id)  # auth_token_principal set it in the transaction
+    if len(_principals) >= PRINCIPAL_CACHE_SIZE:
+        _principals.clear()
+    # Never past the token's own expiry.
+    expiry = time.monotonic() + PRINCIPAL_CACHE_S
+    if row["expires_at"] is not None:
+        expiry = min(
+            expiry, time.monotonic() + (row["expires_at"] - datetime.now(UTC)).total_seconds()
+        )
+    _principals[key] = (expiry, principal)
+    return principal
 
 
 def _from_jwt(token: str, settings: Settings) -> Principal:

@@ -11,6 +11,7 @@ from models.db import db
 from models.tenancy import User
 from services import audit
 from services.errors import Conflict, NotFound
+from services.identity import forget_principals
 
 #: Fields of a user that the audit trail records.
 _AUDITED = ("email", "name", "role", "is_active", "supabase_auth_id")
@@ -66,6 +67,7 @@ def update_user(user_id: uuid.UUID, **changes: object) -> User:
         "user.update", resource_type="user", resource_id=user.id, old=before, new=_snapshot(user)
     )
     db.commit()
+    forget_principals()
     return user
 
 

@@ -12,7 +12,6 @@ from functools import wraps
 from flask import current_app, g, request
 from flask_smorest import Blueprint
 
-from models.db import adopt_tenant
 from services import audit
 from services.errors import Forbidden, Unauthenticated
 from services.identity import Principal, authenticate
@@ -63,8 +62,6 @@ def current_principal() -> Principal:
     if principal is None:
         principal = authenticate(_bearer(), current_app.config["SETTINGS"])
         g.principal = principal
-        # The authentication function already set the tenant for this transaction.
-        adopt_tenant(principal.tenant_id)
         audit.set_actor(
             audit.AuditActor(
                 actor_id=principal.user_id,

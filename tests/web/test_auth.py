@@ -215,3 +215,27 @@ def test_jwt_verified_against_a_jwks_url(make_app, jwks_server, factory, tenant)
     assert _me(client, wrong_issuer).status_code == 401
     # An HS256 token signed with the old shared secret no longer gets in.
     assert _me(client, _jwt(sub)).status_code == 401
+
+
+@pytest.fixture
+def short_principal_cache(monkeypatch):
+    from services import identity
+
+    monkeypatch.setattr(identity, "PRINCIPAL_CACHE_S", 0.3)
+    identity.forget_principals()
+
+
+@pytest.mark.usefixtures("short_principal_cache")
+def test_a_revocation_elsewhere_takes_effect_within_the_cache_time(app, client, tenant):
+    assert client.get("/api/v1/me", headers=tenant.viewer).status_code == 200
+    # Another process revokes the token: this one may serve it from its cache a moment more.
+    with app.app_context(), tenant_scope(tenant.id):
+        db.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == tenant.user_ids["viewer"])
+            .values(revoked_at=datetime.now(UTC))
+        )
+        db.commit()
+    assert client.get("/api/v1/me", headers=tenant.viewer).status_code == 200
+    time.sleep(0.4)
+    assert client.get("/api/v1/me", headers=tenant.viewer).status_code == 401
