@@ -405,7 +405,7 @@ _ERROR_VALUES = {
 }
 
 
-# The worker's per-job writes (claim, heartbeat, finish) go through psycopg directly, on one
+# The worker's writes (claim, heartbeat, finish, release) go through psycopg directly, on one
 # autocommit connection per worker thread that serves nothing else: each write is one
 # statement and one round trip, with no pool checkout, pre-ping, BEGIN or COMMIT. These writes
 # are most of what tracking a job costs, so this is where the job core's overhead lives.
@@ -444,8 +444,16 @@ def _worker_write(tenant_id: uuid.UUID, statement, params: dict[str, Any]) -> ps
     try:
         return _worker_connection(tenant_id).execute(sql, values)
     except psycopg.OperationalError:
-        _worker_state.__dict__["connection"].close()
+        _drop_worker_connection()
         return _worker_connection(tenant_id).execute(sql, values)
+
+
+def _drop_worker_connection() -> None:
+    state = _worker_state.__dict__
+    state.pop("engine", None)
+    connection = state.pop("connection", None)
+    if connection is not None:
+        connection.close()
 
 
 def _fence(claim_: Claim) -> dict[str, Any]:
@@ -525,8 +533,8 @@ def release(claim_: Claim, *, error: BaseException | None, delay_ms: int | None)
     params = _fence(claim_)
     if error is not None:
         params.update(_error_params(error))
-    with tenant_connection(claim_.tenant_id) as conn:
-        moved = conn.execute(_release_statement(error is not None), params).rowcount
+    statement = _release_statement(error is not None)
+    moved = _worker_write(claim_.tenant_id, statement, params).rowcount
     if moved:
         enqueue(claim_.job_id, claim_.tenant_id, delay_ms=delay_ms)
     return bool(moved)

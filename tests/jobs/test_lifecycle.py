@@ -309,3 +309,18 @@ def test_a_message_lost_after_sending_is_sent_again_later(app, tenant):
     # Once sent again, it is left alone until it is overdue again.
     maintenance.relay(resend_after_s=600)
     assert read_job(app, tenant.id, job_id).message_id == again.message_id
+
+
+def test_the_worker_connection_recovers_from_a_dropped_connection(app, tenant, database):
+    from sqlalchemy import create_engine, text
+
+    job_id = start_job(app, tenant.id)
+    claimed = core.claim(job_id, tenant.id, message_id="m1")
+    backend = core._worker_state.connection.info.backend_pid
+    admin = create_engine(database["admin"].rsplit("/", 1)[0] + f"/{database['name']}")
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    admin.dispose()
+    assert core.finish(claimed, "completed", result={"after": "reconnect"})
+    assert read_job(app, tenant.id, job_id).result == {"after": "reconnect"}
+    assert core._worker_state.connection.info.backend_pid != backend
