@@ -42,9 +42,9 @@ def resolve() -> dict[str, Any]:
     }
 
 
-def check_limit(limit_name: str, current_count: int) -> None:
-    """Refuse with 403 when ``current_count`` already reaches the plan's limit (-1: none)."""
-    entitlements = resolve()
+def check_limit(entitlements: dict[str, Any], limit_name: str, current_count: int) -> None:
+    """Refuse with 403 when ``current_count`` already reaches the plan's limit (-1: none);
+    ``entitlements`` is what resolve() returned."""
     limit = entitlements["features"].get(limit_name)
     if limit is None or limit == -1 or current_count < limit:
         return

@@ -16,6 +16,7 @@ from jobs import core as jobs
 from models.configuration import EnvironmentType
 from models.db import db
 from models.environments import Environment
+from models.tenancy import Tenant
 from services import audit, config, entitlements
 from services.errors import Conflict, InvalidInput, NotFound, Unavailable
 from services.n8n import (
@@ -112,9 +113,15 @@ def start_job(
 
 def create(*, user_id: uuid.UUID | None, **fields) -> tuple[Environment, object]:
     """Create an environment and start its onboarding job; returns both."""
+    # Creations of one tenant take turns, so two at once cannot both pass the limit.
+    db.execute(select(Tenant.id).with_for_update())
+    granted = entitlements.resolve()
     count = db.scalar(select(func.count()).select_from(Environment))
-    entitlements.check_limit("environment_limits", count)
-    fields.setdefault("drift_handling_mode", _default_drift_mode())
+    entitlements.check_limit(granted, "environment_limits", count)
+    fields.setdefault(
+        "drift_handling_mode",
+        DEFAULT_DRIFT_MODE_BY_PLAN.get(granted["plan_name"], "warn_only"),
+    )
     if fields.get("environment_type_id") is None:
         fields["environment_type_id"] = db.scalar(
             select(EnvironmentType.id).where(EnvironmentType.is_default)
@@ -186,10 +193,6 @@ def _flush_unique(name: str) -> None:
     except IntegrityError as exc:
         db.rollback()
         raise Conflict(f"An environment named {name!r} exists.", code="duplicate") from exc
-
-
-def _default_drift_mode() -> str:
-    return DEFAULT_DRIFT_MODE_BY_PLAN.get(entitlements.resolve()["plan_name"], "warn_only")
 
 
 # --- talking to the instance --------------------------------------------------------------
