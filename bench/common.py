@@ -13,8 +13,11 @@ import importlib
 import logging
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -244,3 +247,26 @@ def load_average() -> str:
 
 def verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
+
+
+@contextmanager
+def supervised(command: list[str], env: dict[str, str], label: str) -> Iterator[int]:
+    """Run ``command`` (a server or worker under test) for the block; yields its pid. Its
+    output is shown if the block fails; SIGTERM at the end, SIGKILL to its group if it hangs."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+        try:
+            yield process.pid
+        except Exception:
+            log.seek(0)
+            print(f"--- {label} output:\n{log.read().decode(errors='replace')[-3000:]}")
+            raise
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

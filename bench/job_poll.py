@@ -25,12 +25,10 @@ import argparse
 import json
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -86,23 +84,8 @@ def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace)
         "--log-level",
         "warning",
     ]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, cwd=common.ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-        )
-        try:
-            yield f"http://127.0.0.1:{port}"
-        except Exception:
-            log.seek(0)
-            print(f"--- gunicorn {app} output:\n{log.read().decode(errors='replace')[-3000:]}")
-            raise
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with common.supervised(command, env, f"gunicorn {app}"):
+        yield f"http://127.0.0.1:{port}"
 
 
 def wait_until_served(url: str, token: str, timeout: float = 30.0) -> bytes:

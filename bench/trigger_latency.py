@@ -27,10 +27,7 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -107,28 +104,8 @@ def worker_process(env: common.BenchEnv, timeout_ms: int | None, threads: int) -
         "--worker-shutdown-timeout",
         "25000",
     ]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command,
-            cwd=common.ROOT,
-            env=process_env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        try:
-            yield process.pid
-        except Exception:
-            log.seek(0)
-            print(f"--- worker output:\n{log.read().decode(errors='replace')[-3000:]}")
-            raise
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    with common.supervised(command, process_env, "worker") as pid:
+        yield pid
 
 
 def process_tree_cpu_s(pid: int) -> float:

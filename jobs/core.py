@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, aliased
 from models.db import SessionFactory, current_tenant, db, get_engine
 from models.jobs import ACTIVE_STATUSES, BackgroundJob
 from services.errors import Conflict, NotFound
+from services.rows import get_or_404
 
 #: Seconds a running job may go without a heartbeat before the reaper acts, by default.
 DEFAULT_STALE_AFTER_S = 90.0
@@ -241,10 +242,7 @@ def tenant_connection(tenant_id: uuid.UUID) -> Iterator[Connection]:
 
 
 def get(job_id: uuid.UUID) -> BackgroundJob:
-    job = db.get(BackgroundJob, job_id)
-    if job is None:
-        raise NotFound("No such job.")
-    return job
+    return get_or_404(BackgroundJob, job_id, "No such job.")
 
 
 _RERUN = aliased(BackgroundJob)

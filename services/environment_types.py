@@ -6,12 +6,12 @@ import re
 import uuid
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 
 from models.configuration import EnvironmentType
 from models.db import db
 from services import audit
-from services.errors import Conflict, NotFound
+from services.errors import Conflict
+from services.rows import flush_unique, get_or_404
 
 #: The type every new tenant starts with.
 DEFAULT_TYPE = {"name": "Standard", "slug": "standard"}
@@ -26,10 +26,7 @@ def list_query() -> Select:
 
 
 def get(type_id: uuid.UUID) -> EnvironmentType:
-    found = db.get(EnvironmentType, type_id)
-    if found is None:
-        raise NotFound("No such environment type.")
-    return found
+    return get_or_404(EnvironmentType, type_id, "No such environment type.")
 
 
 def create(*, name: str, slug: str | None = None, is_default: bool = False) -> EnvironmentType:
@@ -37,7 +34,7 @@ def create(*, name: str, slug: str | None = None, is_default: bool = False) -> E
         _clear_default()
     created = EnvironmentType(name=name, slug=slug or slugify(name), is_default=is_default)
     db.add(created)
-    _flush(created.slug)
+    flush_unique(f"An environment type {created.slug!r} exists.")
     audit.record(
         "environment_type.create",
         resource_type="environment_type",
@@ -56,7 +53,7 @@ def update_type(type_id: uuid.UUID, **fields) -> EnvironmentType:
         _clear_default(keep=type_id)
     for field, value in fields.items():
         setattr(found, field, value)
-    _flush(found.slug)
+    flush_unique(f"An environment type {found.slug!r} exists.")
     db.commit()
     return found
 
@@ -75,11 +72,3 @@ def _clear_default(keep: uuid.UUID | None = None) -> None:
         .where(EnvironmentType.is_default, EnvironmentType.id != keep)
         .values(is_default=False)
     )
-
-
-def _flush(slug: str) -> None:
-    try:
-        db.flush()
-    except IntegrityError as exc:
-        db.rollback()
-        raise Conflict(f"An environment type {slug!r} exists.", code="duplicate") from exc

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from jobs import core as jobs
 from models.configuration import EnvironmentType
@@ -18,7 +17,7 @@ from models.db import db
 from models.environments import Environment
 from models.tenancy import Tenant
 from services import audit, config, entitlements
-from services.errors import Conflict, InvalidInput, NotFound, Unavailable
+from services.errors import InvalidInput, Unavailable
 from services.n8n import (
     N8nAddressRefused,
     N8nClient,
@@ -30,6 +29,7 @@ from services.n8n import (
     N8nUnauthorized,
     N8nUnreachable,
 )
+from services.rows import flush_unique, get_or_404
 from services.secrets import keyring
 from services.url_safety import UnsafeUrlError, check_url
 
@@ -87,10 +87,7 @@ def list_query(*, environment_class: str | None = None) -> Select:
 
 def get(env_id: uuid.UUID) -> Environment:
     """The environment in the current tenant (row-level security hides any other)."""
-    env = db.get(Environment, env_id)
-    if env is None:
-        raise NotFound("No such environment.")
-    return env
+    return get_or_404(Environment, env_id, "No such environment.")
 
 
 def start_job(
@@ -129,7 +126,7 @@ def create(*, user_id: uuid.UUID | None, **fields) -> tuple[Environment, object]
     env = Environment()
     _apply(env, fields)
     db.add(env)
-    _flush_unique(env.name)
+    flush_unique(f"An environment named {env.name!r} exists.")
     audit.record(
         "environment.create", resource_type="environment", resource_id=env.id, new=_snapshot(env)
     )
@@ -148,7 +145,7 @@ def update_environment(env_id: uuid.UUID, **fields) -> Environment:
     env = get(env_id)
     before = _snapshot(env)
     _apply(env, fields)
-    _flush_unique(env.name)
+    flush_unique(f"An environment named {env.name!r} exists.")
     audit.record(
         "environment.update",
         resource_type="environment",
@@ -185,14 +182,6 @@ def _apply(env: Environment, fields: dict) -> None:
         setattr(env, field, value)
     if env.api_key_encrypted is None:
         raise InvalidInput("An n8n API key is required.", code="api_key_required")
-
-
-def _flush_unique(name: str) -> None:
-    try:
-        db.flush()
-    except IntegrityError as exc:
-        db.rollback()
-        raise Conflict(f"An environment named {name!r} exists.", code="duplicate") from exc
 
 
 # --- talking to the instance --------------------------------------------------------------

@@ -45,9 +45,10 @@ from models.executions import Execution
 from models.workflows import WorkflowEnvMap
 from services import entitlements, environments
 from services.bulk import json_page
-from services.errors import InvalidInput, NotFound, Unavailable
+from services.errors import InvalidInput, Unavailable
 from services.n8n import N8nClient, N8nError, N8nNotFound, N8nResponseTooLarge
 from services.progress import Progress, no_progress
+from services.rows import get_or_404
 from services.url_safety import UnsafeUrlError
 
 #: Executions per listing page: n8n's maximum.
@@ -481,10 +482,7 @@ class ExecutionFilters:
 
 def get(execution_id: uuid.UUID) -> Execution:
     """One execution of the current tenant (row-level security hides any other)."""
-    execution = db.get(Execution, execution_id)
-    if execution is None:
-        raise NotFound("No such execution.")
-    return execution
+    return get_or_404(Execution, execution_id, "No such execution.")
 
 
 def list_page(

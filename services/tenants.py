@@ -6,13 +6,13 @@ import re
 import uuid
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 
 from models.configuration import EnvironmentType
 from models.db import db, tenant_scope
 from models.tenancy import Tenant
 from services import audit, environment_types
-from services.errors import Conflict, InvalidInput, NotFound
+from services.errors import InvalidInput, NotFound
+from services.rows import flush_unique
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$")
 
@@ -25,11 +25,7 @@ def create_tenant(*, name: str, slug: str) -> Tenant:
     with tenant_scope(tenant_id):
         tenant = Tenant(id=tenant_id, name=name, slug=slug)
         db.add(tenant)
-        try:
-            db.flush()
-        except IntegrityError as exc:
-            db.rollback()
-            raise Conflict(f"A tenant with slug {slug!r} exists.", code="duplicate") from exc
+        flush_unique(f"A tenant with slug {slug!r} exists.")
         db.add(EnvironmentType(**environment_types.DEFAULT_TYPE, is_default=True))
         audit.record(
             "tenant.create",

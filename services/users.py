@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 
 from models.db import db
 from models.tenancy import User
 from services import audit
 from services.errors import Conflict, NotFound
 from services.identity import forget_principals
+from services.rows import flush_unique, get_or_404
 
 #: Fields of a user that the audit trail records.
 _AUDITED = ("email", "name", "role", "is_active", "supabase_auth_id")
@@ -32,10 +32,7 @@ def list_users_query(*, role: str | None = None, is_active: bool | None = None) 
 
 def get_user(user_id: uuid.UUID) -> User:
     """The user with this id in the current tenant; RLS makes another tenant's a miss."""
-    user = db.get(User, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
+    return get_or_404(User, user_id, "No such user.")
 
 
 def create_user(
@@ -48,7 +45,7 @@ def create_user(
         supabase_auth_id=supabase_auth_id,
     )
     db.add(user)
-    _flush_unique(f"A user with email {user.email} or this identity already exists.")
+    flush_unique(f"A user with email {user.email} or this identity already exists.")
     audit.record("user.create", resource_type="user", resource_id=user.id, new=_snapshot(user))
     db.commit()
     return user
@@ -62,7 +59,7 @@ def update_user(user_id: uuid.UUID, **changes: object) -> User:
         setattr(user, field, value)
     if before["role"] == "admin" and before["is_active"] and not _is_active_admin(user):
         _ensure_another_active_admin(user.id)
-    _flush_unique("Another user already has this identity.")
+    flush_unique("Another user already has this identity.")
     audit.record(
         "user.update", resource_type="user", resource_id=user.id, old=before, new=_snapshot(user)
     )
@@ -85,14 +82,6 @@ def _ensure_another_active_admin(user_id: uuid.UUID) -> None:
     if other is None:
         db.rollback()
         raise Conflict("The tenant must keep at least one active admin.", code="last_admin")
-
-
-def _flush_unique(message: str) -> None:
-    try:
-        db.flush()
-    except IntegrityError as exc:
-        db.rollback()
-        raise Conflict(message, code="duplicate") from exc
 
 
 def get_user_by_email(email: str) -> User:
