@@ -12,7 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import update
 
 from jobs import core, maintenance
-from jobs.schedule import Schedule, fire, slot_for, start_scheduled
+from jobs.schedule import EPOCH, Schedule, fire, slot_for, start_scheduled
 from models.db import db, tenant_scope
 from models.jobs import BackgroundJob
 from services.errors import Conflict
@@ -276,10 +276,12 @@ def test_two_clocks_firing_the_same_slot_make_one_job(app, tenant):
 
 def test_slots_are_the_same_for_every_clock():
     every = timedelta(minutes=5)
-    moment = datetime(2026, 11, 25, 7, 33, 12, tzinfo=UTC)
-    assert slot_for(moment, every) == datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
+    start = slot_for(datetime.now(UTC), every)
+    moment = start + timedelta(minutes=3, seconds=12)
+    assert slot_for(moment, every) == start
     assert slot_for(moment + timedelta(minutes=1), every) == slot_for(moment, every)
-    assert slot_for(moment + every, every) == datetime(2026, 11, 25, 7, 35, tzinfo=UTC)
+    assert slot_for(moment + every, every) == start + every
+    assert (start - EPOCH) % every == timedelta(0)
 
 
 def test_worker_runs_each_job_as_its_tenant(app, tenant, other_tenant, worker):

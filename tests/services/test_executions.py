@@ -145,7 +145,8 @@ def test_first_run_stores_each_execution_as_n8n_sent_it(ingestion, workflow_id):
     stranger = fake.add_workflow(name="Not synced")["id"]
     ids = {s: fake.add_execution(workflow_id, status=s)["id"] for s in N8N_STATUSES}
     retry = fake.add_execution(stranger, status="success", mode="retry", retry_of=ids["error"])
-    started = datetime(2026, 11, 24, 10, 0, 0, 250_000, tzinfo=UTC)
+    # Yesterday, inside any retention window, with milliseconds as n8n sends them.
+    started = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=250_000)
     _set_times(fake, retry["id"], started, started + timedelta(seconds=1.5))
 
     summary = ingestion.run()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from jobs.schedule import EPOCH
 from models.audit import AuditLog
 from models.db import db
 from models.environments import Environment
@@ -118,7 +119,7 @@ def test_schedule_starts_one_heartbeat_per_tenant_and_slot(
 
     for owner in (tenant.id, tenant.id, other_tenant.id):
         factory.environment(owner, fake_n8n)
-    slot = datetime(2021, 1, 1, tzinfo=UTC) + timedelta(minutes=5 * (uuid.uuid4().int % 10_000))
+    slot = EPOCH + timedelta(minutes=5 * (uuid.uuid4().int % 10_000))
     try:
         assert SCHEDULE.plan(slot) >= 2
         assert SCHEDULE.plan(slot) == 0
