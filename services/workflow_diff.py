@@ -1,0 +1,469 @@
+"""A structured diff that explains how two versions of a workflow differ.
+
+The semantic digest (services/workflow_digest.py) decides whether two versions differ; this
+only explains. Each side is raw n8n JSON (of any environment), a parsed workflow file, or a
+``Version`` that adds the side's id mappings. Both sides are compared in canonical terms:
+references to other workflows as ``canonical:<id>``, credentials by logical key.
+
+The result lists behaviour changes (``changes``), what the digest leaves out (``cosmetic``:
+positions, notes, sticky notes, cached names, settings a write rejects, a credential renamed
+behind the same mapping) and what the tenant's ignore rules cover (``ignored``), plus tags and
+the active flag apart, and a risk level with its reasons (services/workflow_risk.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from services.workflow_digest import (
+    NODE_BEHAVIOUR_DEFAULTS,
+    SETTINGS_DEFAULTS,
+    CredentialKey,
+    WorkflowRef,
+    default_credential_key,
+    is_sticky_note,
+    normalized_connections,
+    semantic_digest,
+    semantic_node,
+    semantic_settings,
+    tag_names,
+)
+from services.workflow_file import (
+    WorkflowFile,
+    canonical_id_of,
+    match_nodes,
+    to_canonical_references,
+)
+from services.workflow_ignore import apply_ignore_rules, covering_rule, covering_rules
+from services.workflow_paths import deep_diff, json_path, path_text, value_at
+from services.workflow_risk import Risk, assess
+
+#: Node fields that only change how the canvas looks.
+COSMETIC_NODE_FIELDS = ("position", "notes", "notesInFlow")
+#: Node fields of one instance: never part of a diff.
+PER_INSTANCE_NODE_FIELDS = frozenset({"id", "webhookId", "createdAt", "updatedAt"})
+#: Where each section of a diff appears, in order.
+SECTIONS = ("workflow", "node", "credential", "connection", "setting")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One side of a diff with its mappings: ``workflow_ref`` maps the instance's workflow ids
+    to canonical ids (raw n8n JSON only), ``credential_key`` gives a credential's logical key
+    (default: type and name)."""
+
+    workflow: Mapping[str, Any] | WorkflowFile
+    workflow_ref: WorkflowRef | None = None
+    credential_key: CredentialKey | None = None
+
+
+Side = Mapping[str, Any] | WorkflowFile | Version
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference. ``node`` is the node's name (after the change, when it still exists);
+    ``path`` says where inside the node (``parameters.url``, ``typeVersion``,
+    ``credentials.httpHeaderAuth``), the setting, or the connection."""
+
+    #: workflow, node, credential, connection or setting.
+    section: str
+    #: added, removed, changed, renamed or reordered.
+    action: str
+    node: str | None = None
+    path: str = ""
+    before: Any = None
+    after: Any = None
+    node_type: str | None = None
+    #: Left out of the semantic digest: never makes two versions differ.
+    cosmetic: bool = False
+    #: The ignore rule that covers this change, for ignored changes.
+    ignored_by: str | None = None
+    #: Keys (node name in place of its index) from the workflow root, for rules.
+    location: tuple[str | int, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.section, self.node, self.path)
+
+    @property
+    def json_path(self) -> str:
+        """An ignore rule that covers this change (RFC 9535 JSONPath)."""
+        return json_path(self.location)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "section": self.section,
+            "action": self.action,
+            "node": self.node,
+            "node_type": self.node_type,
+            "path": self.path,
+            "before": self.before,
+            "after": self.after,
+            "json_path": self.json_path,
+        }
+        if self.ignored_by is not None:
+            out["ignored_by"] = self.ignored_by
+        return out
+
+
+@dataclass(frozen=True)
+class WorkflowDiff:
+    """Everything that differs between two versions, ready for an API or a page."""
+
+    #: The semantic digests are equal (ignore rules applied): the versions behave the same.
+    identical: bool
+    before_digest: str
+    after_digest: str
+    changes: tuple[Change, ...]
+    cosmetic: tuple[Change, ...]
+    ignored: tuple[Change, ...]
+    tags_added: tuple[str, ...]
+    tags_removed: tuple[str, ...]
+    #: (before, after) when the active flag differs.
+    active: tuple[bool, bool] | None
+    risk: Risk
+
+    def of(self, section: str, action: str | None = None) -> list[Change]:
+        """The behaviour changes of one section (and action)."""
+        return [
+            c
+            for c in self.changes
+            if c.section == section and (action is None or c.action == action)
+        ]
+
+    def summary(self) -> dict[str, int]:
+        nodes = self.of("node")
+        return {
+            "nodes_added": sum(c.action == "added" for c in nodes if not c.path),
+            "nodes_removed": sum(c.action == "removed" for c in nodes if not c.path),
+            "nodes_renamed": sum(c.action == "renamed" for c in nodes),
+            "nodes_changed": len({c.node for c in nodes if c.path and c.action != "renamed"}),
+            "connections_added": len(self.of("connection", "added")),
+            "connections_removed": len(self.of("connection", "removed")),
+            "settings_changed": len(self.of("setting")),
+            "credentials_changed": len(self.of("credential")),
+            "cosmetic": len(self.cosmetic),
+            "ignored": len(self.ignored),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "identical": self.identical,
+            "digests": {"before": self.before_digest, "after": self.after_digest},
+            "risk": self.risk.as_dict(),
+            "summary": self.summary(),
+            "changes": [c.as_dict() for c in self.changes],
+            "cosmetic": [c.as_dict() for c in self.cosmetic],
+            "ignored": [c.as_dict() for c in self.ignored],
+            "tags": {"added": list(self.tags_added), "removed": list(self.tags_removed)},
+            "active": (
+                {"before": self.active[0], "after": self.active[1]} if self.active else None
+            ),
+        }
+
+
+def diff_workflows(before: Side, after: Side, *, ignore_rules: Sequence[str] = ()) -> WorkflowDiff:
+    """Explain how ``after`` differs from ``before``.
+
+    ``ignore_rules`` (JSONPath, services/workflow_ignore.py; validate them first) are applied
+    to both sides for the digests; the differences they cover are listed in ``ignored``.
+    """
+    b_content, b_key = _prepared(before)
+    a_content, a_key = _prepared(after)
+    b_digest = _digest(b_content, b_key, ignore_rules)
+    a_digest = _digest(a_content, a_key, ignore_rules)
+    found = _compare(b_content, a_content, b_key, a_key)
+    ignored: list[Change] = []
+    if ignore_rules:
+        kept = _compare(
+            apply_ignore_rules(b_content, ignore_rules),
+            apply_ignore_rules(a_content, ignore_rules),
+            b_key,
+            a_key,
+        )
+        kept_keys = {c.key for c in kept}
+        coverage = covering_rules((b_content, a_content), ignore_rules)
+        ignored = [
+            replace(c, ignored_by=covering_rule(c.location, coverage))
+            for c in found
+            if c.key not in kept_keys
+        ]
+        found = kept
+    b_tags, a_tags = set(tag_names(b_content)), set(tag_names(a_content))
+    b_active, a_active = bool(b_content.get("active")), bool(a_content.get("active"))
+    changes = tuple(c for c in found if not c.cosmetic)
+    return WorkflowDiff(
+        identical=b_digest == a_digest,
+        before_digest=b_digest,
+        after_digest=a_digest,
+        changes=changes,
+        cosmetic=tuple(c for c in found if c.cosmetic),
+        ignored=tuple(ignored),
+        tags_added=tuple(sorted(a_tags - b_tags)),
+        tags_removed=tuple(sorted(b_tags - a_tags)),
+        active=(b_active, a_active) if b_active != a_active else None,
+        risk=assess(changes),
+    )
+
+
+def _prepared(side: Side) -> tuple[Mapping[str, Any], CredentialKey]:
+    version = side if isinstance(side, Version) else Version(side)
+    workflow = version.workflow
+    if isinstance(workflow, WorkflowFile):
+        content: Mapping[str, Any] = workflow.workflow
+    elif version.workflow_ref is not None:
+        content = to_canonical_references(workflow, version.workflow_ref)
+    else:
+        content = workflow
+    return content, version.credential_key or default_credential_key
+
+
+def _digest(content: Mapping[str, Any], key: CredentialKey, rules: Sequence[str]) -> str:
+    return semantic_digest(
+        content, credential_key=key, workflow_ref=canonical_id_of, ignore_rules=rules
+    )
+
+
+def _compare(
+    before: Mapping[str, Any], after: Mapping[str, Any], b_key: CredentialKey, a_key: CredentialKey
+) -> list[Change]:
+    out: list[Change] = []
+    if before.get("name") != after.get("name"):
+        out.append(
+            Change(
+                "workflow",
+                "changed",
+                path="name",
+                before=before.get("name"),
+                after=after.get("name"),
+                location=("name",),
+            )
+        )
+    b_nodes = [n for n in before.get("nodes") or [] if isinstance(n, Mapping)]
+    a_nodes = [n for n in after.get("nodes") or [] if isinstance(n, Mapping)]
+    pairs, removed, added = match_nodes(b_nodes, a_nodes)
+    per_node: list[Change] = []
+    for node in removed:
+        per_node.append(_whole_node("removed", node))
+    for node in added:
+        per_node.append(_whole_node("added", node))
+    for b_node, a_node in pairs:
+        per_node.extend(_node_changes(b_node, a_node, b_key, a_key))
+    order = {s: i for i, s in enumerate(SECTIONS)}
+    per_node.sort(key=lambda c: (str(c.node), order[c.section]))
+    out.extend(per_node)
+    renamed = {b["name"]: a["name"] for b, a in pairs if b.get("name") != a.get("name")}
+    out.extend(_connection_changes(before, after, renamed))
+    out.extend(_setting_changes(before.get("settings") or {}, after.get("settings") or {}))
+    return out
+
+
+def _whole_node(action: str, node: Mapping[str, Any]) -> Change:
+    shown = {k: v for k, v in node.items() if k not in PER_INSTANCE_NODE_FIELDS}
+    return Change(
+        "node",
+        action,
+        node=node.get("name"),
+        before=shown if action == "removed" else None,
+        after=shown if action == "added" else None,
+        node_type=node.get("type"),
+        cosmetic=is_sticky_note(node),
+        location=("nodes", node.get("name")),
+    )
+
+
+def _node_changes(
+    b_node: Mapping[str, Any], a_node: Mapping[str, Any], b_key: CredentialKey, a_key: CredentialKey
+) -> list[Change]:
+    name, node_type = a_node.get("name"), a_node.get("type")
+    sticky = is_sticky_note(a_node) and is_sticky_note(b_node)
+    out: list[Change] = []
+
+    def add(
+        action: str, path: Sequence[str | int], before: Any, after: Any, cosmetic: bool
+    ) -> None:
+        out.append(
+            Change(
+                "node",
+                action,
+                node=name,
+                path=path_text(path),
+                before=before,
+                after=after,
+                node_type=node_type,
+                cosmetic=cosmetic or sticky,
+                location=("nodes", name, *path),
+            )
+        )
+
+    if b_node.get("name") != name:
+        out.append(
+            Change(
+                "node",
+                "renamed",
+                node=name,
+                path="name",
+                before=b_node.get("name"),
+                after=name,
+                node_type=node_type,
+                cosmetic=sticky,
+                location=("nodes", name, "name"),
+            )
+        )
+    b_sem, a_sem = semantic_node(b_node, b_key), semantic_node(a_node, a_key)
+    for key in NODE_BEHAVIOUR_DEFAULTS:
+        if key == "parameters":
+            for action, path, before, after in deep_diff(
+                b_node.get("parameters") or {}, a_node.get("parameters") or {}
+            ):
+                semantic = value_at(b_sem.get("parameters", {}), path) != value_at(
+                    a_sem.get("parameters", {}), path
+                )
+                add(action, ("parameters", *path), before, after, cosmetic=not semantic)
+        elif b_sem.get(key) != a_sem.get(key):
+            default = NODE_BEHAVIOUR_DEFAULTS[key]
+            add("changed", (key,), b_node.get(key, default), a_node.get(key, default), False)
+    for key in COSMETIC_NODE_FIELDS:
+        if b_node.get(key) != a_node.get(key):
+            add(_action(key, b_node, a_node), (key,), b_node.get(key), a_node.get(key), True)
+    out.extend(_credential_changes(b_node, a_node, b_sem, a_sem, sticky))
+    return out
+
+
+def _credential_changes(
+    b_node: Mapping[str, Any],
+    a_node: Mapping[str, Any],
+    b_sem: Mapping[str, Any],
+    a_sem: Mapping[str, Any],
+    sticky: bool,
+) -> list[Change]:
+    b_creds, a_creds = b_node.get("credentials") or {}, a_node.get("credentials") or {}
+    b_keys, a_keys = b_sem.get("credentials") or {}, a_sem.get("credentials") or {}
+    out = []
+    for cred_type in sorted(set(b_creds) | set(a_creds)):
+        before, after = (
+            _credential_name(b_creds.get(cred_type)),
+            _credential_name(a_creds.get(cred_type)),
+        )
+        same_key = b_keys.get(cred_type) == a_keys.get(cred_type)
+        if same_key and before == after:
+            continue
+        out.append(
+            Change(
+                "credential",
+                _action(cred_type, b_creds, a_creds),
+                node=a_node.get("name"),
+                path=f"credentials.{cred_type}",
+                before=before,
+                after=after,
+                node_type=a_node.get("type"),
+                cosmetic=same_key or sticky,
+                location=("nodes", a_node.get("name"), "credentials", cred_type),
+            )
+        )
+    return out
+
+
+def _credential_name(ref: Any) -> Any:
+    return ref.get("name") if isinstance(ref, Mapping) else ref
+
+
+def _connection_changes(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    renamed: Mapping[str, str],
+) -> list[Change]:
+    """Links added and removed, with the before side's names renamed as the nodes were; a
+    source whose links are the same but in another order is reordered."""
+    b_links = _links(before.get("connections") or {}, renamed)
+    a_links = _links(after.get("connections") or {}, renamed={})
+    out = []
+    for action, links, other in (("removed", b_links, a_links), ("added", a_links, b_links)):
+        for link in sorted(set(links) - set(other)):
+            out.append(_link_change(action, link))
+    if not out and b_links != a_links:
+        for source in sorted({link[0] for link in a_links}):
+            if [k for k in b_links if k[0] == source] != [k for k in a_links if k[0] == source]:
+                out.append(
+                    Change(
+                        "connection",
+                        "reordered",
+                        node=source,
+                        path=f"{source} outputs",
+                        location=("connections", source),
+                    )
+                )
+    return out
+
+
+#: (source, connection type, output index, target, target input type, input index).
+Link = tuple[str, str, int, str, str, int]
+
+
+def _links(connections: Mapping[str, Any], renamed: Mapping[str, str]) -> list[Link]:
+    links = []
+    for source, by_type in sorted(normalized_connections(connections).items()):
+        for conn_type, outputs in sorted(by_type.items()):
+            for index, output in enumerate(outputs):
+                for target in output:
+                    if not isinstance(target, Mapping):
+                        continue
+                    links.append(
+                        (
+                            renamed.get(source, source),
+                            conn_type,
+                            index,
+                            renamed.get(target.get("node"), target.get("node")),
+                            target.get("type", conn_type),
+                            target.get("index", 0),
+                        )
+                    )
+    return links
+
+
+def _link_change(action: str, link: Link) -> Change:
+    source, conn_type, output, target, target_type, index = link
+    shown = {
+        "from": source,
+        "type": conn_type,
+        "output": output,
+        "to": target,
+        "input_type": target_type,
+        "input": index,
+    }
+    return Change(
+        "connection",
+        action,
+        node=source,
+        path=f"{conn_type}[{output}] -> {target}.{target_type}[{index}]",
+        before=shown if action == "removed" else None,
+        after=shown if action == "added" else None,
+        location=("connections", source, conn_type, output),
+    )
+
+
+def _setting_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
+    """Behaviour settings, missing equal to default. Settings a write rejects (availableInMCP,
+    binaryMode...) cannot be deployed, are not in files and are not compared."""
+    b_sem, a_sem = semantic_settings(before), semantic_settings(after)
+    return [
+        Change(
+            "setting",
+            "changed",
+            path=key,
+            before=b_sem.get(key, default),
+            after=a_sem.get(key, default),
+            location=("settings", key),
+        )
+        for key, default in SETTINGS_DEFAULTS.items()
+        if b_sem.get(key) != a_sem.get(key)
+    ]
+
+
+def _action(key: Any, before: Mapping[Any, Any], after: Mapping[Any, Any]) -> str:
+    if key not in before:
+        return "added"
+    return "removed" if key not in after else "changed"
