@@ -22,6 +22,7 @@ from services.workflow_digest import (
     SETTINGS_DEFAULTS,
     CredentialKey,
     WorkflowRef,
+    calls_workflows,
     default_credential_key,
     is_sticky_note,
     normalized_connections,
@@ -319,6 +320,8 @@ def _node_changes(
             for action, path, before, after in deep_diff(
                 b_node.get("parameters") or {}, a_node.get("parameters") or {}
             ):
+                if path == ("workflowId", "cachedResultUrl") and calls_workflows(a_node):
+                    continue  # the called workflow's URL in this instance
                 semantic = value_at(b_sem.get("parameters", {}), path) != value_at(
                     a_sem.get("parameters", {}), path
                 )

@@ -97,8 +97,11 @@ def matched_locations(workflow: Mapping[str, Any], rule: str) -> list[Location]:
     try:
         return [tuple(m.parts) for m in query.finditer(workflow) if m.parts]
     except jsonpath.JSONPathError as exc:
-        # A filter comparing incompatible values, or nesting past the recursion limit.
-        raise InvalidIgnoreRule(f"rule {rule!r} cannot be evaluated: {exc}", rule=rule) from None
+        # A descendant query (``$..x``) into a workflow nested past the library's limit.
+        reason = str(exc).splitlines()[0]
+        raise InvalidIgnoreRule(
+            f"rule {rule!r} cannot be evaluated on this workflow: {reason}", rule=rule
+        ) from None
 
 
 def named_location(workflow: Mapping[str, Any], location: Location) -> Location:
