@@ -37,7 +37,7 @@ from services.workflow_file import (
     match_nodes,
     to_canonical_references,
 )
-from services.workflow_ignore import apply_ignore_rules, covering_rule, covering_rules
+from services.workflow_ignore import covering_rule, strip_ignored
 from services.workflow_paths import deep_diff, json_path, path_text, value_at
 from services.workflow_risk import Risk, assess
 
@@ -174,21 +174,17 @@ def diff_workflows(before: Side, after: Side, *, ignore_rules: Sequence[str] = (
     """
     b_content, b_key = _prepared(before)
     a_content, a_key = _prepared(after)
-    b_digest = _digest(b_content, b_key, ignore_rules)
-    a_digest = _digest(a_content, a_key, ignore_rules)
     found = _compare(b_content, a_content, b_key, a_key)
     ignored: list[Change] = []
+    b_digest, a_digest = _digest(b_content, b_key), _digest(a_content, a_key)
     if ignore_rules:
-        kept = _compare(
-            apply_ignore_rules(b_content, ignore_rules),
-            apply_ignore_rules(a_content, ignore_rules),
-            b_key,
-            a_key,
-        )
+        b_strip = strip_ignored(b_content, ignore_rules)
+        a_strip = strip_ignored(a_content, ignore_rules)
+        b_digest, a_digest = _digest(b_strip.workflow, b_key), _digest(a_strip.workflow, a_key)
+        kept = _compare(b_strip.workflow, a_strip.workflow, b_key, a_key)
         kept_keys = {c.key for c in kept}
-        coverage = covering_rules((b_content, a_content), ignore_rules)
         ignored = [
-            replace(c, ignored_by=covering_rule(c.location, coverage))
+            replace(c, ignored_by=covering_rule(c.location, b_strip, a_strip))
             for c in found
             if c.key not in kept_keys
         ]
@@ -222,10 +218,8 @@ def _prepared(side: Side) -> tuple[Mapping[str, Any], CredentialKey]:
     return content, version.credential_key or default_credential_key
 
 
-def _digest(content: Mapping[str, Any], key: CredentialKey, rules: Sequence[str]) -> str:
-    return semantic_digest(
-        content, credential_key=key, workflow_ref=canonical_id_of, ignore_rules=rules
-    )
+def _digest(content: Mapping[str, Any], key: CredentialKey) -> str:
+    return semantic_digest(content, credential_key=key, workflow_ref=canonical_id_of)
 
 
 def _compare(

@@ -298,8 +298,10 @@ def to_n8n(
         for key in ("id", "webhookId"):
             if before.get(key):
                 after[key] = before[key]
+    taken = {n.get("id") for n in base_nodes} | {n.get("id") for n in nodes}
     for node in added:
-        node["id"] = str(uuid.uuid5(_NODE_ID_NAMESPACE, f"{file.canonical_id}/{node['name']}"))
+        node["id"] = _new_node_id(file.canonical_id, node["name"], taken)
+        taken.add(node["id"])
     body = workflow_write_body(
         {
             "name": file.name,
@@ -345,6 +347,14 @@ def match_nodes(
         [node for i, node in enumerate(left) if i not in matched],
         [node for j, node in enumerate(right) if j not in pairs],
     )
+
+
+def _new_node_id(canonical_id: str, name: str, taken: set[Any]) -> str:
+    """The same id for the same node on every deploy, unless a node of the target has it."""
+    seed = f"{canonical_id}/{name}"
+    while (node_id := str(uuid.uuid5(_NODE_ID_NAMESPACE, seed))) in taken:
+        seed += "/"
+    return node_id
 
 
 def _text(value: Any) -> str | None:

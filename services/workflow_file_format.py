@@ -426,18 +426,20 @@ def dumps(document: Mapping[str, Any]) -> bytes:
 
 
 def _emit(value: Any, indent: str, out: list[str], *, inline_flat: bool) -> None:
-    """Pretty JSON with a stable layout; ``inline_flat`` puts flat objects on one line."""
-    if isinstance(value, Mapping) and value:
+    """Pretty JSON with a stable layout; ``inline_flat`` puts flat objects on one line.
+    (Normalised content holds plain dicts and lists only.)"""
+    if isinstance(value, dict) and value:
         if inline_flat and all(_is_scalar(v) for v in value.values()):
             out.append(_one_line(value))
             return
         inner = indent + "  "
         out.append("{\n")
+        last = len(value) - 1
         for n, (key, item) in enumerate(value.items()):
             out.append(f"{inner}{_one_line(key)}: ")
             connections = key == "connections" and not indent
             _emit(item, inner, out, inline_flat=inline_flat or connections)
-            out.append(",\n" if n < len(value) - 1 else "\n")
+            out.append(",\n" if n < last else "\n")
         out.append(indent + "}")
     elif isinstance(value, list) and value:
         if all(_is_scalar(v) for v in value) and len(_one_line(value)) <= _INLINE_WIDTH:
@@ -445,18 +447,19 @@ def _emit(value: Any, indent: str, out: list[str], *, inline_flat: bool) -> None
             return
         inner = indent + "  "
         out.append("[\n")
+        last = len(value) - 1
         for n, item in enumerate(value):
             out.append(inner)
             _emit(item, inner, out, inline_flat=inline_flat)
-            out.append(",\n" if n < len(value) - 1 else "\n")
+            out.append(",\n" if n < last else "\n")
         out.append(indent + "]")
     else:
         out.append(_one_line(value))
 
 
-def _one_line(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+#: One encoder for every value: json.dumps with options builds a new one per call.
+_one_line = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
 
 def _is_scalar(value: Any) -> bool:
-    return not isinstance(value, Mapping | list)
+    return not isinstance(value, dict | list)

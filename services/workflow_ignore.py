@@ -9,6 +9,7 @@ from both sides before hashing; the diff shows the matching differences as ignor
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -114,34 +115,46 @@ def named_location(workflow: Mapping[str, Any], location: Location) -> Location:
     return location
 
 
-def covering_rules(
-    workflows: Iterable[Mapping[str, Any]], rules: Iterable[str]
-) -> list[tuple[str, set[Location]]]:
-    """Each rule with the named locations it matches in any of ``workflows``."""
-    return [
-        (rule, {named_location(w, loc) for w in workflows for loc in matched_locations(w, rule)})
-        for rule in rules
-    ]
+@dataclass(frozen=True)
+class Stripped:
+    """A workflow without what the rules match, and where each rule matched (node indices
+    replaced by node names), so each rule is evaluated once per workflow."""
+
+    workflow: Mapping[str, Any]
+    #: (rule, named locations it matched), in the order of the rules.
+    matches: tuple[tuple[str, tuple[Location, ...]], ...]
 
 
-def covering_rule(location: Location, coverage: Iterable[tuple[str, set[Location]]]) -> str | None:
-    """The first rule (of ``covering_rules``) matching ``location`` or a place containing it."""
-    for rule, locations in coverage:
-        if any(location[: len(m)] == m for m in locations):
-            return rule
-    return None
+def strip_ignored(workflow: Mapping[str, Any], rules: Iterable[str]) -> Stripped:
+    """Remove what any rule matches (a removed list item closes its gap).
+
+    The stripped workflow is ``workflow`` itself when nothing matches; otherwise a copy that
+    shares every container the removal does not touch, so the input is never changed.
+    """
+    per_rule = [(rule, matched_locations(workflow, rule)) for rule in rules]
+    locations = {loc for _, found in per_rule for loc in found}
+    stripped = _without(workflow, _outermost(locations)) if locations else workflow
+    return Stripped(
+        stripped,
+        tuple(
+            (rule, tuple(named_location(workflow, loc) for loc in found))
+            for rule, found in per_rule
+        ),
+    )
 
 
 def apply_ignore_rules(workflow: Mapping[str, Any], rules: Iterable[str]) -> Mapping[str, Any]:
-    """The workflow without what any rule matches (a removed list item closes its gap).
+    """``workflow`` without what any rule matches (see ``strip_ignored``)."""
+    return strip_ignored(workflow, rules).workflow
 
-    Returns ``workflow`` itself when nothing matches; otherwise a copy that shares every
-    container the removal does not touch, so the input is never changed.
-    """
-    locations = {loc for rule in rules for loc in matched_locations(workflow, rule)}
-    if not locations:
-        return workflow
-    return _without(workflow, _outermost(locations))
+
+def covering_rule(location: Location, *sides: Stripped) -> str | None:
+    """The first rule that matched ``location``, or a place containing it, in any side."""
+    for per_side in zip(*(side.matches for side in sides), strict=True):
+        for rule, locations in per_side:
+            if any(location[: len(m)] == m for m in locations):
+                return rule
+    return None
 
 
 def _outermost(locations: set[Location]) -> list[Location]:

@@ -17,6 +17,7 @@ from tests.services.test_workflow_digest import BEHAVIOUR_EDITS, LAYOUT_AND_IDS,
 from tests.services.workflow_samples import (
     DEV_IDS,
     PROD_IDS,
+    big_workflow,
     edited,
     link,
     named,
@@ -418,22 +419,6 @@ def test_whenever_the_digest_differs_the_diff_explains_why(edit):
 def test_whenever_the_digest_is_equal_the_diff_lists_only_cosmetic_entries(edit):
     result = diff_workflows(REAL_WORKFLOW_1_123, edited(REAL_WORKFLOW_1_123, edit))
     assert result.identical and result.changes == ()
-
-
-def big_workflow(count: int) -> dict:
-    nodes = [node("Trigger", "n8n-nodes-base.scheduleTrigger")]
-    for i in range(count - 1):
-        nodes.append(
-            node(
-                f"Step {i}",
-                "n8n-nodes-base.set",
-                (i * 20, i % 7 * 40),
-                typeVersion=3.4,
-                parameters={"fields": {"index": i, "text": f"={{{{ $json.v{i} }}}}"}},
-            )
-        )
-    pairs = [("Trigger", "Step 0")] + [(f"Step {i}", f"Step {i + 1}") for i in range(count - 2)]
-    return workflow(*nodes, connections=link(*pairs))
 
 
 def test_a_workflow_of_600_nodes_diffs_exactly():

@@ -331,3 +331,16 @@ def test_a_minimal_workflow_renders():
     assert file.nodes[0]["parameters"] == {}
     assert CANONICAL_PREFIX not in dump(file).decode()
     assert copy.deepcopy(file) == file
+
+
+def test_a_new_node_never_takes_an_id_the_target_already_uses():
+    file = parse(_render(orders("dev")))
+    first, _ = _to_prod(file)
+    stable = named(first, "Webhook")["id"]
+    # The target's copy has a node (renamed and moved there) holding that id already.
+    base = orders("prod")
+    named(base, "Webhook").update(id=stable, name="Hook", type="n8n-nodes-base.noOp")
+    named(base, "Hook")["position"] = [999, 999]
+    body, _ = _to_prod(file, base=base)
+    ids = [n["id"] for n in body["nodes"]]
+    assert len(set(ids)) == len(ids) and named(body, "Webhook")["id"] != stable

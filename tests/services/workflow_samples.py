@@ -139,3 +139,20 @@ def edited(workflow: dict[str, Any], edit) -> dict[str, Any]:
 
 def named(workflow: dict[str, Any], name: str) -> dict[str, Any]:
     return next(n for n in workflow["nodes"] if n["name"] == name)
+
+
+def big_workflow(count: int) -> dict[str, Any]:
+    """A schedule trigger and a chain of ``count - 1`` Set nodes, each with an expression."""
+    nodes = [node("Trigger", "n8n-nodes-base.scheduleTrigger")]
+    for i in range(count - 1):
+        nodes.append(
+            node(
+                f"Step {i}",
+                "n8n-nodes-base.set",
+                (i * 20, i % 7 * 40),
+                typeVersion=3.4,
+                parameters={"fields": {"index": i, "text": f"={{{{ $json.v{i} }}}}"}},
+            )
+        )
+    pairs = [("Trigger", "Step 0")] + [(f"Step {i}", f"Step {i + 1}") for i in range(count - 2)]
+    return workflow(*nodes, connections=link(*pairs))
