@@ -142,6 +142,8 @@ def _reasons(change: Change, whole: set[str | None]) -> Iterable[RiskReason]:
 
 def _node_reasons(change: Change) -> Iterable[RiskReason]:
     node, kind = change.node, node_class(change.node_type)
+    if change.path == "type":  # a node of a high-risk type replaced by a plain one
+        kind = kind or node_class(change.before)
     if change.action == "renamed":
         yield RiskReason("low", "rename", f"node {change.before!r} is renamed {node!r}", node)
         return
@@ -153,14 +155,18 @@ def _node_reasons(change: Change) -> Iterable[RiskReason]:
                 "low", f"node_{change.action}", f"node {node!r} is {change.action}", node
             )
         return
+    field = change.path.split(".", 1)[0].split("[", 1)[0]
+    expression = field == "parameters" and (
+        _has_expression(change.before) or _has_expression(change.after)
+    )
     if kind:
         yield RiskReason("high", kind, f"{kind} node {node!r} changes", node)
-    field = change.path.split(".", 1)[0].split("[", 1)[0]
+    if expression:
+        yield RiskReason("high", "expression", f"an expression of node {node!r} changes", node)
+    if kind or expression:
+        return
     if field == "parameters":
-        if _has_expression(change.before) or _has_expression(change.after):
-            yield RiskReason("high", "expression", f"an expression of node {node!r} changes", node)
-        else:
-            yield RiskReason("medium", "parameters", f"parameters of node {node!r} change", node)
+        yield RiskReason("medium", "parameters", f"parameters of node {node!r} change", node)
     elif field in ERROR_HANDLING_FIELDS:
         yield RiskReason("medium", "error_handling", f"error handling of {node!r} changes", node)
     elif field in ("type", "typeVersion"):

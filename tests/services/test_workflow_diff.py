@@ -112,6 +112,11 @@ CASES = {
         [("node", "changed", "Log", "type")],
         "medium",
     ),
+    "http node replaced": (
+        lambda w: named(w, "Send").update(type="n8n-nodes-base.noOp"),
+        [("node", "changed", "Send", "type")],
+        "high",
+    ),
     "onError": (
         lambda w: named(w, "Log").update(onError="continueRegularOutput"),
         [("node", "changed", "Log", "onError")],
@@ -431,3 +436,34 @@ def test_a_workflow_of_600_nodes_diffs_exactly():
     result = diff_workflows(big, changed)
     assert _summary(result.changes) == [("node", "changed", "Step 417", "parameters.fields.index")]
     assert _summary(result.cosmetic) == [("node", "changed", "Step 9", "position")]
+
+
+def test_commit_against_commit_and_the_summary_a_page_shows():
+    def file_of(w):
+        return parse(render(w, canonical_id="o", slug="o", workflow_ref=DEV_IDS.get))
+
+    newer = edited(orders(), lambda w: _add_after(w, "Webhook", node("Log", "n8n-nodes-base.noOp")))
+    named(newer, "Webhook")["parameters"]["path"] = "orders-2"
+    newer["nodes"].remove(named(newer, "Legacy call"))
+    newer["connections"]["Fetch customer"]["main"][0].pop()
+    _rename(newer, "Invoice", "Send invoice")
+    named(newer, "Send invoice")["position"] = [460, 0]
+    result = diff_workflows(file_of(orders()), file_of(newer))
+    assert result.summary() == {
+        "nodes_added": 1,
+        "nodes_removed": 1,
+        "nodes_renamed": 1,
+        "nodes_changed": 1,
+        "connections_added": 1,
+        "connections_removed": 1,
+        "settings_changed": 0,
+        "credentials_changed": 0,
+        "cosmetic": 1,
+        "ignored": 0,
+    }
+    assert [c.node for c in result.of("node", "renamed")] == ["Send invoice"]
+    assert result.risk.level == "high"
+    assert [r.code for r in result.risk.reasons] == ["routing", "trigger", "node_added", "rename"]
+    page = result.as_dict()
+    assert json.loads(json.dumps(page)) == page
+    assert page["changes"][0]["section"] == "node"
