@@ -25,6 +25,8 @@ from services.workflow_digest import (
     calls_workflows,
     default_credential_key,
     is_sticky_note,
+    list_or_empty,
+    mapping_or_empty,
     normalized_connections,
     semantic_digest,
     semantic_node,
@@ -237,8 +239,7 @@ def _compare(
                 location=("name",),
             )
         )
-    b_nodes = [n for n in before.get("nodes") or [] if isinstance(n, Mapping)]
-    a_nodes = [n for n in after.get("nodes") or [] if isinstance(n, Mapping)]
+    b_nodes, a_nodes = _nodes(before), _nodes(after)
     pairs, removed, added = match_nodes(b_nodes, a_nodes)
     per_node: list[Change] = []
     for node in removed:
@@ -250,10 +251,23 @@ def _compare(
     order = {s: i for i, s in enumerate(SECTIONS)}
     per_node.sort(key=lambda c: (str(c.node), order[c.section]))
     out.extend(per_node)
-    renamed = {b["name"]: a["name"] for b, a in pairs if b.get("name") != a.get("name")}
+    renamed = {b.get("name"): a.get("name") for b, a in pairs if b.get("name") != a.get("name")}
     out.extend(_connection_changes(before, after, renamed))
-    out.extend(_setting_changes(before.get("settings") or {}, after.get("settings") or {}))
+    out.extend(
+        _setting_changes(
+            mapping_or_empty(before.get("settings")), mapping_or_empty(after.get("settings"))
+        )
+    )
     return out
+
+
+def _nodes(workflow: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The nodes a diff can place: objects with a name (n8n never sends others)."""
+    return [
+        n
+        for n in list_or_empty(workflow.get("nodes"))
+        if isinstance(n, Mapping) and isinstance(n.get("name"), str)
+    ]
 
 
 def _whole_node(action: str, node: Mapping[str, Any]) -> Change:
@@ -337,8 +351,10 @@ def _credential_changes(
     a_sem: Mapping[str, Any],
     sticky: bool,
 ) -> list[Change]:
-    b_creds, a_creds = b_node.get("credentials") or {}, a_node.get("credentials") or {}
-    b_keys, a_keys = b_sem.get("credentials") or {}, a_sem.get("credentials") or {}
+    b_creds = mapping_or_empty(b_node.get("credentials"))
+    a_creds = mapping_or_empty(a_node.get("credentials"))
+    b_keys = mapping_or_empty(b_sem.get("credentials"))
+    a_keys = mapping_or_empty(a_sem.get("credentials"))
     out = []
     for cred_type in sorted(set(b_creds) | set(a_creds)):
         before, after = (
@@ -375,8 +391,8 @@ def _connection_changes(
 ) -> list[Change]:
     """Links added and removed, with the before side's names renamed as the nodes were; a
     source whose links are the same but in another order is reordered."""
-    b_links = _links(before.get("connections") or {}, renamed)
-    a_links = _links(after.get("connections") or {}, renamed={})
+    b_links = _links(before.get("connections"), renamed)
+    a_links = _links(after.get("connections"), renamed={})
     out = []
     for action, links, other in (("removed", b_links, a_links), ("added", a_links, b_links)):
         for link in sorted(set(links) - set(other)):
@@ -400,13 +416,13 @@ def _connection_changes(
 Link = tuple[str, str, int, str, str, int]
 
 
-def _links(connections: Mapping[str, Any], renamed: Mapping[str, str]) -> list[Link]:
+def _links(connections: Any, renamed: Mapping[str, str]) -> list[Link]:
     links = []
     for source, by_type in sorted(normalized_connections(connections).items()):
         for conn_type, outputs in sorted(by_type.items()):
             for index, output in enumerate(outputs):
                 for target in output:
-                    if not isinstance(target, Mapping):
+                    if not _is_target(target):
                         continue
                     links.append(
                         (
@@ -419,6 +435,15 @@ def _links(connections: Mapping[str, Any], renamed: Mapping[str, str]) -> list[L
                         )
                     )
     return links
+
+
+def _is_target(target: Any) -> bool:
+    return (
+        isinstance(target, Mapping)
+        and isinstance(target.get("node"), str)
+        and isinstance(target.get("type", ""), str)
+        and type(target.get("index", 0)) is int
+    )
 
 
 def _link_change(action: str, link: Link) -> Change:

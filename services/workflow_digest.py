@@ -122,14 +122,14 @@ def semantic_form(
         workflow = rewrite_workflow_references(workflow, lambda wid, _site: ref(wid) or wid)
     nodes = [
         semantic_node(node, credential_key)
-        for node in workflow.get("nodes") or []
-        if not is_sticky_note(node)
+        for node in list_or_empty(workflow.get("nodes"))
+        if isinstance(node, Mapping) and not is_sticky_note(node)
     ]
     return {
         "name": workflow.get("name"),
         "nodes": _sorted_nodes(nodes),
-        "connections": normalized_connections(workflow.get("connections") or {}),
-        "settings": semantic_settings(workflow.get("settings") or {}),
+        "connections": normalized_connections(workflow.get("connections")),
+        "settings": semantic_settings(mapping_or_empty(workflow.get("settings"))),
     }
 
 
@@ -187,7 +187,7 @@ def semantic_node(
         value = node.get(field)
         if value is not None and value != default:
             out[field] = value
-    locator = out.get("parameters", {}).get("workflowId")
+    locator = mapping_or_empty(out.get("parameters")).get("workflowId")
     if calls_workflows(node) and isinstance(locator, Mapping):
         # cachedResultName/cachedResultUrl only cache the target's name and per-instance URL.
         parameters = dict(out["parameters"])
@@ -195,7 +195,7 @@ def semantic_node(
             k: v for k, v in locator.items() if not k.startswith("cachedResult")
         }
         out["parameters"] = parameters
-    credentials = node.get("credentials") or {}
+    credentials = mapping_or_empty(node.get("credentials"))
     if credentials:
         out["credentials"] = {
             cred_type: cred_key(cred_type, cred if isinstance(cred, Mapping) else {"name": cred})
@@ -265,13 +265,13 @@ def semantic_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def normalized_connections(connections: Mapping[str, Any]) -> dict[str, Any]:
+def normalized_connections(connections: Any) -> dict[str, Any]:
     """Drop the empty lists the editor leaves behind after a link is removed; keep order."""
     out: dict[str, Any] = {}
-    for source, by_type in connections.items():
+    for source, by_type in mapping_or_empty(connections).items():
         kept: dict[str, Any] = {}
-        for conn_type, raw_outputs in (by_type or {}).items():
-            outputs = [list(o or []) for o in raw_outputs or []]
+        for conn_type, raw_outputs in mapping_or_empty(by_type).items():
+            outputs = [o if isinstance(o, list) else [] for o in list_or_empty(raw_outputs)]
             while outputs and not outputs[-1]:
                 outputs.pop()
             if outputs:
@@ -279,6 +279,15 @@ def normalized_connections(connections: Mapping[str, Any]) -> dict[str, Any]:
         if kept:
             out[source] = kept
     return out
+
+
+def mapping_or_empty(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is an object, else empty: a malformed part never raises."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def list_or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _sorted_nodes(nodes: list[Any]) -> list[Any]:

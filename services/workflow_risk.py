@@ -93,9 +93,9 @@ class Risk:
         return {"level": self.level, "reasons": [r.as_dict() for r in self.reasons]}
 
 
-def node_class(node_type: str | None) -> str | None:
+def node_class(node_type: Any) -> str | None:
     """trigger, http, code or routing for the node types that make a change high-risk."""
-    if not node_type:
+    if not isinstance(node_type, str):
         return None
     if node_type in TRIGGER_TYPES or node_type.lower().endswith("trigger"):
         return "trigger"

@@ -18,6 +18,7 @@ from tests.services.workflow_samples import (
     DEV_IDS,
     PROD_IDS,
     big_workflow,
+    damage,
     edited,
     link,
     named,
@@ -467,3 +468,19 @@ def test_commit_against_commit_and_the_summary_a_page_shows():
     page = result.as_dict()
     assert json.loads(json.dumps(page)) == page
     assert page["changes"][0]["section"] == "node"
+
+
+def test_a_damaged_workflow_is_diffed_without_error():
+    """Cached copies can be cut short or damaged; the diff still answers, never raises."""
+    rng = random.Random(5)
+    for _ in range(300):
+        damaged = orders()
+        for _ in range(rng.randint(1, 4)):
+            damaged = damage(damaged, rng)
+        result = diff_workflows(
+            Version(orders(), DEV_IDS.get),
+            Version(damaged, DEV_IDS.get),
+            ignore_rules=["$.nodes[?@.name == 'Webhook'].parameters", "$.settings"],
+        )
+        json.dumps(result.as_dict())
+        diff_workflows(damaged, orders())

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from services.workflow_file import InvalidWorkflowFile, from_n8n, parse, render
-from tests.services.workflow_samples import DEV_IDS, orders
+from tests.services.workflow_samples import DEV_IDS, damage, orders
 
 GOOD = render(orders(), canonical_id="orders-1", slug="orders", workflow_ref=DEV_IDS.get)
 
@@ -205,34 +205,13 @@ def test_optional_fields_default_and_trailing_empty_outputs_are_dropped():
     assert "Invoice" not in file.connections
 
 
-def _mutations(content, rng):
-    """Random structural damage: drop, retype or replace a value somewhere in the file."""
-    path = []
-    value = content
-    while isinstance(value, dict | list) and value and rng.random() < 0.8:
-        key = rng.choice(list(value)) if isinstance(value, dict) else rng.randrange(len(value))
-        path.append(key)
-        value = value[key]
-    if not path:
-        return content
-    parent = content
-    for key in path[:-1]:
-        parent = parent[key]
-    replacement = rng.choice([None, 0, -1.5, True, "", "x", [], {}, [None], {"a": None}])
-    if isinstance(parent, dict) and rng.random() < 0.3:
-        parent.pop(path[-1])
-    else:
-        parent[path[-1]] = replacement
-    return content
-
-
 def test_random_damage_never_escapes_as_anything_but_invalid_workflow_file():
     rng = random.Random(10)
     outcomes = {"valid": 0, "invalid": 0}
     for _ in range(600):
         damaged = _content()
         for _ in range(rng.randint(1, 3)):
-            damaged = _mutations(damaged, rng)
+            damaged = damage(damaged, rng)
         data = json.dumps(damaged).encode()
         if rng.random() < 0.2:
             cut = rng.randrange(len(data))
@@ -252,7 +231,7 @@ def test_random_damage_to_n8n_json_is_rendered_or_refused_with_reasons():
     for _ in range(400):
         damaged = orders()
         for _ in range(rng.randint(1, 3)):
-            damaged = _mutations(damaged, rng)
+            damaged = damage(damaged, rng)
         try:
             from_n8n(damaged, canonical_id="c", slug="s", workflow_ref=DEV_IDS.get)
         except InvalidWorkflowFile:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any
 
 #: Two instances' ids of the same workflows, and their canonical ids.
@@ -156,3 +157,24 @@ def big_workflow(count: int) -> dict[str, Any]:
         )
     pairs = [("Trigger", "Step 0")] + [(f"Step {i}", f"Step {i + 1}") for i in range(count - 2)]
     return workflow(*nodes, connections=link(*pairs))
+
+
+def damage(content: Any, rng: random.Random) -> Any:
+    """Random structural damage: drop, retype or replace a value somewhere in the file."""
+    path = []
+    value = content
+    while isinstance(value, dict | list) and value and rng.random() < 0.8:
+        key = rng.choice(list(value)) if isinstance(value, dict) else rng.randrange(len(value))
+        path.append(key)
+        value = value[key]
+    if not path:
+        return content
+    parent = content
+    for key in path[:-1]:
+        parent = parent[key]
+    replacement = rng.choice([None, 0, -1.5, True, "", "x", [], {}, [None], {"a": None}])
+    if isinstance(parent, dict) and rng.random() < 0.3:
+        parent.pop(path[-1])
+    else:
+        parent[path[-1]] = replacement
+    return content
