@@ -176,13 +176,11 @@ def diff_workflows(before: Side, after: Side, *, ignore_rules: Sequence[str] = (
     """
     b_content, b_key = _prepared(before)
     a_content, a_key = _prepared(after)
+    b_strip = strip_ignored(b_content, ignore_rules)
+    a_strip = strip_ignored(a_content, ignore_rules)
     found = _compare(b_content, a_content, b_key, a_key)
     ignored: list[Change] = []
-    b_digest, a_digest = _digest(b_content, b_key), _digest(a_content, a_key)
-    if ignore_rules:
-        b_strip = strip_ignored(b_content, ignore_rules)
-        a_strip = strip_ignored(a_content, ignore_rules)
-        b_digest, a_digest = _digest(b_strip.workflow, b_key), _digest(a_strip.workflow, a_key)
+    if b_strip.workflow is not b_content or a_strip.workflow is not a_content:
         kept = _compare(b_strip.workflow, a_strip.workflow, b_key, a_key)
         kept_keys = {c.key for c in kept}
         ignored = [
@@ -191,6 +189,7 @@ def diff_workflows(before: Side, after: Side, *, ignore_rules: Sequence[str] = (
             if c.key not in kept_keys
         ]
         found = kept
+    b_digest, a_digest = _digest(b_strip.workflow, b_key), _digest(a_strip.workflow, a_key)
     b_tags, a_tags = set(tag_names(b_content)), set(tag_names(a_content))
     b_active, a_active = bool(b_content.get("active")), bool(a_content.get("active"))
     changes = tuple(c for c in found if not c.cosmetic)
