@@ -69,9 +69,13 @@ ResolveWorkflow = Callable[[str], str | None]
 #: Resolves (credential type, name) to the target's credential ``{"id", "name"}``, or None.
 ResolveCredential = Callable[[str, str], Mapping[str, Any] | None]
 
-#: Namespace of the node ids given to nodes the target does not have yet (uuid5 of the
-#: canonical id and node name: the same node gets the same id on every deploy).
+#: Namespace of the node ids (and webhookIds) given to nodes the target does not have yet
+#: (uuid5 of the canonical id and node name: the same node gets the same id on every deploy).
 _NODE_ID_NAMESPACE = uuid.UUID("6f1c3a52-9a3e-4d0e-8a57-3f0b7e4c2d10")
+#: Nodes that receive calls without "Trigger" in their type.
+WEBHOOK_NODE_TYPES = frozenset(
+    {"n8n-nodes-base.webhook", "n8n-nodes-base.wait", "n8n-nodes-base.form"}
+)
 
 
 @dataclass(frozen=True)
@@ -268,7 +272,8 @@ def to_n8n(
     ``base`` is the target's current copy when there is one: its node ids and webhookIds are
     kept, matched by node name (then by type with equal parameters or position, for a renamed
     node), so production webhook URLs survive; its staticData is kept. Nodes it lacks get a
-    stable id. The file's own staticData does not exist and pinData is never sent. An
+    stable id (and triggers and webhook, wait and form nodes a stable webhookId, which n8n
+    does not add). Nothing carries staticData from elsewhere, nor pinData. An
     unresolved credential is sent as ``{"id": null, "name"}`` and an unresolved workflow
     reference as it is in the file; the caller decides whether to deploy anyway.
     """
@@ -298,10 +303,13 @@ def to_n8n(
         for key in ("id", "webhookId"):
             if before.get(key):
                 after[key] = before[key]
-    taken = {n.get("id") for n in base_nodes} | {n.get("id") for n in nodes}
+    taken = {n.get(k) for n in [*base_nodes, *nodes] for k in ("id", "webhookId")}
     for node in added:
-        node["id"] = _new_node_id(file.canonical_id, node["name"], taken)
-        taken.add(node["id"])
+        node["id"] = _new_id(f"{file.canonical_id}/{node['name']}", taken)
+        if _receives_webhooks(node) and not node.get("webhookId"):
+            # n8n 1.123 adds node ids on write but no webhookId, and a trigger without one
+            # registers a broken URL; the editor gives every such node one.
+            node["webhookId"] = _new_id(f"{file.canonical_id}/{node['name']}/webhook", taken)
     body = workflow_write_body(
         {
             "name": file.name,
@@ -349,12 +357,18 @@ def match_nodes(
     )
 
 
-def _new_node_id(canonical_id: str, name: str, taken: set[Any]) -> str:
-    """The same id for the same node on every deploy, unless a node of the target has it."""
-    seed = f"{canonical_id}/{name}"
-    while (node_id := str(uuid.uuid5(_NODE_ID_NAMESPACE, seed))) in taken:
+def _new_id(seed: str, taken: set[Any]) -> str:
+    """The same id for the same node on every deploy, unless the target uses it already."""
+    while (new := str(uuid.uuid5(_NODE_ID_NAMESPACE, seed))) in taken:
         seed += "/"
-    return node_id
+    taken.add(new)
+    return new
+
+
+def _receives_webhooks(node: Mapping[str, Any]) -> bool:
+    """Triggers and the nodes that wait for a call: what the editor gives a webhookId."""
+    node_type = str(node.get("type"))
+    return node_type.lower().endswith("trigger") or node_type in WEBHOOK_NODE_TYPES
 
 
 def _text(value: Any) -> str | None:

@@ -54,6 +54,20 @@ def _write_body(name: str, sub_id: str) -> dict:
     return {"name": name, **{k: body[k] for k in ("nodes", "connections", "settings")}}
 
 
+def test_n8n_adds_node_ids_on_write_but_no_webhook_ids(client, created):
+    """Measured on 1.123.81 (n8n-api.md says POST adds webhookIds too: it does not)."""
+    body = _write_body(f"n8n-ops it ids {uuid.uuid4().hex[:8]}", "noSuchWorkflow01")
+    stored = client.create_workflow(body)
+    created.append(stored["id"])
+    assert all(n.get("id") for n in stored["nodes"])
+    assert named(stored, "Webhook").get("webhookId") is None
+    body["nodes"].append(
+        {"name": "Wait", "type": "n8n-nodes-base.wait", "typeVersion": 1.1, "position": [0, 400]}
+    )
+    updated = client.update_workflow(stored["id"], {**body, "nodes": body["nodes"]})
+    assert named(updated, "Wait").get("id") and named(updated, "Wait").get("webhookId") is None
+
+
 def test_a_rendered_file_deploys_back_into_a_real_n8n(client, created):
     tag = uuid.uuid4().hex[:8]
     sub = client.create_workflow(
@@ -88,6 +102,7 @@ def test_a_rendered_file_deploys_back_into_a_real_n8n(client, created):
     )
     copy_ = client.create_workflow({**fresh, "name": f"n8n-ops it copy {tag}"})
     created.append(copy_["id"])
+    assert named(copy_, "Webhook")["webhookId"] == named(fresh, "Webhook")["webhookId"]
     assert semantic_digest(
         {**client.get_workflow(copy_["id"]), "name": stored["name"]}, workflow_ref=refs
     ) == semantic_digest(stored, workflow_ref=refs)

@@ -228,7 +228,11 @@ def test_without_a_target_copy_nodes_get_stable_ids_and_no_static_data():
     ids = [n["id"] for n in first["nodes"]]
     assert ids == [n["id"] for n in again["nodes"]] and len(set(ids)) == len(ids)
     assert all(uuid.UUID(i).version == 5 for i in ids)
-    assert all("webhookId" not in n for n in first["nodes"])
+    # n8n adds missing node ids on write but no webhookIds: nodes receiving calls get one.
+    hooks = {n["name"]: n.get("webhookId") for n in first["nodes"]}
+    assert uuid.UUID(hooks.pop("Webhook")).version == 5
+    assert set(hooks.values()) == {None}
+    assert named(again, "Webhook")["webhookId"] == named(first, "Webhook")["webhookId"]
 
 
 def test_every_unresolvable_reference_is_reported_at_once():
