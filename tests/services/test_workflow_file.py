@@ -348,3 +348,12 @@ def test_a_new_node_never_takes_an_id_the_target_already_uses():
     body, _ = _to_prod(file, base=base)
     ids = [n["id"] for n in body["nodes"]]
     assert len(set(ids)) == len(ids) and named(body, "Webhook")["id"] != stable
+
+
+def test_drift_compares_file_and_environment_digests_under_the_same_ignore_rules():
+    rules = ["$.nodes[?@.name == 'Webhook'].parameters.path"]
+    file = parse(_render(orders("dev")))
+    hotfixed = edited(orders("prod"), lambda w: named(w, "Webhook")["parameters"].update(path="x"))
+    env_digest = semantic_digest(hotfixed, workflow_ref=PROD_IDS.get, ignore_rules=rules)
+    assert file.semantic_digest(ignore_rules=rules) == env_digest
+    assert file.semantic_digest() != semantic_digest(hotfixed, workflow_ref=PROD_IDS.get)
