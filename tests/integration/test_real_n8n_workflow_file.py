@@ -6,28 +6,16 @@ named "n8n-ops it ..." and deleted again."""
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 
 import pytest
 
-from services.n8n import N8nClient, N8nNotFound
+from services.n8n import N8nNotFound
 from services.workflow_digest import semantic_digest
 from services.workflow_file import parse, render, to_n8n
 from tests.services.workflow_samples import named, orders
 
 pytestmark = pytest.mark.real_n8n
-
-URL = os.environ.get("N8N_URL", "")
-KEY = os.environ.get("N8N_API_KEY", "")
-
-
-@pytest.fixture(scope="module")
-def client():
-    if not (URL and KEY):
-        pytest.skip("N8N_URL and N8N_API_KEY name no real n8n")
-    with N8nClient(URL, KEY, allow_private=True, backoff_s=0.2) as c:
-        yield c
 
 
 @pytest.fixture
