@@ -22,13 +22,13 @@ real changes only.
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from services.n8n.payload import NODE_KEYS_1X, SETTINGS_KEYS_1X, workflow_write_body
+from services.workflow_compare import match_nodes
 from services.workflow_digest import (
     CredentialKey,
     ReferenceSite,
@@ -57,7 +57,6 @@ __all__ = [
     "canonical_id_of",
     "dump",
     "from_n8n",
-    "match_nodes",
     "parse",
     "render",
     "to_canonical_references",
@@ -324,39 +323,6 @@ def to_n8n(
     return copy.deepcopy(body), problems
 
 
-def match_nodes(
-    before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]
-) -> tuple[list[tuple[Any, Any]], list[Any], list[Any]]:
-    """Pair the nodes of two versions: by node id, then by name, then a renamed node by type
-    with equal parameters, then by type and position. Returns (pairs, removed, added), each in
-    the order of its input; a node is in one pair at most."""
-    left, right = list(before), list(after)
-    pairs: dict[int, int] = {}  # index in right -> index in left
-
-    def pair(key: Callable[[Mapping[str, Any]], Any]) -> None:
-        taken = set(pairs.values())
-        free: dict[Any, int] = {}
-        for i, node in enumerate(left):
-            k = key(node) if i not in taken else None
-            if k is not None:
-                free.setdefault(k, i)
-        for j, node in enumerate(right):
-            k = key(node) if j not in pairs else None
-            if k is not None and k in free:
-                pairs[j] = free.pop(k)
-
-    pair(lambda n: _text(n.get("id")))
-    pair(lambda n: _text(n.get("name")))
-    pair(lambda n: (_text(n.get("type")), _fingerprint(n.get("parameters"))))
-    pair(lambda n: (_text(n.get("type")), _fingerprint(n.get("position"))))
-    matched = set(pairs.values())
-    return (
-        [(left[pairs[j]], right[j]) for j in range(len(right)) if j in pairs],
-        [node for i, node in enumerate(left) if i not in matched],
-        [node for j, node in enumerate(right) if j not in pairs],
-    )
-
-
 def _new_id(seed: str, taken: set[Any]) -> str:
     """The same id for the same node on every deploy, unless the target uses it already."""
     while (new := str(uuid.uuid5(_NODE_ID_NAMESPACE, seed))) in taken:
@@ -369,14 +335,6 @@ def _receives_webhooks(node: Mapping[str, Any]) -> bool:
     """Triggers and the nodes that wait for a call: what the editor gives a webhookId."""
     node_type = str(node.get("type"))
     return node_type.lower().endswith("trigger") or node_type in WEBHOOK_NODE_TYPES
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _fingerprint(value: Any) -> str | None:
-    return json.dumps(value, sort_keys=True, default=str) if value else None
 
 
 def _file_node(node: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from services.workflow_digest import WORKFLOW_CALLER_TYPES, is_expression
 
 if TYPE_CHECKING:
-    from services.workflow_diff import Change
+    from services.workflow_compare import Change
 
 LEVELS = ("low", "medium", "high")
 
