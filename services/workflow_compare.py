@@ -105,8 +105,8 @@ def match_nodes(
 
     pair(lambda n: _text(n.get("id")))
     pair(lambda n: _text(n.get("name")))
-    pair(lambda n: (_text(n.get("type")), _fingerprint(n.get("parameters"))))
-    pair(lambda n: (_text(n.get("type")), _fingerprint(n.get("position"))))
+    pair(lambda n: _typed(n, "parameters"))
+    pair(lambda n: _typed(n, "position"))
     matched = set(pairs.values())
     return (
         [(left[pairs[j]], right[j]) for j in range(len(right)) if j in pairs],
@@ -119,8 +119,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _fingerprint(value: Any) -> str | None:
-    return json.dumps(value, sort_keys=True, default=str) if value else None
+def _typed(node: Mapping[str, Any], field: str) -> tuple[str, str] | None:
+    """The node's type with one of its fields, or None when either is empty (two nodes with
+    no parameters are not the same node)."""
+    node_type, value = _text(node.get("type")), node.get(field)
+    if not node_type or not value:
+        return None
+    return node_type, json.dumps(value, sort_keys=True, default=str)
 
 
 def compare(
