@@ -6,15 +6,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from services.n8n.payload import workflow_write_body
+from services.workflow_ignore import apply_ignore_rules
 
 #: Maps a node's credential reference to a logical key: (credential type, {"id", "name"}) -> key.
 CredentialKey = Callable[[str, Mapping[str, Any]], str]
-#: Maps an instance's workflow id to the canonical one shared by every environment.
-WorkflowRef = Callable[[str], str]
+#: Maps an instance's workflow id to the canonical one shared by every environment; None when
+#: the id has no canonical workflow, which leaves the id as it is.
+WorkflowRef = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class ReferenceSite:
+    """Where a workflow names another workflow: a calling node's parameter, or a setting."""
+
+    #: The calling node's name; None for a setting.
+    node: str | None
+    #: ``parameters.workflowId``, ``settings.errorWorkflow`` or ``settings.callerIds``.
+    path: str
+
+
+#: Rewrites one workflow id found at a site: (id, site) -> new id.
+ReferenceRewrite = Callable[[str, ReferenceSite], str]
 
 STICKY_NOTE_TYPE = "n8n-nodes-base.stickyNote"
 
@@ -61,10 +78,6 @@ def default_credential_key(cred_type: str, ref: Mapping[str, Any]) -> str:
     return f"{cred_type}:{ref.get('name', '')}"
 
 
-def _same_id(workflow_id: str) -> str:
-    return workflow_id
-
-
 def canonical_json(value: Any) -> bytes:
     """Keys sorted at every level, compact separators, UTF-8; integral floats as integers."""
     return json.dumps(
@@ -95,20 +108,28 @@ def semantic_form(
     *,
     credential_key: CredentialKey | None = None,
     workflow_ref: WorkflowRef | None = None,
+    ignore_rules: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """What the workflow does, free of per-instance ids, layout and runtime data."""
-    cred_key = credential_key or default_credential_key
-    ref = workflow_ref or _same_id
+    """What the workflow does, free of per-instance ids, layout and runtime data.
+
+    ``ignore_rules`` (JSONPath, services.workflow_ignore) are removed first, as the tenant
+    asked; then workflow references are mapped through ``workflow_ref``.
+    """
+    if ignore_rules:
+        workflow = apply_ignore_rules(workflow, ignore_rules)
+    if workflow_ref is not None:
+        ref = workflow_ref
+        workflow = rewrite_workflow_references(workflow, lambda wid, _site: ref(wid) or wid)
     nodes = [
-        _semantic_node(node, cred_key, ref)
-        for node in workflow.get("nodes") or []
-        if node.get("type") != STICKY_NOTE_TYPE
+        semantic_node(node, credential_key)
+        for node in list_or_empty(workflow.get("nodes"))
+        if isinstance(node, Mapping) and not is_sticky_note(node)
     ]
     return {
         "name": workflow.get("name"),
         "nodes": _sorted_nodes(nodes),
-        "connections": _semantic_connections(workflow.get("connections") or {}),
-        "settings": _semantic_settings(workflow.get("settings") or {}, ref),
+        "connections": normalized_connections(workflow.get("connections")),
+        "settings": semantic_settings(mapping_or_empty(workflow.get("settings"))),
     }
 
 
@@ -117,29 +138,64 @@ def semantic_digest(
     *,
     credential_key: CredentialKey | None = None,
     workflow_ref: WorkflowRef | None = None,
+    ignore_rules: Iterable[str] = (),
 ) -> str:
     """Digest equal across environments when the workflows behave the same."""
-    return digest(semantic_form(workflow, credential_key=credential_key, workflow_ref=workflow_ref))
+    return digest(
+        semantic_form(
+            workflow,
+            credential_key=credential_key,
+            workflow_ref=workflow_ref,
+            ignore_rules=ignore_rules,
+        )
+    )
 
 
 def tag_names(workflow: Mapping[str, Any]) -> list[str]:
     """Tags compare by name (ids are per instance), separately from the digests."""
-    return sorted({tag["name"] for tag in workflow.get("tags") or []})
+    tags = workflow.get("tags")
+    if not isinstance(tags, list):
+        return []
+    return sorted(
+        {t["name"] for t in tags if isinstance(t, Mapping) and isinstance(t.get("name"), str)}
+    )
 
 
-def _semantic_node(
-    node: Mapping[str, Any], cred_key: CredentialKey, ref: WorkflowRef
+def is_sticky_note(node: Mapping[str, Any]) -> bool:
+    """Sticky notes are documentation on the canvas: cosmetic, never behaviour."""
+    return node.get("type") == STICKY_NOTE_TYPE
+
+
+def calls_workflows(node: Any) -> bool:
+    """An Execute Workflow or toolWorkflow node, whose ``parameters.workflowId`` names one."""
+    return isinstance(node, Mapping) and str(node.get("type")) in WORKFLOW_CALLER_TYPES
+
+
+def is_expression(value: Any) -> bool:
+    """n8n evaluates a parameter string that starts with ``=`` (``={{ $json.id }}``)."""
+    return isinstance(value, str) and value.startswith("=")
+
+
+def semantic_node(
+    node: Mapping[str, Any], credential_key: CredentialKey | None = None
 ) -> dict[str, Any]:
+    """A node's behaviour: its name, the behaviour fields that differ from n8n's defaults, and
+    its credentials as logical keys (type + name unless ``credential_key`` says otherwise)."""
+    cred_key = credential_key or default_credential_key
     out: dict[str, Any] = {"name": node.get("name")}
     for field, default in NODE_BEHAVIOUR_DEFAULTS.items():
         value = node.get(field)
         if value is not None and value != default:
             out[field] = value
-    if node.get("type") in WORKFLOW_CALLER_TYPES and "workflowId" in out.get("parameters", {}):
+    locator = mapping_or_empty(out.get("parameters")).get("workflowId")
+    if calls_workflows(node) and isinstance(locator, Mapping):
+        # cachedResultName/cachedResultUrl only cache the target's name and per-instance URL.
         parameters = dict(out["parameters"])
-        parameters["workflowId"] = _map_workflow_locator(parameters["workflowId"], ref)
+        parameters["workflowId"] = {
+            k: v for k, v in locator.items() if not k.startswith("cachedResult")
+        }
         out["parameters"] = parameters
-    credentials = node.get("credentials") or {}
+    credentials = mapping_or_empty(node.get("credentials"))
     if credentials:
         out["credentials"] = {
             cred_type: cred_key(cred_type, cred if isinstance(cred, Mapping) else {"name": cred})
@@ -148,44 +204,74 @@ def _semantic_node(
     return out
 
 
-def _map_workflow_locator(locator: Any, ref: WorkflowRef) -> Any:
-    """Map a workflow id given as a string or a resource locator ``{"__rl": true, "value"}``."""
-    if isinstance(locator, str):
-        return locator if _is_expression(locator) else ref(locator)
-    if isinstance(locator, Mapping) and isinstance(locator.get("value"), str):
-        # cachedResultName/cachedResultUrl only cache the target's name and per-instance URL.
-        mapped = {k: v for k, v in locator.items() if not k.startswith("cachedResult")}
-        if not _is_expression(locator["value"]):
-            mapped["value"] = ref(locator["value"])
-        return mapped
-    return locator
+def rewrite_workflow_references(
+    workflow: Mapping[str, Any], rewrite: ReferenceRewrite
+) -> dict[str, Any]:
+    """A copy of ``workflow`` with every reference to another workflow passed through
+    ``rewrite``: Execute Workflow / toolWorkflow ``parameters.workflowId`` (a string or a
+    resource locator), ``settings.errorWorkflow`` and each id of ``settings.callerIds``.
+    Expressions, empty values and ``DEFAULT`` are not references and stay as they are.
+    Only the containers on the way to a reference are copied."""
+    out = dict(workflow)
+    if isinstance(workflow.get("nodes"), list):
+        out["nodes"] = [_rewrite_caller(node, rewrite) for node in workflow["nodes"]]
+    settings = workflow.get("settings")
+    if isinstance(settings, Mapping):
+        settings = dict(settings)
+        error_workflow = settings.get("errorWorkflow")
+        if _is_reference(error_workflow):
+            site = ReferenceSite(None, "settings.errorWorkflow")
+            settings["errorWorkflow"] = rewrite(error_workflow, site)
+        caller_ids = settings.get("callerIds")
+        if isinstance(caller_ids, str) and caller_ids.strip():
+            site = ReferenceSite(None, "settings.callerIds")
+            ids = (i.strip() for i in caller_ids.split(","))
+            settings["callerIds"] = ",".join(rewrite(i, site) for i in ids if i)
+        out["settings"] = settings
+    return out
 
 
-def _is_expression(value: str) -> bool:
-    return value.startswith("=")
+def _rewrite_caller(node: Any, rewrite: ReferenceRewrite) -> Any:
+    if not calls_workflows(node):
+        return node
+    parameters = node.get("parameters")
+    if not isinstance(parameters, Mapping):
+        return node
+    locator = parameters.get("workflowId")
+    site = ReferenceSite(node.get("name"), "parameters.workflowId")
+    if _is_reference(locator):
+        mapped: Any = rewrite(locator, site)
+    elif isinstance(locator, Mapping) and _is_reference(locator.get("value")):
+        mapped = {**locator, "value": rewrite(locator["value"], site)}
+    else:
+        return node
+    return {**node, "parameters": {**parameters, "workflowId": mapped}}
 
 
-def _semantic_settings(settings: Mapping[str, Any], ref: WorkflowRef) -> dict[str, Any]:
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and value not in ("", "DEFAULT") and not is_expression(value)
+
+
+def semantic_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that change behaviour, without those equal to n8n's default."""
     out: dict[str, Any] = {}
     for key, default in SETTINGS_DEFAULTS.items():
         value = settings.get(key)
         if value is None or value in ("", default):
             continue
-        if key == "errorWorkflow":
-            value = ref(value)
-        elif key == "callerIds":
-            value = ",".join(sorted(ref(i.strip()) for i in value.split(",") if i.strip()))
+        if key == "callerIds" and isinstance(value, str):
+            value = ",".join(sorted(i.strip() for i in value.split(",") if i.strip()))
         out[key] = value
     return out
 
 
-def _semantic_connections(connections: Mapping[str, Any]) -> dict[str, Any]:
+def normalized_connections(connections: Any) -> dict[str, Any]:
     """Drop the empty lists the editor leaves behind after a link is removed; keep order."""
     out: dict[str, Any] = {}
-    for source, by_type in connections.items():
+    for source, by_type in mapping_or_empty(connections).items():
         kept: dict[str, Any] = {}
-        for conn_type, raw_outputs in (by_type or {}).items():
-            outputs = [list(o or []) for o in raw_outputs or []]
+        for conn_type, raw_outputs in mapping_or_empty(by_type).items():
+            outputs = [o if isinstance(o, list) else [] for o in list_or_empty(raw_outputs)]
             while outputs and not outputs[-1]:
                 outputs.pop()
             if outputs:
@@ -193,6 +279,15 @@ def _semantic_connections(connections: Mapping[str, Any]) -> dict[str, Any]:
         if kept:
             out[source] = kept
     return out
+
+
+def mapping_or_empty(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is an object, else empty: a malformed part never raises."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def list_or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _sorted_nodes(nodes: list[Any]) -> list[Any]:

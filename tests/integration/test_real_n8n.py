@@ -5,7 +5,6 @@ deleted again."""
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 
 import pytest
@@ -21,20 +20,9 @@ from services.n8n import (
 )
 from services.workflow_digest import exact_digest, semantic_digest
 from tests.fake_n8n import sample_workflow
+from tests.integration.conftest import URL
 
 pytestmark = pytest.mark.real_n8n
-
-URL = os.environ.get("N8N_URL", "")
-KEY = os.environ.get("N8N_API_KEY", "")
-
-
-@pytest.fixture(scope="module")
-def client():
-    if not (URL and KEY):
-        pytest.skip("N8N_URL and N8N_API_KEY name no real n8n")
-    # The test instance runs on this machine, hence private addresses.
-    with N8nClient(URL, KEY, allow_private=True, backoff_s=0.2) as c:
-        yield c
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from services.workflow_digest import (
     canonical_json,
     exact_digest,
     exact_form,
+    rewrite_workflow_references,
     semantic_digest,
     semantic_form,
     tag_names,
@@ -228,3 +229,32 @@ def test_tags_compare_by_name_separately(workflow):
     assert tag_names(workflow) == ["seed"]
     other = _edited(workflow, lambda w: w.update(tags=[{"id": "prodTag", "name": "seed"}]))
     assert tag_names(other) == tag_names(workflow)
+
+
+def test_every_workflow_reference_is_visited_with_its_site(workflow):
+    with_refs = _edited(
+        workflow, lambda w: w["nodes"].append(_caller({"__rl": True, "value": "a"}))
+    )
+    with_refs["settings"].update(errorWorkflow="b", callerIds="c, ,d")
+    seen = []
+
+    def rewrite(workflow_id, site):
+        seen.append((workflow_id, site.node, site.path))
+        return workflow_id.upper()
+
+    out = rewrite_workflow_references(with_refs, rewrite)
+    assert seen == [
+        ("a", "Call sub-workflow", "parameters.workflowId"),
+        ("b", None, "settings.errorWorkflow"),
+        ("c", None, "settings.callerIds"),
+        ("d", None, "settings.callerIds"),
+    ]
+    assert _node(out, "Call sub-workflow")["parameters"]["workflowId"]["value"] == "A"
+    assert out["settings"]["callerIds"] == "C,D"
+    assert with_refs["settings"]["callerIds"] == "c, ,d"  # the input is left alone
+
+
+def test_a_reference_with_no_canonical_workflow_keeps_its_id(workflow):
+    called = _edited(workflow, lambda w: w["nodes"].append(_caller("unknownId")))
+    form = semantic_form(called, workflow_ref={}.get)
+    assert _node(form, "Call sub-workflow")["parameters"]["workflowId"] == "unknownId"
