@@ -82,7 +82,7 @@ def database(worker_id: str):
 
 
 @pytest.fixture(scope="session")
-def settings(database, worker_id: str) -> Settings:
+def settings(database, worker_id: str, tmp_path_factory) -> Settings:
     return Settings(
         database_url=database["app"],
         migration_database_url=database["owner"],
@@ -92,6 +92,7 @@ def settings(database, worker_id: str) -> Settings:
         supabase_jwt_secret=JWT_SECRET,
         supabase_jwt_audience="authenticated",
         encryption_keys=(new_key_entry("test-1"),),
+        data_dir=str(tmp_path_factory.mktemp("data")),
         testing=True,
     ).normalized()
 
