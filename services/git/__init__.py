@@ -83,7 +83,7 @@ Failures (services.git.errors; all DomainErrors, messages safe to show and store
 Secrets: tokens and keys are decrypted only in target_for, reach git only through its
 environment (an http.extraHeader in GIT_CONFIG_* variables; a 0600 key file for ssh), never
 its arguments, and whatever git prints is scrubbed before it reaches an error or a log.
-``check(target)`` tests a remote (see check.py); ``services.git.settings`` is what the API
+``check(target)`` tests a remote (see connection.py); ``services.git.settings`` is what the API
 uses to configure, test and attach.
 """
 
@@ -92,7 +92,7 @@ from __future__ import annotations
 import logging
 
 from services.config import Settings
-from services.git.check import GitCheck, check
+from services.git.connection import GitCheck, check
 from services.git.errors import (
     FileConflict,
     GitAttachPending,

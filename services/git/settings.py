@@ -18,7 +18,7 @@ from services import audit, config
 from services.environments import get as get_environment
 from services.errors import Conflict, InvalidInput
 from services.git import ssh_keys
-from services.git.check import GitCheck, check
+from services.git.connection import GitCheck, check
 from services.git.errors import GitAttachPending, GitRemoteRequired
 from services.git.target import (
     DEFAULT_BRANCH,

@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,7 +60,7 @@ class Workspace:
     env: dict[str, str]
     remote: RemoteSession | None = None
     #: Seconds a command talking to the remote may take.
-    timeout: float = command.REMOTE_TIMEOUT_S
+    timeout: float = field(default_factory=lambda: command.REMOTE_TIMEOUT_S)
 
     @property
     def ref(self) -> str:

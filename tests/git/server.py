@@ -3,7 +3,8 @@
 git sends large pushes).
 
 Tokens map to "read" or "write": a missing or unknown token gets 401, a read token that
-tries to push gets 403, like GitHub and GitLab. ``before_push`` runs before a push is served
+tries to push gets 403, like GitHub and GitLab; /moved/<name>.git redirects (301) like a
+renamed repository. ``before_push`` runs before a push is served
 (the ref advertisement, then the pack), so a test can land another writer's commit exactly
 between our fetch and our push. Every request's Basic-auth username is recorded.
 """
@@ -105,6 +106,11 @@ class GitHttpServer:
             )
             return [b"Authentication required\n"]
         path = environ.get("PATH_INFO", "")
+        if path.startswith("/moved/"):  # a renamed repository: the host redirects
+            query = environ.get("QUERY_STRING", "")
+            location = path.removeprefix("/moved") + (f"?{query}" if query else "")
+            start_response("301 Moved Permanently", [("Location", location)])
+            return [b""]
         pushing = "git-receive-pack" in path or "service=git-receive-pack" in environ.get(
             "QUERY_STRING", ""
         )

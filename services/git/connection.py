@@ -79,8 +79,9 @@ def _probe(target: GitTarget, found: dict) -> None:
         remote_session(target.remote, target.credentials, allow_private=allow_private) as remote,
         tempfile.TemporaryDirectory(prefix="n8nops-git-check-") as scratch,
     ):
-        ws = Workspace(Path(scratch) / "check.git", target.branch, store.local_env(), remote)
-        ws.timeout = CHECK_TIMEOUT_S
+        ws = Workspace(
+            Path(scratch) / "check.git", target.branch, store.local_env(), remote, CHECK_TIMEOUT_S
+        )
         listing = ws.remote_git("ls-remote", "--symref", remote.url).stdout.decode()
         heads, default = _parse_listing(listing)
         found.update(branches=tuple(sorted(heads)), default_branch=default)
