@@ -61,6 +61,8 @@ LOW_SPEED_TIME_S = 60
 SSH_CONNECT_TIMEOUT_S = 15
 
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:\s]+)@)?(?P<host>[^@/:\s\[\]]+):(?P<path>[^\s].*)$")
+#: git's "<transport>::<address>" syntax (ext::, fd::): runs helpers, never a remote of ours.
+_TRANSPORT_SYNTAX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _HOST = re.compile(r"^[A-Za-z0-9.\-_]+$|^\[[0-9A-Fa-f:.]+\]$")
 
 
@@ -84,6 +86,8 @@ def parse_remote_url(url: str, *, allow_http: bool) -> RemoteUrl:
     """Validate a repository URL: https (http only when private networks are allowed), ssh://
     or scp-like ``user@host:path``. No password, no token, no query: credentials go apart."""
     url = url.strip()
+    if any(c.isspace() for c in url) or _TRANSPORT_SYNTAX.match(url):
+        raise _bad_url("Use an https:// or ssh:// URL (no spaces, no <transport>::).")
     if "://" not in url:
         match = _SCP_LIKE.match(url)
         if not match:
