@@ -5,6 +5,7 @@ embedded repository's history to a remote.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ from services.git.transport import (
     parse_remote_url,
 )
 from services.secrets import keyring
-from services.url_safety import UnsafeUrlError, resolve_checked
+from services.url_safety import resolve_checked
 
 #: A secret field left out of a request: keep what is stored.
 KEEP = object()
@@ -205,13 +206,13 @@ def _apply(
 
 
 def _checked_remote(url: str | None, *, allow_private: bool) -> RemoteUrl | None:
+    """The remote, if its address passes the policy now. A name that does not resolve yet is
+    accepted (the test says so); every operation checks the address again anyway."""
     if not url or not url.strip():
         return None
     remote = parse_remote_url(url, allow_http=allow_private)
-    try:
+    with contextlib.suppress(OSError):
         resolve_checked(remote.host.strip("[]"), remote.port, allow_private=allow_private)
-    except OSError:
-        raise UnsafeUrlError(f"The host {remote.host!r} does not resolve.") from None
     return remote
 
 
