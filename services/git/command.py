@@ -105,9 +105,24 @@ def last_lines(text: str, count: int = 3, limit: int = 500) -> str:
     return " / ".join(lines[-count:])[-limit:]
 
 
-def clean_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+#: Settings of every git we run: no background maintenance outliving the command (it would
+#: run outside the repository lock), no reflogs or commit graphs in caches nobody reads.
+BASE_CONFIG: tuple[tuple[str, str], ...] = (
+    ("gc.autoDetach", "false"),
+    ("maintenance.autoDetach", "false"),
+    ("core.logAllRefUpdates", "false"),
+    ("fetch.writeCommitGraph", "false"),
+)
+
+
+def clean_env(
+    home: Path,
+    extra: Mapping[str, str] | None = None,
+    settings: Sequence[tuple[str, str]] = (),
+) -> dict[str, str]:
     """The environment of every git we run: no user or system config, no prompts, English
-    messages (they are diagnosed), HOME an empty private folder."""
+    messages (they are diagnosed), HOME an empty private folder; BASE_CONFIG and
+    ``settings`` as GIT_CONFIG_* variables (never arguments: they may carry a secret)."""
     env = {name: os.environ[name] for name in _PASSTHROUGH if name in os.environ}
     env.update(
         HOME=str(home),
@@ -120,6 +135,11 @@ def clean_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
         # Paths are file names, never patterns: a workflow named "a*" is just that.
         GIT_LITERAL_PATHSPECS="1",
     )
+    entries = [*BASE_CONFIG, *settings]
+    env["GIT_CONFIG_COUNT"] = str(len(entries))
+    for index, (key, value) in enumerate(entries):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
     env.update(extra or {})
     return env
 

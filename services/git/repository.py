@@ -201,16 +201,16 @@ def read_files(
     target: GitTarget, paths: list[str], *, ref: str | None = None
 ) -> dict[str, GitFile | None]:
     """The given files (paths from the repository root) at ``ref`` (default: the head,
-    fetched now); None for a path with no file. One git process for all."""
+    fetched now); None for a path with no file. Two git processes for any number."""
     paths = [check_path(p) for p in paths]
     with _at(target, ref) as (ws, commit):
-        if commit is None:
-            return dict.fromkeys(paths)
-        blobs = store.read_objects(ws, (f"{commit}:{p}" for p in paths))
-        return {
-            path: GitFile(path, blob[0], blob[1]) if blob else None
-            for path, blob in zip(paths, blobs, strict=True)
-        }
+        ids = store.object_ids(ws, commit, paths)
+        present = [(path, sha) for path, sha in ids.items() if sha]
+        blobs = store.read_objects(ws, (sha for _, sha in present))
+    found: dict[str, GitFile | None] = dict.fromkeys(paths)
+    for (path, sha), blob in zip(present, blobs, strict=True):
+        found[path] = GitFile(path, sha, blob[1] if blob else b"")
+    return found
 
 
 def read_file(target: GitTarget, path: str, *, ref: str | None = None) -> GitFile | None:

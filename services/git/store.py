@@ -107,16 +107,8 @@ def ensure_repository(git_dir: Path, env: Mapping[str, str], *, branch: str = "m
     git_dir.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".init-", dir=git_dir.parent))
     try:
-        command.run(
-            ["init", "--quiet", "--bare", f"--initial-branch={branch}", str(building)], env=env
-        )
-        for key, value in (
-            ("gc.autoDetach", "false"),
-            ("maintenance.autoDetach", "false"),
-            ("core.logAllRefUpdates", "false"),
-            ("fetch.writeCommitGraph", "false"),
-        ):
-            command.run(["config", key, value], env=env, git_dir=building)
+        init = ["init", "--quiet", "--bare", f"--initial-branch={branch}", str(building)]
+        command.run(init, env=env)
         try:
             building.rename(git_dir)
         except OSError:
@@ -239,8 +231,8 @@ def list_tree(ws: Workspace, commit: str, folder: str) -> list[tuple[str, str]]:
 
 
 def read_objects(ws: Workspace, names: Iterable[str]) -> list[tuple[str, bytes] | None]:
-    """(id, content) of each blob named (by id or ``commit:path``), in order; None for a
-    name that is missing or not a file. One ``cat-file --batch`` for all."""
+    """(id, content) of each blob named (by id), in order; None for a name that is missing
+    or not a file. One ``cat-file --batch`` for all."""
     names = list(names)
     if not names:
         return []
@@ -261,17 +253,35 @@ def read_objects(ws: Workspace, names: Iterable[str]) -> list[tuple[str, bytes] 
 
 
 def object_ids(ws: Workspace, commit: str | None, paths: Iterable[str]) -> dict[str, str | None]:
-    """The blob id of each path at ``commit`` (None: no file there, or no commit yet)."""
+    """The blob id of each path at ``commit`` (None: no file there, or no commit yet).
+
+    One ``ls-tree`` of the folders holding the paths: a linear pass, where asking cat-file
+    for each ``commit:path`` walks the tree again per path.
+    """
     paths = list(paths)
+    ids: dict[str, str | None] = dict.fromkeys(paths)
     if commit is None or not paths:
-        return dict.fromkeys(paths)
-    stdin = "".join(f"{commit}:{p}\n" for p in paths).encode()
-    out = ws.git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", stdin=stdin)
-    ids = {}
-    for path, line in zip(paths, out.stdout.splitlines(), strict=True):
-        header = _OBJECT_HEADER.match(line)
-        ids[path] = header[1].decode() if header and header[2] == b"blob" else None
+        return ids
+    folders = sorted({p.rsplit("/", 1)[0] if "/" in p else "" for p in paths})
+    if "" in folders:
+        listed = list_tree(ws, commit, "")
+    else:
+        listed = [
+            entry for folder in _outermost(folders) for entry in list_tree(ws, commit, folder)
+        ]
+    for path, sha in listed:
+        if path in ids:
+            ids[path] = sha
     return ids
+
+
+def _outermost(folders: list[str]) -> list[str]:
+    """Folders not inside another one of the list (sorted input)."""
+    kept: list[str] = []
+    for folder in folders:
+        if not kept or not folder.startswith(kept[-1] + "/"):
+            kept.append(folder)
+    return kept
 
 
 _object_formats: dict[Path, str] = {}

@@ -189,11 +189,7 @@ def remote_session(
                 encoded = base64.b64encode(basic.encode()).decode()
                 settings.append(("http.extraHeader", f"Authorization: Basic {encoded}"))
                 secrets += [basic, encoded]
-        extra["GIT_CONFIG_COUNT"] = str(len(settings))
-        for index, (key, value) in enumerate(settings):
-            extra[f"GIT_CONFIG_KEY_{index}"] = key
-            extra[f"GIT_CONFIG_VALUE_{index}"] = value
-        yield RemoteSession(remote.url, clean_env(home, extra), Scrubber(secrets))
+        yield RemoteSession(remote.url, clean_env(home, extra, settings), Scrubber(secrets))
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -164,13 +164,13 @@ def test_writers_on_one_repository_take_turns(remote, git_server):
         ("generic", None, "git"),
         ("gitlab", "gitlab+deploy-token-7", "gitlab+deploy-token-7"),
         ("bitbucket", "ada", "ada"),
-        ("gitea", None, WRITE_TOKEN),  # Gitea reads the token as the username
+        ("gitea", None, "<the token>"),  # Gitea reads the token as the username
     ],
 )
 def test_each_providers_token_username(remote, git_server, provider, username, sent):
     target = _at(remote.target, remote.url, token=WRITE_TOKEN, username=username, provider=provider)
     assert _commit(target, {"dev/a.json": provider.encode()}).created
-    assert set(git_server.usernames) == {sent}
+    assert set(git_server.usernames) == {WRITE_TOKEN if sent == "<the token>" else sent}
 
 
 def test_a_read_only_token_reads_but_cannot_push(remote):
