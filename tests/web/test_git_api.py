@@ -13,6 +13,7 @@ from models.db import db, tenant_scope
 from models.environments import Environment
 from services import config, environments, git
 from services.git import ssh_keys
+from services.secrets import Keyring, new_key_entry
 from tests.git.conftest import READ_TOKEN, WRITE_TOKEN
 from tests.git.server import GitHttpServer
 from tests.git.server import git as run_git
@@ -333,3 +334,29 @@ def test_attach_needs_a_url_and_an_embedded_environment(client, tenant, environm
         f"{_url(environment)}/attach", json={"repository_url": repo_url}, headers=tenant.admin
     )
     assert (response.status_code, response.json["error"]) == (409, "git_not_embedded")
+
+
+def test_rotating_keys_re_encrypts_the_git_token_and_deploy_key(
+    make_app, settings, tenant, fake_n8n
+):
+    app = make_app(encryption_keys=(new_key_entry("test-2"), settings.encryption_keys[0]))
+    client = app.test_client()
+    created = client.post(
+        "/api/v1/environments",
+        json={"name": "rot", "url": fake_n8n.url, "api_key": fake_n8n.api_key,
+              "environment_class": "dev"},
+        headers=tenant.admin,
+    ).json  # fmt: skip
+    env_id = uuid.UUID(created["id"])
+    old = Keyring.parse((settings.encryption_keys[0],))
+    key = ssh_keys.generate_private_key()
+    with app.app_context(), tenant_scope(tenant.id):
+        env = db.get(Environment, env_id)
+        env.github_repo_url = "git@github.com:acme/flows.git"
+        env.git_ssh_key_encrypted = old.encrypt(key)
+        db.commit()
+    assert app.test_cli_runner().invoke(args=["rotate-secrets"]).exit_code == 0
+    with app.app_context(), tenant_scope(tenant.id):
+        env = db.get(Environment, env_id)
+        assert env.git_ssh_key_encrypted.startswith("v1:test-2:")
+        assert git.target_for(env).credentials.ssh_key == key
