@@ -90,19 +90,18 @@ def one_round(server: GitHttpServer, scratch: Path, count: int) -> dict[str, tup
     server.create_repository(name)
     clone = scratch / name
 
-    def plain_first():
-        plain("clone", "--quiet", server.url(name), str(clone))
-        write_all(clone, first)
-        plain("add", "-A", cwd=clone)
-        plain("commit", "--quiet", "-m", "backup", cwd=clone)
-        plain("push", "--quiet", "origin", "HEAD:main", cwd=clone)
+    def plain_commit(files, update):
+        def run():
+            update()
+            write_all(clone, files)
+            plain("add", "-A", cwd=clone)
+            plain("commit", "--quiet", "-m", "backup", cwd=clone)
+            plain("push", "--quiet", "origin", "HEAD:main", cwd=clone)
 
-    def plain_second():
-        plain("pull", "--quiet", "origin", "main", cwd=clone)
-        write_all(clone, second)
-        plain("add", "-A", cwd=clone)
-        plain("commit", "--quiet", "-m", "backup", cwd=clone)
-        plain("push", "--quiet", "origin", "HEAD:main", cwd=clone)
+        return run
+
+    plain_first = plain_commit(first, lambda: plain("clone", "-q", server.url(name), str(clone)))
+    plain_second = plain_commit(second, lambda: plain("pull", "-q", "origin", "main", cwd=clone))
 
     def plain_read():
         plain("pull", "--quiet", "origin", "main", cwd=clone)

@@ -174,6 +174,17 @@ def fake_n8n():
 
 
 @pytest.fixture
+def git_server(tmp_path):
+    """A smart-HTTP Git server on loopback (git http-backend) that requires a token."""
+    from tests.git.server import READ_TOKEN, WRITE_TOKEN, GitHttpServer
+
+    root = tmp_path / "served"
+    root.mkdir()
+    with GitHttpServer(root, {WRITE_TOKEN: "write", READ_TOKEN: "read"}) as server:
+        yield server
+
+
+@pytest.fixture
 def environment(factory, tenant, fake_n8n):
     """A dev environment of ``tenant`` connected to ``fake_n8n`` (no worker: its onboarding
     job stays pending unless a test starts one)."""

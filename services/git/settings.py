@@ -134,18 +134,28 @@ def _audited(env: Environment) -> dict[str, Any]:
 def update_settings(env_id: uuid.UUID, **fields: Any) -> GitSettings:
     """Replace the environment's Git configuration (PUT semantics; secrets: see _apply)."""
     env = get_environment(env_id)
+    _reconfigure(env, "environment.git.update", fields)
+    db.commit()
+    return _shown(env)
+
+
+def _reconfigure(
+    env: Environment, action: str, fields: dict[str, Any], *, attach_job_id=None
+) -> None:
+    """Apply ``fields`` and audit the change (public values only; secrets as flags)."""
     before = _audited(env)
-    changed = _apply(env, **fields)
+    meta: dict[str, Any] = _apply(env, **fields)
+    if attach_job_id is not None:
+        env.git_attach_job_id = attach_job_id
+        meta["job_id"] = str(attach_job_id)
     audit.record(
-        "environment.git.update",
+        action,
         resource_type="environment",
         resource_id=env.id,
         old=before,
         new=_audited(env),
-        meta=changed,
+        meta=meta,
     )
-    db.commit()
-    return _shown(env)
 
 
 def _apply(
@@ -323,17 +333,8 @@ def start_attach(
         user_id=user_id,
     )
     for each in moving:
-        before = _audited(each)
         # Only the environment asked about may get a new folder; the others keep theirs.
-        changed = _apply(each, **(remote if each is env else {**remote, "folder": None}))
-        each.git_attach_job_id = job.id
-        audit.record(
-            "environment.git.attach",
-            resource_type="environment",
-            resource_id=each.id,
-            old=before,
-            new=_audited(each),
-            meta={**changed, "job_id": str(job.id)},
-        )
+        fields = remote if each is env else {**remote, "folder": None}
+        _reconfigure(each, "environment.git.attach", fields, attach_job_id=job.id)
     db.commit()
     return _shown(env), job

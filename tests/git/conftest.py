@@ -1,5 +1,5 @@
-"""Fixtures for the Git layer: a token-protected smart-HTTP server on loopback, repositories
-on it, and targets for a remote repository and for the embedded one."""
+"""Fixtures for the Git layer: repositories on the token-protected smart-HTTP server of
+tests/conftest.py (``git_server``), and targets for a remote and for the embedded one."""
 
 from __future__ import annotations
 
@@ -11,11 +11,7 @@ import pytest
 
 from services.git.target import GitTarget
 from services.git.transport import Credentials, parse_remote_url
-from tests.git.server import GitHttpServer
-
-#: Tokens the test server accepts; planted so tests can show they never leak.
-WRITE_TOKEN = f"ghp_WRITE{uuid.uuid4().hex}"
-READ_TOKEN = f"ghp_READ{uuid.uuid4().hex}"
+from tests.git.server import WRITE_TOKEN, GitHttpServer
 
 
 @dataclass
@@ -31,14 +27,6 @@ class Remote:
         return GitTarget(
             self.target.tenant_id, None, self.target.remote, "main", "dev", credentials
         )
-
-
-@pytest.fixture
-def git_server(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    with GitHttpServer(root, {WRITE_TOKEN: "write", READ_TOKEN: "read"}) as server:
-        yield server
 
 
 def new_remote(server: GitHttpServer, *, tenant_id: uuid.UUID | None = None) -> Remote:

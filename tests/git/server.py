@@ -21,6 +21,9 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 GIT = "git"
+#: Tokens the ``git_server`` fixture accepts; planted so tests can show they never leak.
+WRITE_TOKEN = f"ghp_WRITE{uuid.uuid4().hex}"
+READ_TOKEN = f"ghp_READ{uuid.uuid4().hex}"
 
 
 def git(*args: str, stdin: bytes | None = None, env: dict | None = None, check=True) -> str:

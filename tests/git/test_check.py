@@ -20,8 +20,7 @@ from werkzeug.serving import make_server
 from services import git
 from services.git import connection as check_module
 from services.git.transport import Credentials, parse_remote_url
-from tests.git.conftest import READ_TOKEN, WRITE_TOKEN
-from tests.git.server import commit_directly
+from tests.git.server import READ_TOKEN, WRITE_TOKEN, commit_directly
 
 
 def _at(target, url, **credentials):

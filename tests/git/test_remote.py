@@ -17,8 +17,8 @@ from services import config, git
 from services.git import command, lock, repository, transport
 from services.git.target import GitTarget
 from services.git.transport import Credentials, parse_remote_url
-from tests.git.conftest import READ_TOKEN, WRITE_TOKEN, new_remote
-from tests.git.server import commit_directly
+from tests.git.conftest import new_remote
+from tests.git.server import READ_TOKEN, WRITE_TOKEN, commit_directly
 
 
 def _commit(target, changes, **options):

@@ -6,7 +6,7 @@ import pytest
 
 from services import environments, git
 from services.git.target import check_folder, slug
-from tests.git.conftest import WRITE_TOKEN
+from tests.git.server import WRITE_TOKEN
 
 
 def _target(factory, tenant, env):

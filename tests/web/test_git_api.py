@@ -14,18 +14,9 @@ from models.environments import Environment
 from services import config, environments, git
 from services.git import ssh_keys
 from services.secrets import Keyring, new_key_entry
-from tests.git.conftest import READ_TOKEN, WRITE_TOKEN
-from tests.git.server import GitHttpServer
+from tests.git.server import READ_TOKEN, WRITE_TOKEN
 from tests.git.server import git as run_git
 from tests.jobs.helpers import wait_for
-
-
-@pytest.fixture
-def git_server(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    with GitHttpServer(root, {WRITE_TOKEN: "write", READ_TOKEN: "read"}) as server:
-        yield server
 
 
 @pytest.fixture
