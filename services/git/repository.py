@@ -145,24 +145,29 @@ def _open(target: GitTarget, *, locked: bool) -> Iterator[Workspace]:
 def _at(target: GitTarget, ref: str | None) -> Iterator[tuple[Workspace, str | None]]:
     """A workspace and the commit ``ref`` names: None means the branch head, fetched now
     (None again when the branch has no commit yet); a commit id is found locally, else
-    fetched once."""
+    fetched once. Only fetching holds the lock: objects are read beside other processes
+    (a commit's objects never change, and nothing young is pruned)."""
     if ref is not None and not _COMMIT_ID.match(ref):
         raise InvalidInput(f"{ref!r} is not a commit id.", code="invalid_git_ref")
-    # Only fetching needs the lock; reading objects is safe beside other processes.
-    fetch = target.remote is not None and ref is None
-    with _open(target, locked=fetch) as ws:
+    with _open(target, locked=False) as ws:
         if ref is None:
-            yield ws, store.refresh(ws)
+            yield ws, _refresh(target, ws)
             return
         try:
             commit = store.resolve_commit(ws, ref)
         except GitRefNotFound:
             if target.remote is None:
                 raise
-            with repository_lock(target.lock_name):
-                store.refresh(ws)
+            _refresh(target, ws)
             commit = store.resolve_commit(ws, ref)
         yield ws, commit
+
+
+def _refresh(target: GitTarget, ws: Workspace) -> str | None:
+    if target.remote is None:
+        return store.refresh(ws)  # reading a ref of the embedded repository needs no turn
+    with repository_lock(target.lock_name):
+        return store.refresh(ws)
 
 
 # --- reads ----------------------------------------------------------------------------------

@@ -72,13 +72,13 @@ def get_settings(env_id: uuid.UUID) -> GitSettings:
 
 
 def _shown(env: Environment) -> GitSettings:
-    remote = _parsed(env)
+    remote = bool(env.github_repo_url)
     public_key = _public_key(env)
-    provider = env.git_provider or (infer_provider(remote.host) if remote else None)
+    provider = env.git_provider or (_inferred_provider(env) if remote else None)
     return GitSettings(
         environment_id=env.id,
         repository_url=env.github_repo_url,
-        uses_embedded_repository=remote is None,
+        uses_embedded_repository=not remote,
         embedded_available=config.current().embedded_git,
         provider=provider,
         username=env.git_username,
@@ -95,10 +95,20 @@ def _shown(env: Environment) -> GitSettings:
     )
 
 
+def _inferred_provider(env: Environment) -> str:
+    remote = _parsed(env)
+    return infer_provider(remote.host) if remote else "generic"
+
+
 def _parsed(env: Environment) -> RemoteUrl | None:
+    """The stored remote; None without one, or when another path stored an invalid URL
+    (then it is shown as it is, and replacing it keeps no secret)."""
     if not env.github_repo_url:
         return None
-    return parse_remote_url(env.github_repo_url, allow_http=True)
+    try:
+        return parse_remote_url(env.github_repo_url, allow_http=True)
+    except InvalidInput:
+        return None
 
 
 def _auth_method(env: Environment) -> str:

@@ -351,3 +351,22 @@ def test_rotating_keys_re_encrypts_the_git_token_and_deploy_key(
         env = db.get(Environment, env_id)
         assert env.git_ssh_key_encrypted.startswith("v1:test-2:")
         assert git.target_for(env).credentials.ssh_key == key
+
+
+def test_a_url_stored_by_another_path_is_shown_and_can_be_replaced(
+    app, client, tenant, environment
+):
+    with app.app_context(), tenant_scope(tenant.id):
+        env = db.get(Environment, environment.id)
+        env.github_repo_url = "https://github.com/a b"  # the environment PATCH does not check
+        env.github_token_encrypted = Keyring.parse(app.config["SETTINGS"].encryption_keys).encrypt(
+            "ghp_old"
+        )
+        db.commit()
+    shown = client.get(_url(environment), headers=tenant.viewer).json
+    assert (shown["repository_url"], shown["uses_embedded_repository"]) == (
+        "https://github.com/a b",
+        False,
+    )
+    fixed = _put(client, tenant, environment, repository_url=GITHUB)
+    assert fixed.status_code == 200 and fixed.json["has_token"] is False
