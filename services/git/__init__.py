@@ -38,7 +38,9 @@ this host has not seen is fetched once, else GitRefNotFound (404).
     list_files(target, folder=None, *, ref=None, contents=True) -> Listing(commit, files)
         Every regular file under ``folder`` (default target.folder; "" = whole repository)
         as GitFile(path, blob_sha, content bytes | None when contents=False), sorted by
-        path. Two git processes (ls-tree, cat-file --batch) whatever the count.
+        path. Two git processes (ls-tree, cat-file --batch) whatever the count. To sync,
+        list with contents=False, compare blob ids with what you stored, then read_files
+        the changed ones: that costs what plain git does (bench/RESULTS.md).
     read_files(target, paths, *, ref=None) -> {path: GitFile | None}
     read_file(target, path, *, ref=None) -> GitFile | None
         Content at any commit: pass ref=<sha>.
