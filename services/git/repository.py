@@ -388,7 +388,7 @@ def _trailers(
 
 def compose_message(message: str, trailers: list[tuple[str, str]]) -> str:
     """The commit message: the caller's words, a blank line, then one trailer per line."""
-    body = message.strip() or "n8n-ops change"
+    body = message.replace("\0", "").strip() or "n8n-ops change"
     lines = "\n".join(f"{key}: {' '.join(str(value).split())}" for key, value in trailers)
     return f"{body}\n\n{lines}\n"
 
