@@ -17,6 +17,7 @@ from jobs.broker import setup_broker
 from jobs.schedule import EPOCH, Schedule, fire
 from models.db import check_app_role, init_engine
 from services.config import Settings, configure
+from services.git import announce_storage
 
 #: Seconds between outbox relay runs.
 RELAY_EVERY_S = 5
@@ -63,6 +64,7 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level)
     # APScheduler logs every fire at INFO; the relay alone fires every few seconds.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    announce_storage(settings)
     check_app_role(init_engine(settings.database_url))
     setup_broker(settings)
     load_actors()

@@ -16,6 +16,7 @@ ACTOR_MODULES = (
     "jobs.executions",
     "jobs.credentials",
     "jobs.heartbeat",
+    "jobs.git",
 )
 
 

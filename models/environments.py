@@ -25,6 +25,10 @@ DRIFT_STATUSES = (
 )
 
 
+#: Git hosts whose conventions (token username, SSH host keys) the platform knows; NULL means
+#: inferred from the repository URL's host.
+GIT_PROVIDERS = ("github", "gitlab", "gitea", "bitbucket", "generic")
+
 #: What the last connection check found.
 CONNECTION_STATUSES = (
     "unknown",
@@ -56,6 +60,8 @@ class Environment(TenantOwned, Timestamps, Base):
         enum_check("drift_handling_mode", DRIFT_HANDLING_MODES),
         enum_check("drift_status", DRIFT_STATUSES),
         enum_check("connection_status", CONNECTION_STATUSES),
+        enum_check("git_provider", GIT_PROVIDERS),
+        tenant_fk("git_attach_job_id", "background_jobs", ondelete="SET NULL"),
     )
 
     name: Mapped[str] = mapped_column(String(200))
@@ -71,6 +77,16 @@ class Environment(TenantOwned, Timestamps, Base):
     github_token_encrypted: Mapped[str | None] = mapped_column(Text)
     github_branch: Mapped[str | None] = mapped_column(String(255))
     git_folder: Mapped[str | None] = mapped_column(String(255))
+    git_provider: Mapped[str | None] = mapped_column(String(20))
+    #: Username sent with the token (HTTPS basic auth); NULL means the provider's convention.
+    git_username: Mapped[str | None] = mapped_column(String(255))
+    #: An SSH deploy key (private, OpenSSH or PEM), encrypted like the other secrets.
+    git_ssh_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    #: known_hosts lines trusted for the SSH remote (public keys, not secret).
+    git_known_hosts: Mapped[str | None] = mapped_column(Text)
+    #: Set while the embedded repository's history is being pushed to this environment's new
+    #: remote (the git_attach job); Git operations wait for it.
+    git_attach_job_id: Mapped[uuid.UUID | None]
     last_heartbeat_at: Mapped[datetime | None]
     last_sync_at: Mapped[datetime | None]
     drift_status: Mapped[str] = mapped_column(String(20), server_default="UNKNOWN")

@@ -23,6 +23,8 @@ JOB_TYPES = (
     "drift_check",
     "retention_purge",
     "healthcheck",
+    # Pushes a tenant's embedded Git history to the remote its environments move to.
+    "git_attach",
     # Does nothing: measures the overhead of the job core itself (bench/).
     "noop",
 )

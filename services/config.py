@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 #: Default request body cap in bytes; workflows with many nodes run to a few MB.
 DEFAULT_MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+#: Where the processes keep local state (Git clone caches, embedded repositories): the
+#: checkout's .data/ unless DATA_DIR says otherwise.
+DEFAULT_DATA_DIR = str(Path(__file__).resolve().parent.parent / ".data")
 
 
 def normalize_database_url(url: str) -> str:
@@ -52,6 +56,12 @@ class Settings:
     #: Database roles the migrations grant to; created by the operator or the launcher.
     app_db_role: str = "n8nops_app"
     definer_db_role: str = "n8nops_definer"
+    #: Local state of this host: Git clone caches and the embedded Git repositories.
+    data_dir: str = DEFAULT_DATA_DIR
+    #: Whether environments without a remote may use an embedded repository under data_dir.
+    #: It lives on one host's disk: off where workers run on several hosts or an ephemeral
+    #: disk (the default when DYNO is set, as on Heroku).
+    embedded_git: bool = True
     testing: bool = False
 
     @classmethod
@@ -65,6 +75,8 @@ class Settings:
                 continue
             kind = type(f.default)
             values[f.name] = converters.get(kind, str)(raw)
+        if "EMBEDDED_GIT" not in env and env.get("DYNO"):
+            values["embedded_git"] = False
         settings = cls(**values)
         return settings.normalized()
 

@@ -11,7 +11,7 @@ from services.secrets import keyring
 
 #: Every model column that holds ciphertext.
 ENCRYPTED_COLUMNS = (
-    (Environment, ("api_key_encrypted", "github_token_encrypted")),
+    (Environment, ("api_key_encrypted", "github_token_encrypted", "git_ssh_key_encrypted")),
     (NotificationChannel, ("secrets_encrypted",)),
 )
 

@@ -82,7 +82,7 @@ def database(worker_id: str):
 
 
 @pytest.fixture(scope="session")
-def settings(database, worker_id: str) -> Settings:
+def settings(database, worker_id: str, tmp_path_factory) -> Settings:
     return Settings(
         database_url=database["app"],
         migration_database_url=database["owner"],
@@ -92,6 +92,7 @@ def settings(database, worker_id: str) -> Settings:
         supabase_jwt_secret=JWT_SECRET,
         supabase_jwt_audience="authenticated",
         encryption_keys=(new_key_entry("test-1"),),
+        data_dir=str(tmp_path_factory.mktemp("data")),
         testing=True,
     ).normalized()
 
@@ -170,6 +171,17 @@ def fake_n8n():
 
     with FakeN8n() as fake:
         yield fake
+
+
+@pytest.fixture
+def git_server(tmp_path):
+    """A smart-HTTP Git server on loopback (git http-backend) that requires a token."""
+    from tests.git.server import READ_TOKEN, WRITE_TOKEN, GitHttpServer
+
+    root = tmp_path / "served"
+    root.mkdir()
+    with GitHttpServer(root, {WRITE_TOKEN: "write", READ_TOKEN: "read"}) as server:
+        yield server
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from jobs import load_actors
 from jobs.broker import setup_broker
 from models.db import check_app_role, db, init_engine, reset_context
 from services.config import Settings, configure
+from services.git import announce_storage
 from web import api, cli, health
 from web.errors import ApiWithErrors, register_error_handlers
 
@@ -46,6 +47,7 @@ def create_app(config: Settings | None = None) -> Flask:
     settings = config or Settings.from_env()
     configure(settings)
     logging.basicConfig(level=settings.log_level)
+    announce_storage(settings)
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,

@@ -42,6 +42,9 @@ PERMISSIONS: dict[str, str] = {
     "executions:ingest": "developer",
     "credentials:read": "viewer",
     "credentials:check": "developer",
+    "git:read": "viewer",
+    "git:write": "admin",
+    "git:test": "developer",
 }
 
 

@@ -34,6 +34,9 @@ EXPECTED_MINIMUM_ROLE = {
     "executions:ingest": "developer",
     "credentials:read": "viewer",
     "credentials:check": "developer",
+    "git:read": "viewer",
+    "git:write": "admin",
+    "git:test": "developer",
 }
 
 

@@ -9,6 +9,7 @@ from web.api import (
     environment_types,
     environments,
     executions,
+    git,
     jobs,
     me,
     tokens,
@@ -28,6 +29,7 @@ BLUEPRINTS = (
     workflows.blp,
     executions.blp,
     credentials.blp,
+    git.blp,
 )
 
 
