@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import JSON, Base, TenantOwned, Timestamps, enum_check, tenant_fk
+from models.base import JSON, Base, CreatedAt, TenantOwned, Timestamps, enum_check, tenant_fk
 
 TICKET_TYPES = ("bug", "feature", "help")
 TICKET_STATUSES = ("open", "in_progress", "resolved", "closed")
@@ -68,3 +69,42 @@ class NotificationRule(TenantOwned, Timestamps, Base):
     #: drops ids of deleted channels when it reads the rule.
     channel_ids: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     is_enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+
+
+class NotificationEvent(TenantOwned, CreatedAt, Base):
+    """Something that happened which notification rules may deliver (drift.detected,
+    deployment.completed, ...): recorded in the transaction of the change it reports."""
+
+    __tablename__ = "notification_events"
+    __extra_args__ = (
+        # The event list (newest first) and the tenant's stream read this index.
+        Index("ix_notification_events_tenant_id_created_at", "tenant_id", "created_at", "id"),
+        Index(
+            "ix_notification_events_tenant_id_event_type_created_at",
+            "tenant_id",
+            "event_type",
+            "created_at",
+        ),
+        # An event that must happen once (a TTL warning per incident) names itself.
+        Index(
+            "uq_notification_events_tenant_id_dedupe_key",
+            "tenant_id",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+        ),
+        # The delivery's scan of what is still to send.
+        Index(
+            "ix_notification_events_undelivered",
+            "created_at",
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
+
+    event_type: Mapped[str] = mapped_column(String(100))
+    resource_type: Mapped[str | None] = mapped_column(String(50))
+    resource_id: Mapped[str | None] = mapped_column(Text)
+    #: What a message needs to say; ids and names, never secrets.
+    payload: Mapped[JSON] = mapped_column(server_default=text("'{}'::jsonb"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(255))
+    delivered_at: Mapped[datetime | None]

@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, str] = {
     "executions:ingest": "developer",
     "credentials:read": "viewer",
     "credentials:check": "developer",
+    "events:read": "viewer",
     "git:read": "viewer",
     "git:write": "admin",
     "git:test": "developer",

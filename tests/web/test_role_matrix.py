@@ -34,6 +34,7 @@ EXPECTED_MINIMUM_ROLE = {
     "executions:ingest": "developer",
     "credentials:read": "viewer",
     "credentials:check": "developer",
+    "events:read": "viewer",
     "git:read": "viewer",
     "git:write": "admin",
     "git:test": "developer",

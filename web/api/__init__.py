@@ -8,6 +8,7 @@ from web.api import (
     credentials,
     environment_types,
     environments,
+    events,
     executions,
     git,
     jobs,
@@ -29,6 +30,7 @@ BLUEPRINTS = (
     workflows.blp,
     executions.blp,
     credentials.blp,
+    events.blp,
     git.blp,
 )
 
