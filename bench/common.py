@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services import dbadmin
 from services.config import Settings
+from services.secrets import new_key_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get(
@@ -65,6 +66,7 @@ class BenchEnv:
             "REDIS_URL": self.settings.redis_url,
             "DRAMATIQ_NAMESPACE": self.settings.dramatiq_namespace,
             "LOG_LEVEL": self.settings.log_level,
+            "ENCRYPTION_KEYS": ",".join(self.settings.encryption_keys),
         }
 
 
@@ -84,6 +86,7 @@ def bench_environment(label: str) -> Iterator[BenchEnv]:
         redis_url=REDIS_URL,
         dramatiq_namespace=f"n8nops-bench-{label}-{suffix}",
         log_level="WARNING",
+        encryption_keys=(new_key_entry("bench-1"),),
     ).normalized()
     env = BenchEnv(label=label, database=name, owner_url=owner_url, settings=settings)
     try:

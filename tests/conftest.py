@@ -38,10 +38,24 @@ def _admin_database_url() -> str:
         return url
     if _answers("127.0.0.1", 5432):
         return "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    import pgserver
+    return _embedded_postgres_url()
 
-    server = pgserver.get_server(DATA / "test-pg", cleanup_mode=None)
-    return server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+
+def _embedded_postgres_url() -> str:
+    """The embedded PostgreSQL under .data/test, started by the first xdist worker that needs
+    it and left running for the next session."""
+    import fcntl
+
+    from scripts.embedded import EmbeddedPostgres
+
+    root = DATA / "test"
+    root.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedPostgres(root)
+    with (root / "start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not server.answers():
+            server.start()
+    return server.url
 
 
 def _redis_url() -> str:
