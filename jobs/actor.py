@@ -17,7 +17,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from jobs import core
+from jobs import core, telemetry
 from jobs.broker import shutting_down
 from jobs.core import Claim, HandBack, JobCancelled, JobPolicy, LeaseLost
 from models.db import reset_context, tenant_scope
@@ -129,8 +129,9 @@ def job_actor(
         )
         core.register(policy)
 
-        def run(job_id: str, tenant_id: str) -> str:
-            return execute(policy, func, uuid.UUID(job_id), uuid.UUID(tenant_id))
+        def run(job_id: str, tenant_id: str) -> None:
+            outcome = execute(policy, func, uuid.UUID(job_id), uuid.UUID(tenant_id))
+            telemetry.report_outcome(outcome)
 
         run.__name__ = func.__name__
         run.__doc__ = func.__doc__

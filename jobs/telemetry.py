@@ -17,9 +17,17 @@ from services import config, logs, metrics, presence
 PROMETHEUS_PORT_VARIABLE = "dramatiq_prom_port"
 
 
+_outcome = threading.local()
+
+
+def report_outcome(outcome: str) -> None:
+    """How this thread's job attempt ended (jobs.actor.execute's answer), for the metrics."""
+    _outcome.value = outcome
+
+
 class JobTelemetry(Middleware):
     """Binds job id, type and tenant to the thread's log records while a tracked job runs, and
-    records its duration by kind and outcome (what ``jobs.actor.execute`` returns)."""
+    records its duration by kind and outcome (``report_outcome``)."""
 
     def __init__(self) -> None:
         self._running = threading.local()
@@ -36,6 +44,7 @@ class JobTelemetry(Middleware):
             return
         job_id, tenant_id = message.args
         context = {"job_id": job_id, "job_type": job_type, "tenant_id": tenant_id}
+        _outcome.value = None
         self._running.job = (job_type, time.perf_counter(), logs.current_job.set(context))
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
@@ -44,7 +53,7 @@ class JobTelemetry(Middleware):
             return
         self._running.job = None
         job_type, started, token = running
-        outcome = result if isinstance(result, str) else ("crashed" if exception else "unknown")
+        outcome = getattr(_outcome, "value", None) or ("crashed" if exception else "unknown")
         metrics.get().jobs.labels(job_type, outcome).observe(time.perf_counter() - started)
         logs.current_job.reset(token)
 

@@ -39,12 +39,14 @@ def port_variable(name: str) -> str:
     return f"DEMO_N8N_{name.upper()}_PORT"
 
 
-def serve_instances(env: dict[str, str], stack: contextlib.ExitStack) -> dict[str, str]:
+def serve_instances(
+    env: dict[str, str], stack: contextlib.ExitStack, data: Path
+) -> dict[str, str]:
     """Start each demo instance as a process (stopped with ``stack``); their URLs by name."""
     urls = {}
     for name in instances():
         port = env[port_variable(name)]
-        log = (ROOT / ".data" / f"demo-n8n-{name}.log").open("ab")
+        log = (data / f"demo-n8n-{name}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "scripts.demo_n8n", "--instance", name, "--port", port],
             cwd=ROOT,
@@ -117,9 +119,9 @@ def seed(env: dict[str, str], urls: dict[str, str]) -> str:
     return token
 
 
-def start(env: dict[str, str], stack: contextlib.ExitStack) -> str:
+def start(env: dict[str, str], stack: contextlib.ExitStack, data: Path) -> str:
     """Serve and connect the demo instances; the banner lines to print."""
-    urls = serve_instances(env, stack)
+    urls = serve_instances(env, stack, data)
     token = seed(env, urls)
     port = env.get("PORT", "5000")
     lines = [

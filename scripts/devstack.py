@@ -29,7 +29,8 @@ from services import dbadmin  # noqa: E402
 from services.config import Settings  # noqa: E402
 from services.secrets import new_key_entry  # noqa: E402
 
-DATA = ROOT / ".data"
+#: Where the embedded servers keep their data (N8NOPS_DATA_DIR moves it, for tests).
+DATA = Path(os.environ.get("N8NOPS_DATA_DIR") or ROOT / ".data")
 DATABASE_NAME = "n8nops"
 #: The Procfile's long-running processes (release is run here, as the migration step).
 PROCESSES = ("web", "worker", "clock")
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings.from_env(env)
             dbadmin.migrate(settings.migration_database_url)
             write_dev_env(env)
-            banner = demo.start(env, stack) if args.demo else ""
+            banner = demo.start(env, stack, DATA) if args.demo else ""
             print(
                 f"n8n-ops: API at http://127.0.0.1:{settings.port}/api/v1, "
                 f"docs at http://127.0.0.1:{settings.port}/docs\n"

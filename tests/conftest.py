@@ -191,3 +191,18 @@ def environment(factory, tenant, fake_n8n):
     """A dev environment of ``tenant`` connected to ``fake_n8n`` (no worker: its onboarding
     job stays pending unless a test starts one)."""
     return factory.environment(tenant.id, fake_n8n)
+
+
+@pytest.fixture
+def extra_keys(make_app, settings):
+    """Key entries a test encrypted secrets under; afterwards every secret is re-encrypted
+    under the session's key, so other tests (rotation walks every tenant) can read them."""
+    from services import presence
+
+    entries: list[str] = []
+    yield entries
+    if entries:
+        presence.stop()
+        app = make_app(encryption_keys=(*settings.encryption_keys, *entries))
+        result = app.test_cli_runner().invoke(args=["rotate-secrets", "--apply"])
+        assert result.exit_code == 0, result.output
