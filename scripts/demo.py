@@ -39,9 +39,7 @@ def port_variable(name: str) -> str:
     return f"DEMO_N8N_{name.upper()}_PORT"
 
 
-def serve_instances(
-    env: dict[str, str], stack: contextlib.ExitStack, data: Path
-) -> dict[str, str]:
+def serve_instances(env: dict[str, str], stack: contextlib.ExitStack, data: Path) -> dict[str, str]:
     """Start each demo instance as a process (stopped with ``stack``); their URLs by name."""
     urls = {}
     for name in instances():

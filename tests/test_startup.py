@@ -28,7 +28,9 @@ def _run(command: list[str], settings, keys: str | None) -> subprocess.Completed
     env.pop("ENCRYPTION_KEYS", None)
     if keys is not None:
         env["ENCRYPTION_KEYS"] = keys
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 WORKER = [str(BIN / "dramatiq"), "jobs.worker", "--processes", "1", "--threads", "1"]

@@ -88,7 +88,7 @@ def test_setup_as_createdb_createrole_creates_roles_and_database_once(installer,
     urls = dict(line.split("=", 1) for line in first.splitlines() if "_URL=" in line)
     assert f"{roles.app}:" in urls["DATABASE_URL"]
     assert f"{roles.owner}:" in urls["MIGRATION_DATABASE_URL"]
-    attributes = _attributes(database["admin"], roles.login_roles() + (roles.definer,))
+    attributes = _attributes(database["admin"], (*roles.login_roles(), roles.definer))
     assert not any(a.rolsuper or a.rolbypassrls for a in attributes.values())
     assert not attributes[roles.definer].rolcanlogin
 
@@ -102,9 +102,7 @@ def test_setup_as_createdb_createrole_creates_roles_and_database_once(installer,
 def test_the_platform_runs_on_it_without_bypassrls(installer, database, make_app, fake_n8n):
     roles = installer["roles"]
     _setup(installer)
-    owner_url = dbadmin.url_for(
-        database["admin"], database=installer["database"], user=roles.owner
-    )
+    owner_url = dbadmin.url_for(database["admin"], database=installer["database"], user=roles.owner)
     dbadmin.migrate(owner_url, roles=roles)
     app = make_app(
         database_url=dbadmin.url_for(
