@@ -206,3 +206,18 @@ def extra_keys(make_app, settings):
         app = make_app(encryption_keys=(*settings.encryption_keys, *entries))
         result = app.test_cli_runner().invoke(args=["rotate-secrets", "--apply"])
         assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def metric():
+    """The current value of a sample of this process's metrics (0 before its first use)."""
+    import prometheus_client
+
+    from services import metrics
+
+    metrics.get()  # created on first use
+
+    def value(name: str, **labels: str) -> float:
+        return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    return value
