@@ -35,7 +35,7 @@ else:
 limit_request_line = 8190
 #: Header fields; the app refuses more than 64 as JSON.
 limit_request_fields = 128
-#: Bytes of one header field; the app refuses over 16 KiB of headers in all as JSON.
+#: Bytes of one header field; the app refuses fields over 8 KiB, and over 16 KiB in all.
 limit_request_field_size = 16380
 
 accesslog = "-"

@@ -15,6 +15,8 @@ from web.request_context import request_id
 
 #: Bytes of path and query string; longer is a 414.
 MAX_URL_BYTES = 4096
+#: Bytes of one header field (name and value); more is a 431.
+MAX_FIELD_BYTES = 8 * 1024
 #: Bytes of all header names and values together; more is a 431.
 MAX_HEADER_BYTES = 16 * 1024
 #: Header fields; more is a 431.
@@ -39,7 +41,12 @@ def _start() -> None:
         raise RequestHeaderFieldsTooLarge(
             f"The request has {len(headers)} header fields; at most {MAX_HEADER_FIELDS}."
         )
-    size = sum(len(name) + len(value) for name, value in headers)
+    sizes = [len(name) + len(value) for name, value in headers]
+    if max(sizes, default=0) > MAX_FIELD_BYTES:
+        raise RequestHeaderFieldsTooLarge(
+            f"A header field is {max(sizes)} bytes; at most {MAX_FIELD_BYTES}."
+        )
+    size = sum(sizes)
     if size > MAX_HEADER_BYTES:
         raise RequestHeaderFieldsTooLarge(
             f"The request's headers are {size} bytes; at most {MAX_HEADER_BYTES}."
