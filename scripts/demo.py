@@ -128,7 +128,7 @@ def start(env: dict[str, str], stack: contextlib.ExitStack, data: Path) -> str:
         *(f"demo: n8n {name!r} at {url}" for name, url in urls.items()),
         f'demo: curl -H "Authorization: Bearer {token}" '
         f"http://127.0.0.1:{port}/api/v1/environments",
-        "demo: or open /docs, Authorize with the token, and try the environments, workflows,"
-        " executions and jobs operations",
+        "demo: then /api/v1/environments/<id>/workflows, /api/v1/executions, /api/v1/jobs;"
+        " or open /docs, Authorize with the token and try them there",
     ]
     return "\n".join(lines)

