@@ -9,10 +9,12 @@ and BENCH_REDIS_URL.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -116,9 +118,13 @@ def clear_namespace(redis_url: str, namespace: str) -> None:
 
 
 def boot_worker_process(env: BenchEnv) -> dramatiq.Broker:
-    """Boot this process the way `dramatiq jobs.worker` does (jobs/worker.py: app-role check,
-    engine, broker, every actor), from the same environment variables."""
+    """Boot this process the way `dramatiq jobs.worker` does (jobs/worker.py: JSON logs, key
+    check, app-role check, engine, broker, every actor), from the same environment variables;
+    metrics go to per-process files, as under the Procfile's Prometheus middleware."""
     os.environ.update(env.process_env())
+    metrics_dir = tempfile.mkdtemp(prefix="n8nops-bench-metrics-")
+    atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
     importlib.import_module("jobs.worker")
     logging.getLogger().setLevel(logging.WARNING)
     return dramatiq.get_broker()

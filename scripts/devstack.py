@@ -68,12 +68,17 @@ def _free(port: int) -> bool:
     return True
 
 
+def _embedded(server, stack: contextlib.ExitStack):
+    """Start ``server`` now and stop it when ``stack`` unwinds."""
+    server.start()
+    stack.callback(server.stop)
+    return server
+
+
 def prepare_database(env: dict[str, str], stack: contextlib.ExitStack) -> None:
     if env.get("DATABASE_URL"):
         return
-    postgres = embedded.EmbeddedPostgres(DATA)
-    postgres.start()
-    stack.callback(postgres.stop)
+    postgres = _embedded(embedded.EmbeddedPostgres(DATA), stack)
     roles = dbadmin.DatabaseRoles()
     dbadmin.ensure_roles(postgres.url, roles)
     if not dbadmin.database_exists(postgres.url, DATABASE_NAME):
@@ -85,12 +90,8 @@ def prepare_database(env: dict[str, str], stack: contextlib.ExitStack) -> None:
 
 
 def prepare_redis(env: dict[str, str], stack: contextlib.ExitStack) -> None:
-    if env.get("REDIS_URL"):
-        return
-    server = embedded.EmbeddedRedis(DATA)
-    server.start()
-    stack.callback(server.stop)
-    env["REDIS_URL"] = server.url
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = _embedded(embedded.EmbeddedRedis(DATA), stack).url
 
 
 def encryption_keys() -> str:
