@@ -244,11 +244,15 @@ def check_migration_role(conn: Connection) -> None:
         )
     ).one()
     expected = row.schema_owner or row.db_owner
-    if row.who != expected or row.rolsuper:
-        who = f"{row.who} (a superuser)" if row.rolsuper else row.who
+    advice = "set MIGRATION_DATABASE_URL to the schema owner's connection (README, Deploy)"
+    if row.rolsuper:
         raise CommandError(
-            f"migrations run as the schema owner {expected}, not {who}: set "
-            "MIGRATION_DATABASE_URL to the owner's connection (README, Deploy)"
+            f"migrations refuse to run as the superuser {row.who} (it would own the tables): "
+            f"{advice}"
+        )
+    if row.who != expected:
+        raise CommandError(
+            f"migrations run as the schema owner {expected}, not {row.who}: {advice}"
         )
 
 
