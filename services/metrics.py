@@ -14,7 +14,7 @@ the process set that up at boot.
 
 from __future__ import annotations
 
-import functools
+import threading
 from typing import Any
 
 #: Seconds: buckets of the request and n8n call histograms (5 ms to 30 s).
@@ -58,10 +58,18 @@ class Metrics:
         )
 
 
-@functools.cache
+_metrics: Metrics | None = None
+_created = threading.Lock()
+
+
 def get() -> Metrics:
-    """The process's metrics, created on first use."""
-    return Metrics()
+    """The process's metrics, created on first use (once, whichever thread comes first)."""
+    global _metrics  # noqa: PLW0603 - one set of metrics per process
+    if _metrics is None:
+        with _created:
+            if _metrics is None:
+                _metrics = Metrics()
+    return _metrics
 
 
 class QueueDepth:

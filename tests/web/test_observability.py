@@ -3,6 +3,9 @@ answered in the API's error shape."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import dramatiq
 import pytest
 
@@ -105,3 +108,18 @@ def test_queue_depth_counts_messages_not_done(app, tenant):
     assert depth["default"] >= 1
     assert set(depth) == broker.get_declared_queues()
     broker.flush_all()
+
+
+def test_metrics_are_created_once_when_threads_race_to_the_first_use(monkeypatch):
+    created = []
+
+    class Slow:
+        def __init__(self):
+            created.append(self)
+            time.sleep(0.05)  # a second thread arrives while the first still builds
+
+    monkeypatch.setattr(metrics, "_metrics", None)
+    monkeypatch.setattr(metrics, "Metrics", Slow)
+    with ThreadPoolExecutor(8) as pool:
+        got = set(pool.map(lambda _: id(metrics.get()), range(8)))
+    assert len(created) == 1 and got == {id(created[0])}
