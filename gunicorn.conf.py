@@ -58,6 +58,12 @@ def post_worker_init(worker):
     presence.start("web", config.current())
 
 
+def worker_exit(server, worker):
+    from services import presence
+
+    presence.stop()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

@@ -203,7 +203,11 @@ def extra_keys(make_app, settings):
     yield entries
     if entries:
         presence.stop()
-        app = make_app(encryption_keys=(*settings.encryption_keys, *entries))
+        # A namespace of its own: no process of another test reports its keys there.
+        app = make_app(
+            encryption_keys=(*settings.encryption_keys, *entries),
+            dramatiq_namespace=f"rotate-back-{uuid.uuid4().hex}",
+        )
         result = app.test_cli_runner().invoke(args=["rotate-secrets", "--apply"])
         assert result.exit_code == 0, result.output
 

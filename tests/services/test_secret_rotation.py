@@ -3,6 +3,7 @@ process reports that it holds the newest key."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -76,3 +77,9 @@ def test_apply_waits_until_every_running_process_holds_the_new_key(rotation, ten
     assert applied.exit_code == 0, applied.output
     assert "secrets re-encrypted" in applied.output
     assert _stored(app, tenant, env_id).startswith(f"v1:{kid}:")
+
+
+def test_a_running_worker_reports_its_key_ids(settings, worker):
+    reports = [r for r in presence.running(settings) if r.kind == "worker"]
+    assert [r.pid for r in reports] == [os.getpid()]
+    assert reports[0].key_ids == tuple(e.split(":")[0] for e in settings.encryption_keys)

@@ -190,7 +190,10 @@ def test_rotate_secrets_re_encrypts_under_the_newest_key(
 ):
     old_entry = settings.encryption_keys[0]
     extra_keys.append(new_key_entry("test-2"))
-    app = make_app(encryption_keys=(extra_keys[0], old_entry))
+    # A namespace of its own: rotation waits for the processes reporting there.
+    app = make_app(
+        encryption_keys=(extra_keys[0], old_entry), dramatiq_namespace=f"rotate-{uuid.uuid4()}"
+    )
     client = app.test_client()
     env_id = uuid.UUID(_create(client, tenant, fake_n8n).json["id"])
     with app.app_context(), tenant_scope(tenant.id):

@@ -52,7 +52,8 @@ def web(settings, tmp_path_factory):
         "DATABASE_URL": settings.database_url,
         "MIGRATION_DATABASE_URL": settings.migration_database_url,
         "REDIS_URL": settings.redis_url,
-        "DRAMATIQ_NAMESPACE": settings.dramatiq_namespace,
+        # Its own namespace: its presence reports must not meet other tests' key rotations.
+        "DRAMATIQ_NAMESPACE": f"{settings.dramatiq_namespace}-gunicorn",
         "ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
     }
     env.pop("XDG_RUNTIME_DIR", None)
@@ -116,6 +117,15 @@ def test_metrics_are_served_on_their_own_port_only(web):
     assert status == 200
     assert b'n8nops_http_request_duration_seconds_count{method="GET",route="/api/v1"' in body
     assert get(f"{base}/metrics")[0] == 404
+
+
+def test_each_web_worker_reports_its_key_ids(web, settings):
+    from services import presence
+
+    namespace = f"{settings.dramatiq_namespace}-gunicorn"
+    reports = presence.running(settings.with_overrides(dramatiq_namespace=namespace))
+    assert [r.kind for r in reports] == ["web"]  # WEB_CONCURRENCY=1
+    assert reports[0].key_ids == tuple(e.split(":")[0] for e in settings.encryption_keys)
 
 
 def test_no_control_socket_is_opened(web):
