@@ -41,7 +41,7 @@ class Launcher:
         environ = {**os.environ, **self.ports, "N8NOPS_DATA_DIR": str(data_dir), **env}
         for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL", "ENCRYPTION_KEYS"):
             environ.pop(name, None)
-        self.out = data_dir.parent / f"{data_dir.name}.out"
+        self.out = data_dir / "launcher.out"
         with self.out.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "scripts/devstack.py", *args],
