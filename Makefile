@@ -1,26 +1,43 @@
-# Two commands for a fresh machine: `make run` (the platform) and `make test` (the suite).
-# Both build .venv from setup.cfg first; it is rebuilt only when setup.cfg changes.
+# A fresh machine needs two commands: `make run` (the platform) or `make demo` (the platform
+# with two demo n8n instances connected), and `make test` (the suite). Each first checks the
+# interpreter and brings .venv in step with setup.cfg and constraints.txt (scripts/bootstrap.py).
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The newest supported interpreter on PATH; override with `make PYTHON=/path/to/python3.12`.
+PYTHON ?= $(or $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p scripts/bootstrap.py --check >/dev/null 2>&1 && { command -v $$p; break; }; done),python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum setup.cfg | cut -c1-12)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint
+.PHONY: venv run demo test lint system-packages lock
 
-$(STAMP): setup.cfg pyproject.toml
-	rm -f $(VENV)/.installed-*
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+venv:
+	@$(PYTHON) scripts/bootstrap.py --extras dev,test
 
-run: $(STAMP)
+run: venv
 	$(BIN)/python scripts/devstack.py
 
-lint: $(STAMP)
+demo: venv
+	$(BIN)/python scripts/devstack.py --demo
+
+lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# What the suite runs besides Python: git (repositories and a smart-HTTP server), Debian's
+# openssh-server (a private sshd for Git over SSH), chromium and its chromedriver (the browser
+# tests; never a downloaded browser).
+SYSTEM_COMMANDS := git /usr/sbin/sshd chromium chromedriver
+SYSTEM_PACKAGES := git openssh-server chromium chromium-driver
+
+system-packages:
+	@for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); fi
+
+test: lint system-packages
 	$(BIN)/pytest -n auto --durations=10 $(PYTEST_ARGS)
+
+# Re-resolve every dependency to its newest allowed version and pin it in constraints.txt.
+lock:
+	@$(PYTHON) scripts/bootstrap.py --lock

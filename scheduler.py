@@ -16,8 +16,10 @@ from jobs import credentials, executions, heartbeat, load_actors, maintenance, s
 from jobs.broker import setup_broker
 from jobs.schedule import EPOCH, Schedule, fire
 from models.db import check_app_role, init_engine
+from services import logs, metrics, presence
 from services.config import Settings, configure
 from services.git import announce_storage
+from services.secrets import require_keys
 
 #: Seconds between outbox relay runs.
 RELAY_EVERY_S = 5
@@ -61,13 +63,20 @@ def build_scheduler(schedules: tuple[Schedule, ...] = SCHEDULES) -> BlockingSche
 def main() -> None:
     settings = Settings.from_env()
     configure(settings)
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings.log_level, process="clock", fmt=settings.log_format)
+    require_keys(settings.encryption_keys, process="clock")
     # APScheduler logs every fire at INFO; the relay alone fires every few seconds.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     announce_storage(settings)
     check_app_role(init_engine(settings.database_url))
-    setup_broker(settings)
+    broker = setup_broker(settings)
     load_actors()
+    metrics.serve(
+        settings.clock_metrics_port,
+        settings.metrics_host,
+        collectors=[metrics.QueueDepth(broker)],
+    )
+    presence.start("clock", settings)
     scheduler = build_scheduler()
     # SIGTERM (a deploy, a dyno restart) stops firing at once; fires are idempotent anyway.
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))

@@ -9,10 +9,12 @@ and BENCH_REDIS_URL.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services import dbadmin
 from services.config import Settings
+from services.secrets import new_key_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get(
@@ -65,6 +68,7 @@ class BenchEnv:
             "REDIS_URL": self.settings.redis_url,
             "DRAMATIQ_NAMESPACE": self.settings.dramatiq_namespace,
             "LOG_LEVEL": self.settings.log_level,
+            "ENCRYPTION_KEYS": ",".join(self.settings.encryption_keys),
         }
 
 
@@ -84,6 +88,7 @@ def bench_environment(label: str) -> Iterator[BenchEnv]:
         redis_url=REDIS_URL,
         dramatiq_namespace=f"n8nops-bench-{label}-{suffix}",
         log_level="WARNING",
+        encryption_keys=(new_key_entry("bench-1"),),
     ).normalized()
     env = BenchEnv(label=label, database=name, owner_url=owner_url, settings=settings)
     try:
@@ -113,9 +118,13 @@ def clear_namespace(redis_url: str, namespace: str) -> None:
 
 
 def boot_worker_process(env: BenchEnv) -> dramatiq.Broker:
-    """Boot this process the way `dramatiq jobs.worker` does (jobs/worker.py: app-role check,
-    engine, broker, every actor), from the same environment variables."""
+    """Boot this process the way `dramatiq jobs.worker` does (jobs/worker.py: JSON logs, key
+    check, app-role check, engine, broker, every actor), from the same environment variables;
+    metrics go to per-process files, as under the Procfile's Prometheus middleware."""
     os.environ.update(env.process_env())
+    metrics_dir = tempfile.mkdtemp(prefix="n8nops-bench-metrics-")
+    atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
     importlib.import_module("jobs.worker")
     logging.getLogger().setLevel(logging.WARNING)
     return dramatiq.get_broker()

@@ -5,8 +5,9 @@ wrk with the same flags, in the same run.
 The job endpoint is the full path: a personal token resolved through the SECURITY DEFINER
 lookup, the role check, the job and its reruns read as the tenant under row-level security,
 marshmallow serialisation and the ETag. The bare endpoint (bench/bare_app.py) sets the tenant
-and selects the row with plain SQLAlchemy on an engine made the same way. gunicorn runs as the
-Procfile's web process (gthread, --workers 2 --threads 4 by default) without the access log.
+and selects the row with plain SQLAlchemy on an engine made the same way. gunicorn runs both as
+the Procfile's web process does (gunicorn.conf.py: gthread, --workers 2 --threads 4 by
+default, the JSON access log, metrics in multiprocess mode on a port of each side's own).
 wrk runs one connection per server thread and closes it after each request (Connection:
 close): kept-alive connections stay with whichever worker accepted them, so with keep-alive
 a run lands 4/4 or 8/0 on the two workers and req/s swings twofold between runs. Each side is
@@ -74,6 +75,8 @@ def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace)
     """Serve ``app`` on 127.0.0.1:``port`` until the block ends; yields the base URL."""
     command = [
         str(GUNICORN),
+        "--config",
+        "gunicorn.conf.py",
         app,
         "--bind",
         f"127.0.0.1:{port}",
@@ -84,6 +87,7 @@ def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace)
         "--log-level",
         "warning",
     ]
+    env = {**env, "WEB_METRICS_PORT": str(free_port())}
     with common.supervised(command, env, f"gunicorn {app}"):
         yield f"http://127.0.0.1:{port}"
 

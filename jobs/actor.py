@@ -17,7 +17,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from jobs import core
+from jobs import core, telemetry
 from jobs.broker import shutting_down
 from jobs.core import Claim, HandBack, JobCancelled, JobPolicy, LeaseLost
 from models.db import reset_context, tenant_scope
@@ -130,7 +130,8 @@ def job_actor(
         core.register(policy)
 
         def run(job_id: str, tenant_id: str) -> None:
-            execute(policy, func, uuid.UUID(job_id), uuid.UUID(tenant_id))
+            outcome = execute(policy, func, uuid.UUID(job_id), uuid.UUID(tenant_id))
+            telemetry.report_outcome(outcome)
 
         run.__name__ = func.__name__
         run.__doc__ = func.__doc__
@@ -148,35 +149,42 @@ def job_actor(
     return decorator
 
 
-def execute(policy: JobPolicy, func, job_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
-    """Run one delivery of a job message."""
+def execute(policy: JobPolicy, func, job_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
+    """Run one delivery of a job message; returns its outcome (jobs/telemetry.py counts it)."""
     message = CurrentMessage.get_current_message()
     claim = core.claim(job_id, tenant_id, message_id=message.message_id if message else None)
     if claim is None:
         log.info("job %s is not pending: duplicate delivery acked without work", job_id)
-        return
+        return "duplicate"
     ctx = JobContext(claim, policy)
     try:
         with tenant_scope(tenant_id):
             result = func(ctx)
     except JobCancelled:
         core.finish(claim, "cancelled", progress=ctx.final_progress("cancelled", done=False))
+        outcome = "cancelled"
     except HandBack:
         core.release(claim, error=None, delay_ms=None)
+        outcome = "handed_back"
     except LeaseLost:
         log.warning("job %s: lease lost to another attempt; this one stops", job_id)
+        outcome = "lease_lost"
     # TimeLimitExceeded is a BaseException raised into the thread by Dramatiq's time limit.
     except (Exception, TimeLimitExceeded) as error:  # noqa: BLE001 - every failure is recorded
         # An error may say retrying cannot help (a refused API key): then it fails now.
         if claim.attempt < claim.max_attempts and getattr(error, "retryable", True):
             core.release(claim, error=error, delay_ms=policy.backoff_ms(claim.attempt))
+            outcome = "retried"
         else:
             core.finish(
                 claim, "failed", error=error, progress=ctx.final_progress("failed", done=False)
             )
+            outcome = "failed"
     else:
         core.finish(
             claim, "completed", result=result, progress=ctx.final_progress("completed", done=True)
         )
+        outcome = "completed"
     finally:
         reset_context()
+    return outcome

@@ -8,6 +8,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware
 
+from jobs.telemetry import JobTelemetry
 from services.config import Settings
 
 #: Milliseconds without a heartbeat before a worker's unacked messages go back to the queue.
@@ -51,6 +52,7 @@ def setup_broker(settings: Settings) -> RedisBroker:
     )
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(ShutdownNotice())
+    broker.add_middleware(JobTelemetry())
     broker.n8nops_key = key
     dramatiq.set_broker(broker)
     return broker

@@ -14,6 +14,7 @@ from sqlalchemy import func, text, update
 from jobs import core
 from models.db import get_engine
 from models.jobs import BackgroundJob
+from services import metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def relay(
         ).all()
     sent = sum(core.enqueue(row.id, row.tenant_id) for row in rows)
     if rows:
+        metrics.get().relay_sent.inc(sent)
         log.info("relay: %d of %d unenqueued jobs sent", sent, len(rows))
     return sent
 
@@ -90,6 +92,8 @@ def reap(*, limit: int = BATCH) -> ReapReport:
         else:
             report.failed.append(row.id)
     if rows:
+        metrics.get().reaped.labels("requeued").inc(len(report.requeued))
+        metrics.get().reaped.labels("failed").inc(len(report.failed))
         log.info("reaper: %d re-queued, %d failed", len(report.requeued), len(report.failed))
     return report
 

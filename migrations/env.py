@@ -1,4 +1,5 @@
-"""Alembic environment: runs as the schema owner (MIGRATION_DATABASE_URL)."""
+"""Alembic environment: runs as the schema owner (MIGRATION_DATABASE_URL), and refuses any
+other role, so tables never end up owned by a superuser or the app by accident."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import create_engine, pool
 
 import models
 from services.config import Settings
+from services.dbadmin import check_migration_role
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):
@@ -30,6 +32,8 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
+        check_migration_role(connection)
+        connection.commit()
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()

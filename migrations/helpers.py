@@ -1,20 +1,26 @@
-"""Small pieces the migrations share: role names and SECURITY DEFINER functions."""
+"""Small pieces the migrations share: role names, SECURITY DEFINER functions, and the definer
+role's own row-level security policies."""
 
 from __future__ import annotations
 
-from alembic import op
+from alembic import context, op
 
 from services.config import Settings
 
 
 def roles() -> tuple[str, str]:
-    """The quoted (app role, definer role) the grants go to."""
+    """The quoted (app role, definer role) the grants go to: those the migration was started
+    with (services.dbadmin.migrate), else APP_DB_ROLE / DEFINER_DB_ROLE."""
+    given = context.config.attributes.get("db_roles")
+    if given is not None:
+        return f'"{given.app}"', f'"{given.definer}"'
     settings = Settings.from_env()
     return f'"{settings.app_db_role}"', f'"{settings.definer_db_role}"'
 
 
 def create_definer_function(signature: str, body: str) -> None:
-    """Create a function that runs as the BYPASSRLS definer role; only the app may call it."""
+    """Create a function that runs as the definer role; only the app may call it. Each table
+    it reads needs ``grant_definer`` (the definer has no BYPASSRLS)."""
     app, definer = roles()
     # Handing a function to the definer needs it to have CREATE on the schema, briefly.
     op.execute(f"GRANT CREATE ON SCHEMA public TO {definer}")
@@ -46,3 +52,24 @@ def protect_tenant_table(table: str) -> None:
         f"CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})"
     )
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {app}")
+
+
+#: Name of the definer's permissive policies (one per command it needs on a table).
+DEFINER_POLICY = "definer_{command}"
+
+
+def grant_definer(table: str, *, command: str = "select") -> None:
+    """Let the definer's functions see every row of ``table`` for ``command`` (select or
+    update): a permissive policy for that role alone, added to the tenant policy every other
+    role gets. No role needs BYPASSRLS, which managed PostgreSQL services do not grant."""
+    _, definer = roles()
+    name = DEFINER_POLICY.format(command=command)
+    check = " WITH CHECK (true)" if command == "update" else ""
+    op.execute(
+        f"CREATE POLICY {name} ON {table} AS PERMISSIVE FOR {command.upper()}"
+        f" TO {definer} USING (true){check}"
+    )
+
+
+def revoke_definer(table: str, *, command: str = "select") -> None:
+    op.execute(f"DROP POLICY IF EXISTS {DEFINER_POLICY.format(command=command)} ON {table}")

@@ -43,6 +43,13 @@ class Settings:
     dramatiq_namespace: str = "n8nops"
     port: int = 5000
     log_level: str = "INFO"
+    #: Log lines of every process: "json" (one object per line) or "text".
+    log_format: str = "json"
+    #: Where web (gunicorn's master) and clock serve Prometheus metrics, never on the API's
+    #: port; 0 turns one off. The worker's port is Dramatiq's (Procfile).
+    metrics_host: str = "127.0.0.1"
+    web_metrics_port: int = 9100
+    clock_metrics_port: int = 9192
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     #: Encryption keys for secrets at rest: "kid:base64-fernet-key", newest first.
     encryption_keys: tuple[str, ...] = ()

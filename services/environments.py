@@ -189,7 +189,10 @@ def _apply(env: Environment, fields: dict) -> None:
 
 def client_for(env: Environment, *, timeout: tuple[float, float] | None = None) -> N8nClient:
     """A client for the environment's n8n, with its API key decrypted only here."""
-    options = {"allow_private": config.current().allow_private_networks}
+    options = {
+        "allow_private": config.current().allow_private_networks,
+        "environment_class": env.environment_class,
+    }
     if timeout:
         options["timeout"] = timeout
         options["max_retries"] = 0

@@ -2,7 +2,8 @@
 
 Ciphertext is ``v1:<key id>:<fernet token>``; ENCRYPTION_KEYS lists "kid:key" pairs newest
 first. New values are encrypted under the newest key; any listed key decrypts, so keys rotate
-by adding a new one in front, running ``flask rotate-secrets``, then dropping the old one.
+by adding a new one in front (every process), running ``flask rotate-secrets --apply`` once
+every running process reports it (services/presence.py), then dropping the old one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class Keyring:
                 raise ValueError("each ENCRYPTION_KEYS entry is 'key-id:fernet-key'")
             keys.append((kid, key))
         return cls(tuple(keys))
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(kid for kid, _ in self.keys)
 
     @cached_property
     def _fernets(self) -> dict[str, Fernet]:
@@ -77,6 +82,34 @@ def _split(ciphertext: str) -> tuple[str, str, str]:
     prefix, _, rest = ciphertext.partition(":")
     kid, _, token = rest.partition(":")
     return prefix, kid, token
+
+
+def configuration_problem(entries: tuple[str, ...]) -> str | None:
+    """Why a process must not start with these ENCRYPTION_KEYS, in one line (never showing a
+    key); None when they are usable."""
+    if not entries:
+        return (
+            "ENCRYPTION_KEYS is not set: generate a key with `n8n-ops-admin generate-key` and "
+            "set ENCRYPTION_KEYS=<key-id>:<key> for every process (README, Deploy)"
+        )
+    try:
+        ring = Keyring.parse(entries)
+        ring._fernets  # noqa: B018 - builds each Fernet, which validates its key
+    except ValueError:
+        return (
+            "ENCRYPTION_KEYS is malformed: each comma-separated entry is key-id:key, the key "
+            "being 32 url-safe base64 bytes as `n8n-ops-admin generate-key` prints"
+        )
+    if len(set(ring.key_ids)) != len(ring.key_ids):
+        return "ENCRYPTION_KEYS lists a key id twice: each key needs its own id"
+    return None
+
+
+def require_keys(entries: tuple[str, ...], *, process: str) -> None:
+    """Exit with one line when a worker or clock cannot start with these keys."""
+    problem = configuration_problem(entries)
+    if problem:
+        raise SystemExit(f"n8n-ops {process}: {problem}")
 
 
 def new_key_entry(kid: str) -> str:

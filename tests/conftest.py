@@ -38,10 +38,24 @@ def _admin_database_url() -> str:
         return url
     if _answers("127.0.0.1", 5432):
         return "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    import pgserver
+    return _embedded_postgres_url()
 
-    server = pgserver.get_server(DATA / "test-pg", cleanup_mode=None)
-    return server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+
+def _embedded_postgres_url() -> str:
+    """The embedded PostgreSQL under .data/test, started by the first xdist worker that needs
+    it and left running for the next session."""
+    import fcntl
+
+    from scripts.embedded import EmbeddedPostgres
+
+    root = DATA / "test"
+    root.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedPostgres(root)
+    with (root / "start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not server.answers():
+            server.start()
+    return server.url
 
 
 def _redis_url() -> str:
@@ -189,3 +203,37 @@ def environment(factory, tenant, fake_n8n):
     """A dev environment of ``tenant`` connected to ``fake_n8n`` (no worker: its onboarding
     job stays pending unless a test starts one)."""
     return factory.environment(tenant.id, fake_n8n)
+
+
+@pytest.fixture
+def extra_keys(make_app, settings):
+    """Key entries a test encrypted secrets under; afterwards every secret is re-encrypted
+    under the session's key, so other tests (rotation walks every tenant) can read them."""
+    from services import presence
+
+    entries: list[str] = []
+    yield entries
+    if entries:
+        presence.stop()
+        # A namespace of its own: no process of another test reports its keys there.
+        app = make_app(
+            encryption_keys=(*settings.encryption_keys, *entries),
+            dramatiq_namespace=f"rotate-back-{uuid.uuid4().hex}",
+        )
+        result = app.test_cli_runner().invoke(args=["rotate-secrets", "--apply"])
+        assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def metric():
+    """The current value of a sample of this process's metrics (0 before its first use)."""
+    import prometheus_client
+
+    from services import metrics
+
+    metrics.get()  # created on first use
+
+    def value(name: str, **labels: str) -> float:
+        return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    return value

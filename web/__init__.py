@@ -13,9 +13,11 @@ from flask import Flask, request
 from jobs import load_actors
 from jobs.broker import setup_broker
 from models.db import check_app_role, db, init_engine, reset_context
+from services import logs
 from services.config import Settings, configure
 from services.git import announce_storage
-from web import api, cli, health
+from services.secrets import configuration_problem
+from web import api, cli, health, index, observability
 from web.errors import ApiWithErrors, register_error_handlers
 
 ALEMBIC_INI = str(Path(__file__).resolve().parent.parent / "alembic.ini")
@@ -46,7 +48,11 @@ def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment)."""
     settings = config or Settings.from_env()
     configure(settings)
-    logging.basicConfig(level=settings.log_level)
+    if not settings.testing:  # tests keep pytest's log capture
+        logs.configure(settings.log_level, process="web", fmt=settings.log_format)
+    if problem := configuration_problem(settings.encryption_keys):
+        # Served, but not ready (/readyz), so a deploy never routes traffic to it.
+        logging.getLogger(__name__).error(problem)
     announce_storage(settings)
     app = Flask(__name__)
     app.config.update(
@@ -60,7 +66,7 @@ def create_app(config: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=index.SWAGGER_UI_URL,
         API_SPEC_OPTIONS={
             "components": {
                 "securitySchemes": {
@@ -86,6 +92,8 @@ def create_app(config: Settings | None = None) -> Flask:
     app.extensions["n8nops_api"] = rest
     api.register(rest)
     app.register_blueprint(health.bp)
+    app.register_blueprint(index.bp)
+    observability.init_app(app)
     register_error_handlers(app)
     cli.register(app)
     app.teardown_request(_end_transaction)

@@ -123,7 +123,24 @@ def jobs_rerun(slug: str, job_id) -> None:
 
 
 @click.command("rotate-secrets")
+@click.option(
+    "--apply", is_flag=True, help="Re-encrypt (without it: a dry run that changes nothing)"
+)
 @_clear_errors
-def rotate_secrets() -> None:
-    """Re-encrypt every stored secret under the newest ENCRYPTION_KEYS entry."""
+def rotate_secrets(apply: bool) -> None:
+    """Re-encrypt stored secrets under the newest ENCRYPTION_KEYS entry (dry run by default).
+
+    Refuses to apply while a running process does not hold the newest key yet.
+    """
+    plan = secret_rotation.plan()
+    click.echo(f"newest key: {plan.newest}")
+    for process in plan.processes:
+        ready = "ready" if plan.newest in process.key_ids else "NOT READY"
+        click.echo(f"  {process.name}: keys {', '.join(process.key_ids)}  {ready}")
+    if not plan.processes:
+        click.echo("  no running process reports its keys (none is running?)")
+    click.echo(f"{plan.pending} secrets are not under {plan.newest}")
+    if not apply:
+        click.echo("dry run: nothing changed (add --apply to re-encrypt)")
+        return
     click.echo(f"{secret_rotation.rotate_all()} secrets re-encrypted")

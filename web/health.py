@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from models.db import db
+from services.secrets import configuration_problem
 
 bp = Blueprint("health", __name__)
 
@@ -20,8 +21,13 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The database and Redis answer and the schema is at the newest migration."""
-    checks = {"database": _check_database, "redis": _check_redis}
+    """The database and Redis answer, the schema is at the newest migration, and the
+    encryption keys are usable."""
+    checks = {
+        "database": _check_database,
+        "redis": _check_redis,
+        "encryption_keys": _check_encryption_keys,
+    }
     results = {}
     for name, check in checks.items():
         try:
@@ -36,6 +42,11 @@ def _check_database() -> str:
     revision = db.scalar(text("SELECT version_num FROM alembic_version"))
     head = _head_revision()
     return "ok" if revision == head else f"migrations at {revision}, head is {head}"
+
+
+def _check_encryption_keys() -> str:
+    problem = configuration_problem(current_app.config["SETTINGS"].encryption_keys)
+    return f"error: {problem}" if problem else "ok"
 
 
 def _check_redis() -> str:

@@ -15,6 +15,7 @@ import orjson
 import requests
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from services import metrics
 from services.n8n.errors import (
     N8nAddressRefused,
     N8nBadRequest,
@@ -99,6 +100,7 @@ class N8nClient:
         allow_private: bool = False,
         verify: bool | str = True,
         pool_size: int = DEFAULT_POOL_SIZE,
+        environment_class: str = "unknown",
     ) -> None:
         if not api_key:
             raise ValueError("An n8n API key is required")
@@ -113,6 +115,8 @@ class N8nClient:
         self._max_backoff_s = max_backoff_s
         self._max_bytes = max_response_bytes
         self._max_attempt_s = max_attempt_s
+        #: The metrics label of this instance's calls (dev, staging, production).
+        self._environment_class = environment_class
         self._session = requests.Session()
         # No proxies or .netrc from the environment: the key goes to the checked host only.
         self._session.trust_env = False
@@ -299,13 +303,25 @@ class N8nClient:
         query = _query(params)
         attempt = 0
         while True:
+            started = time.perf_counter()
             try:
-                return self._attempt(method, path, query, body)
+                answer = self._attempt(method, path, query, body)
             except N8nError as error:
+                self._observe(path, type(error).__name__, started)
                 if not self._should_retry(error, attempt, repeatable):
                     raise
                 time.sleep(self._backoff(attempt, error))
                 attempt += 1
+            else:
+                self._observe(path, "ok", started)
+                return answer
+
+    def _observe(self, path: str, outcome: str, started: float) -> None:
+        # The endpoint is the path's first segment: ids would make a series per object.
+        endpoint = path.strip("/").split("/", 1)[0]
+        metrics.get().n8n_calls.labels(self._environment_class, endpoint, outcome).observe(
+            time.perf_counter() - started
+        )
 
     def _should_retry(self, error: N8nError, attempt: int, repeatable: bool) -> bool:
         if attempt >= self._max_retries or not error.retryable:

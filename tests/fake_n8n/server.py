@@ -205,8 +205,11 @@ class FakeN8n:
         retry_of: str | None = None,
         wait_till: str | None = None,
         data: dict[str, Any] | None = None,
+        started_at: str | None = None,
+        stopped_at: str | None = None,
     ) -> dict[str, Any]:
-        """An execution with the next numeric id; failed ones carry node and message in data."""
+        """An execution with the next numeric id; failed ones carry node and message in data.
+        Its times are now unless given (ISO 8601, as n8n writes them)."""
         with self._lock:
             execution = self.store.insert_execution(
                 workflow_id,
@@ -217,6 +220,8 @@ class FakeN8n:
                 retry_of=retry_of,
                 wait_till=wait_till,
                 data=data,
+                started_at=started_at,
+                stopped_at=stopped_at,
             )
             return render_execution(execution, include_data=True, detail=True)
 

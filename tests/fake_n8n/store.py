@@ -199,6 +199,8 @@ class Store:
         execution_id = self._next_execution_id
         self._next_execution_id += 1
         now = self.clock.now()
+        started = fields.pop("started_at", None) or now
+        stopped = fields.pop("stopped_at", None) or now
         execution = {
             "id": str(execution_id),
             "finished": status == "success",
@@ -206,11 +208,11 @@ class Store:
             "retryOf": fields.pop("retry_of", None),
             "retrySuccessId": None,
             "status": status,
-            "startedAt": None if status == "new" else now,
-            "stoppedAt": None if status in UNFINISHED else now,
+            "startedAt": None if status == "new" else started,
+            "stoppedAt": None if status in UNFINISHED else stopped,
             "workflowId": workflow_id,
             "waitTill": fields.pop("wait_till", None),
-            "createdAt": now,
+            "createdAt": started,
             "deletedAt": None,
         }
         error_message, error_node = (

@@ -12,6 +12,7 @@ import pytest
 
 from services.config import DEFAULT_DATA_DIR, Settings
 from services.git import storage_notice
+from services.secrets import new_key_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +45,7 @@ def test_the_worker_and_the_clock_say_it_at_start(process):
     env = {
         **os.environ,
         "DYNO": "worker.1",
+        "ENCRYPTION_KEYS": new_key_entry("start"),
         # Nothing listens there: the process stops right after its start-up notice.
         "DATABASE_URL": "postgresql://n8nops_app@127.0.0.1:1/none",
     }

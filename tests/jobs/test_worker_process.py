@@ -25,6 +25,7 @@ def worker_process(settings):
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "DRAMATIQ_NAMESPACE": settings.dramatiq_namespace,
+        "ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
         "LOG_LEVEL": "WARNING",
     }
     dramatiq_bin = Path(sys.executable).parent / "dramatiq"

@@ -9,7 +9,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from alembic.util import CommandError
+from sqlalchemy import create_engine, inspect, make_url, text
 
 import models
 from services import dbadmin
@@ -133,3 +134,49 @@ def test_enumerated_columns_match_the_models(database):
                 assert sorted(allowed) == sorted(constraint.info["values"]), constraint.name
                 checked += 1
     assert checked >= 40
+
+
+@pytest.mark.parametrize(
+    ("who", "reason"),
+    [
+        ("postgres", "refuse to run as the superuser postgres"),
+        (dbadmin.DatabaseRoles().app, "run as the schema owner n8nops_owner, not n8nops_app"),
+    ],
+)
+def test_migrations_refuse_any_role_but_the_schema_owner(scratch, database, who, reason):
+    """A release step run as a superuser (or the app) would own tables it must not."""
+    url = dbadmin.url_for(database["admin"], database=make_url(scratch).database, user=who)
+    with pytest.raises(CommandError) as refused:
+        dbadmin.migrate(url)
+    assert reason in str(refused.value)
+    assert "MIGRATION_DATABASE_URL" in str(refused.value)
+
+
+def test_the_definer_reads_only_tables_it_has_policies_for(database):
+    """Every row-secured table the definer role may touch has a policy for that role alone,
+    so its functions never depend on BYPASSRLS (which managed PostgreSQL does not grant)."""
+    definer = dbadmin.DatabaseRoles().definer
+    engine = create_engine(database["owner"])
+    with engine.connect() as conn:
+        privileges = conn.execute(
+            text(
+                "SELECT c.relname, p.privilege_type FROM pg_class c"
+                " JOIN information_schema.role_table_grants p"
+                "   ON p.table_name = c.relname AND p.table_schema = 'public'"
+                " WHERE c.relrowsecurity AND p.grantee = :definer"
+            ),
+            {"definer": definer},
+        ).all()
+        policies = set(
+            conn.execute(
+                text(
+                    "SELECT tablename, cmd FROM pg_policies"
+                    " WHERE schemaname = 'public' AND :definer = ANY(roles)"
+                ),
+                {"definer": definer},
+            ).all()
+        )
+    engine.dispose()
+    assert privileges
+    for table, privilege in privileges:
+        assert (table, privilege) in policies, f"{definer} has {privilege} on {table}, no policy"

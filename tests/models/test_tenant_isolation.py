@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.exc import ProgrammingError
 
 import models
+from services.dbadmin import DatabaseRoles
 from tests.rowgen import RowBuilder
 
 SET_TENANT = text("SELECT set_config('app.tenant_id', :t, true)")
@@ -62,25 +63,33 @@ def two_tenants(app_engine):
 
 
 def test_every_tenant_table_has_forced_rls_and_one_policy(app_engine, tenant_tables):
+    """One policy for every role, on the tenant setting; any other is the definer role's own
+    (its SECURITY DEFINER functions read across tenants without BYPASSRLS)."""
     with app_engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
-                " (SELECT count(*) FROM pg_policies p WHERE p.tablename = c.relname) AS policies,"
-                " (SELECT min(p.qual) FROM pg_policies p WHERE p.tablename = c.relname) AS qual,"
-                " (SELECT min(p.with_check) FROM pg_policies p"
-                "   WHERE p.tablename = c.relname) AS with_check"
+                " (SELECT count(*) FROM pg_policies p WHERE p.tablename = c.relname"
+                "   AND p.roles = '{public}') AS policies,"
+                " (SELECT min(p.qual) FROM pg_policies p WHERE p.tablename = c.relname"
+                "   AND p.roles = '{public}') AS qual,"
+                " (SELECT min(p.with_check) FROM pg_policies p WHERE p.tablename = c.relname"
+                "   AND p.roles = '{public}') AS with_check,"
+                " (SELECT array_agg(DISTINCT r) FROM pg_policies p, unnest(p.roles) r"
+                "   WHERE p.tablename = c.relname AND p.roles <> '{public}') AS others"
                 " FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace"
                 " AND c.relname = ANY(:tables)"
             ),
             {"tables": [*tenant_tables, "tenants"]},
         ).all()
     assert len(rows) == len(tenant_tables) + 1
-    for name, enabled, forced, policies, qual, with_check in rows:
+    definer = DatabaseRoles().definer
+    for name, enabled, forced, policies, qual, with_check, others in rows:
         assert enabled and forced, name
         assert policies == 1, name
         assert "current_setting('app.tenant_id'::text, true)" in qual, name
         assert qual == with_check, name
+        assert others in (None, [definer]), name
 
 
 def test_model_and_catalog_agree_on_tenant_tables(tenant_tables):

@@ -64,10 +64,10 @@ def test_healthz_is_up(client):
     assert client.get("/healthz").json == {"status": "ok"}
 
 
-def test_readyz_checks_database_redis_and_migrations(client):
+def test_readyz_checks_database_redis_migrations_and_keys(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.json["checks"] == {"database": "ok", "redis": "ok", "encryption_keys": "ok"}
 
 
 def test_readyz_reports_a_dependency_that_is_down(make_app):

@@ -185,9 +185,15 @@ def test_another_tenants_environment_is_a_404(client, tenant, other_tenant, fake
         assert response.status_code == 404, (method, path)
 
 
-def test_rotate_secrets_re_encrypts_under_the_newest_key(make_app, settings, tenant, fake_n8n):
+def test_rotate_secrets_re_encrypts_under_the_newest_key(
+    make_app, settings, tenant, fake_n8n, extra_keys
+):
     old_entry = settings.encryption_keys[0]
-    app = make_app(encryption_keys=(new_key_entry("test-2"), old_entry))
+    extra_keys.append(new_key_entry("test-2"))
+    # A namespace of its own: rotation waits for the processes reporting there.
+    app = make_app(
+        encryption_keys=(extra_keys[0], old_entry), dramatiq_namespace=f"rotate-{uuid.uuid4()}"
+    )
     client = app.test_client()
     env_id = uuid.UUID(_create(client, tenant, fake_n8n).json["id"])
     with app.app_context(), tenant_scope(tenant.id):
@@ -196,7 +202,7 @@ def test_rotate_secrets_re_encrypts_under_the_newest_key(make_app, settings, ten
             {"c": Keyring.parse((old_entry,)).encrypt(fake_n8n.api_key), "e": env_id},
         )
         db.commit()
-    result = app.test_cli_runner().invoke(args=["rotate-secrets"])
+    result = app.test_cli_runner().invoke(args=["rotate-secrets", "--apply"])
     assert result.exit_code == 0, result.output
     with app.app_context(), tenant_scope(tenant.id):
         stored = db.scalar(select(Environment.api_key_encrypted).where(Environment.id == env_id))

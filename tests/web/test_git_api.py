@@ -328,9 +328,14 @@ def test_attach_needs_a_url_and_an_embedded_environment(client, tenant, environm
 
 
 def test_rotating_keys_re_encrypts_the_git_token_and_deploy_key(
-    make_app, settings, tenant, fake_n8n
+    make_app, settings, tenant, fake_n8n, extra_keys
 ):
-    app = make_app(encryption_keys=(new_key_entry("test-2"), settings.encryption_keys[0]))
+    extra_keys.append(new_key_entry("test-2"))
+    # A namespace of its own: rotation waits for the processes reporting there.
+    app = make_app(
+        encryption_keys=(extra_keys[0], settings.encryption_keys[0]),
+        dramatiq_namespace=f"rotate-{uuid.uuid4()}",
+    )
     client = app.test_client()
     created = client.post(
         "/api/v1/environments",
@@ -346,7 +351,8 @@ def test_rotating_keys_re_encrypts_the_git_token_and_deploy_key(
         env.github_repo_url = "git@github.com:acme/flows.git"
         env.git_ssh_key_encrypted = old.encrypt(key)
         db.commit()
-    assert app.test_cli_runner().invoke(args=["rotate-secrets"]).exit_code == 0
+    result = app.test_cli_runner().invoke(args=["rotate-secrets", "--apply"])
+    assert result.exit_code == 0, result.output
     with app.app_context(), tenant_scope(tenant.id):
         env = db.get(Environment, env_id)
         assert env.git_ssh_key_encrypted.startswith("v1:test-2:")

@@ -1,0 +1,1 @@
+"""Development tooling: the local launcher (make run / make demo) and its helpers."""
