@@ -10,10 +10,12 @@ from web.api import (
     environments,
     executions,
     git,
+    ignore_rules,
     jobs,
     me,
     tokens,
     users,
+    workflow_policy,
     workflows,
 )
 
@@ -30,6 +32,8 @@ BLUEPRINTS = (
     executions.blp,
     credentials.blp,
     git.blp,
+    ignore_rules.blp,
+    workflow_policy.blp,
 )
 
 
