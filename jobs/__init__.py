@@ -17,6 +17,7 @@ ACTOR_MODULES = (
     "jobs.credentials",
     "jobs.heartbeat",
     "jobs.git",
+    "jobs.canonical",
 )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, String, UniqueConstraint, text
+from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TenantOwned, Timestamps, UUIDPrimaryKey, enum_check
 from models.environments import ENVIRONMENT_CLASSES
+from models.tenancy import ROLES
 
 POLICIES = ("allowed", "warning", "blocked", "requires_approval")
 
@@ -36,6 +37,29 @@ class WorkflowPolicyMatrix(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "workflow_policy_matrix"
     __table_args__ = (
         UniqueConstraint("environment_class", "action_type"),
+        enum_check("environment_class", ENVIRONMENT_CLASSES),
+        enum_check("policy", POLICIES),
+        enum_check("minimum_role", ROLES),
+    )
+
+    environment_class: Mapped[str] = mapped_column(String(20))
+    action_type: Mapped[str] = mapped_column(String(50))
+    policy: Mapped[str] = mapped_column(String(20))
+    #: The least role that may take the action where it is allowed (e.g. admin for production
+    #: inbound deploys); NULL: whatever role the endpoint itself needs.
+    minimum_role: Mapped[str | None] = mapped_column(String(20))
+    #: A "policy flag": a tenant admin may switch the action between blocked and allowed.
+    tenant_configurable: Mapped[bool] = mapped_column(server_default=text("false"))
+    #: Why, in a sentence shown with every refusal and warning.
+    rule: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class WorkflowPolicyOverride(TenantOwned, Timestamps, Base):
+    """A tenant's setting of a policy flag of the matrix (only tenant_configurable rows)."""
+
+    __tablename__ = "workflow_policy_overrides"
+    __extra_args__ = (
+        UniqueConstraint("tenant_id", "environment_class", "action_type"),
         enum_check("environment_class", ENVIRONMENT_CLASSES),
         enum_check("policy", POLICIES),
     )

@@ -25,6 +25,14 @@ JOB_TYPES = (
     "healthcheck",
     # Pushes a tenant's embedded Git history to the remote its environments move to.
     "git_attach",
+    # Canonical workflows (issue 10): onboarding from an anchor environment, Git -> database,
+    # backups and restores, unmanaged-workflow actions that commit, digests after new rules.
+    "canonical_onboarding",
+    "repo_sync",
+    "workflow_backup",
+    "workflow_restore",
+    "workflow_manage",
+    "workflow_rehash",
     # Does nothing: measures the overhead of the job core itself (bench/).
     "noop",
 )

@@ -111,11 +111,34 @@ class WorkflowGitState(TenantOwned, Timestamps, Base):
         UniqueConstraint(
             "tenant_id", "canonical_id", "environment_id", postgresql_nulls_not_distinct=True
         ),
+        Index("ix_workflow_git_state_tenant_id_environment_id", "tenant_id", "environment_id"),
     )
 
     canonical_id: Mapped[uuid.UUID]
     environment_id: Mapped[uuid.UUID | None]
     git_path: Mapped[str] = mapped_column(Text)
     last_commit_sha: Mapped[str | None] = mapped_column(String(64))
+    #: Semantic digest of the approved copy (after the tenant's ignore rules).
     git_content_hash: Mapped[str | None] = mapped_column(String(64))
     last_synced_at: Mapped[datetime | None]
+    #: Git's blob id of the file: what a commit expects to replace, what repo sync compares.
+    blob_sha: Mapped[str | None] = mapped_column(String(64))
+    #: The file's text, cached so diffs, drift and deploys need no Git read; NULL above the
+    #: size cap (services/approved.py), then read from Git at last_commit_sha.
+    file_content: Mapped[str | None] = mapped_column(Text)
+    content_bytes: Mapped[int | None]
+
+
+class WorkflowIgnoreRule(TenantOwned, Timestamps, Base):
+    """A tenant's JSONPath rule naming a part of every workflow that comparisons leave out."""
+
+    __tablename__ = "workflow_ignore_rules"
+    __extra_args__ = (
+        UniqueConstraint("tenant_id", "rule"),
+        tenant_fk("created_by", "users", ondelete="SET NULL"),
+    )
+
+    #: RFC 9535 JSONPath (services/workflow_ignore.py).
+    rule: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None]

@@ -4,6 +4,9 @@ n8n pages workflows by offset with no stable order, so a workflow can be skipped
 while the instance changes: upserts are idempotent, and a workflow absent from a complete
 listing is marked missing only after a direct read confirms it is gone. A listing that fails
 half-way marks nothing missing.
+
+Each workflow's env_content_hash is the runtime digest of services/runtime_digest.py (the
+environment's links, credential keys and the tenant's ignore rules), read once per sync.
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ from jobs.core import tenant_connection
 from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
-from services import environments
+from services import environments, runtime_digest
 from services.bulk import json_page
 from services.n8n import N8nClient, N8nNotFound
 from services.progress import Progress, no_progress
-from services.workflow_digest import semantic_digest, tag_names
+from services.runtime_digest import DigestContext
+from services.workflow_digest import tag_names
 
 #: Workflows per listing page: n8n's maximum.
 PAGE_SIZE = 250
@@ -50,8 +54,9 @@ MAX_CACHED_BYTES = 2 * 1024 * 1024
 def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> dict:
     """List every workflow of the environment and bring workflow_env_map up to date."""
     env = environments.get(env_id)
+    ctx = runtime_digest.context_for(env.id)
     seen: set[str] = set()
-    with environments.n8n_session(env) as client, _PageWriter(env) as writer:
+    with environments.n8n_session(env) as client, _PageWriter(env, ctx) as writer:
         listing = client.iter_workflows(page_size=PAGE_SIZE, exclude_pinned_data=True)
         for page in listing:
             writer.write(page)
@@ -60,7 +65,7 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
         written = writer.finish()
         # The listing is complete: only now may absence mean anything.
         missing, reappeared = _confirm_absent(env, client, seen)
-    written += _upsert(env, _rows(reappeared))
+    written += _upsert(env, _rows(reappeared, ctx))
     marked = _mark_missing(env, missing)
     db.execute(update(Environment).where(Environment.id == env.id).values(last_sync_at=func.now()))
     db.commit()
@@ -72,14 +77,14 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
     }
 
 
-def _row(workflow: dict[str, Any]) -> dict[str, Any]:
+def _row(workflow: dict[str, Any], ctx: DigestContext) -> dict[str, Any]:
     size = len(orjson.dumps(workflow))
     return {
         "n8n_workflow_id": str(workflow["id"]),
         "workflow_name": workflow.get("name"),
         "workflow_data": workflow if size <= MAX_CACHED_BYTES else None,
         "workflow_data_bytes": size,
-        "env_content_hash": semantic_digest(workflow),
+        "env_content_hash": ctx.runtime(workflow),
         "n8n_updated_at": workflow.get("updatedAt"),
         "is_active": bool(workflow.get("active")),
         "is_archived": bool(workflow.get("isArchived")),
@@ -160,10 +165,10 @@ def _upsert_statement():
 _UPSERT = _upsert_statement()
 
 
-def _rows(workflows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _rows(workflows: list[dict[str, Any]], ctx: DigestContext) -> list[dict[str, Any]]:
     # Keyed by id: offset paging can repeat a workflow, and a row twice in one statement
     # is an error for ON CONFLICT.
-    return list({str(w["id"]): _row(w) for w in workflows}.values())
+    return list({str(w["id"]): _row(w, ctx) for w in workflows}.values())
 
 
 def _params(env: Environment, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -182,8 +187,9 @@ class _PageWriter:
     produces one page while we digest and PostgreSQL stores the previous). One page in
     flight, in order."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, ctx: DigestContext) -> None:
         self._env = env
+        self._ctx = ctx
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer")
         self._pending: Future | None = None
         self._written = 0
@@ -209,7 +215,7 @@ class _PageWriter:
             self._pending = None
 
     def _store(self, page: list[dict[str, Any]]) -> int:
-        params = _params(self._env, _rows(page))
+        params = _params(self._env, _rows(page, self._ctx))
         with tenant_connection(self._env.tenant_id) as conn:
             return len(conn.execute(_UPSERT, params).all())
 

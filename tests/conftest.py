@@ -188,6 +188,15 @@ def fake_n8n():
 
 
 @pytest.fixture
+def second_n8n():
+    """Another fake n8n, for cross-environment cases."""
+    from tests.fake_n8n import FakeN8n
+
+    with FakeN8n() as fake:
+        yield fake
+
+
+@pytest.fixture
 def git_server(tmp_path):
     """A smart-HTTP Git server on loopback (git http-backend) that requires a token."""
     from tests.git.server import READ_TOKEN, WRITE_TOKEN, GitHttpServer

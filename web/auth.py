@@ -46,6 +46,10 @@ PERMISSIONS: dict[str, str] = {
     "git:read": "viewer",
     "git:write": "admin",
     "git:test": "developer",
+    "ignore_rules:read": "viewer",
+    "ignore_rules:write": "admin",
+    "workflow_policy:read": "viewer",
+    "workflow_policy:write": "admin",
 }
 
 

@@ -38,6 +38,10 @@ EXPECTED_MINIMUM_ROLE = {
     "git:read": "viewer",
     "git:write": "admin",
     "git:test": "developer",
+    "ignore_rules:read": "viewer",
+    "ignore_rules:write": "admin",
+    "workflow_policy:read": "viewer",
+    "workflow_policy:write": "admin",
 }
 
 

@@ -11,10 +11,12 @@ from web.api import (
     events,
     executions,
     git,
+    ignore_rules,
     jobs,
     me,
     tokens,
     users,
+    workflow_policy,
     workflows,
 )
 
@@ -32,6 +34,8 @@ BLUEPRINTS = (
     credentials.blp,
     events.blp,
     git.blp,
+    ignore_rules.blp,
+    workflow_policy.blp,
 )
 
 

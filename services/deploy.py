@@ -1,0 +1,323 @@
+"""The deploy writer: one workflow file into one environment, as n8n-api.md ("Writing a
+workflow into an environment") and DOMAIN.md say. Restore, revert, keep-hotfix and promotions
+all write through it.
+
+    with environments.n8n_session(env) as client:
+        writer = deploy.EnvironmentWriter(env, client, lease=ctx_lease)
+        outcome = writer.write(file)               # DeployOutcome
+        ...
+        writer.finish()                            # digests of rows whose references moved
+
+For each file: the environment's linked workflow is updated in place (PUT, same n8n id, so
+webhook URLs survive); only when there is none (or n8n no longer has it) is one created
+(POST), and the new id is recorded at once. The body is ``workflow_file.to_n8n`` with the
+target's current copy as base (its node ids, webhookIds and staticData kept; never pinData),
+credentials resolved by (type, name) or a logical mapping, workflow references through the
+environment's links; unresolved references refuse the write (DeployRefused, 409) unless the
+caller allows them. Then tags by name (missing ones created), then activate or deactivate as
+asked, then a read-back compared with what was sent (exact digest). The lease check runs
+before each write to n8n. The outcome is recorded in workflow_env_map (linked, runtime digest,
+aligned digest, cached definition) on a short transaction of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import case, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from jobs.core import tenant_connection
+from models.db import db
+from models.environments import Environment
+from models.workflows import WorkflowEnvMap
+from services import env_links, ignore_rules, runtime_digest
+from services.errors import Conflict
+from services.n8n import N8nBadRequest, N8nClient, N8nConflict, N8nNotFound
+from services.sync import MAX_CACHED_BYTES
+from services.workflow_digest import exact_digest, tag_names
+from services.workflow_file import WorkflowFile, to_n8n
+
+LeaseCheck = Callable[[], None]
+
+
+class DeployRefused(Conflict):
+    """References the target cannot resolve; nothing was written."""
+
+    code = "unresolved_references"
+
+
+@dataclass(frozen=True)
+class DeployOutcome:
+    """What one write did."""
+
+    canonical_id: str | None
+    n8n_id: str
+    #: created or updated.
+    action: str
+    active: bool
+    #: The read-back equals what was sent (exact digest over the fields sent).
+    verified: bool
+    #: Runtime digest of the read-back copy in this environment.
+    digest: str
+    #: Digest of the file in this environment: the runtime copy is aligned with it.
+    approved_digest: str
+    #: Unresolved references, a refused activation, a read-back that differs.
+    problems: tuple[dict[str, Any], ...] = ()
+    workflow: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "canonical_id": self.canonical_id,
+            "n8n_id": self.n8n_id,
+            "action": self.action,
+            "active": self.active,
+            "verified": self.verified,
+            "digest": self.digest,
+            "approved_digest": self.approved_digest,
+            "problems": list(self.problems),
+        }
+
+
+class EnvironmentWriter:
+    """Writes files into one environment; reuse one for a batch (links, credentials, tags and
+    ignore rules are read once)."""
+
+    def __init__(
+        self,
+        env: Environment,
+        client: N8nClient,
+        *,
+        lease: LeaseCheck | None = None,
+        links: env_links.EnvLinks | None = None,
+        credentials: env_links.CredentialResolver | None = None,
+    ) -> None:
+        self.env = env
+        self.client = client
+        self._lease = lease or (lambda: None)
+        self.links = links if links is not None else env_links.links_for(env.id)
+        self.credentials = credentials or env_links.credentials_for(env.id)
+        self._rules = ignore_rules.rules()
+        self._tags: dict[str, str] | None = None
+        self._links_moved = False
+
+    def context(self) -> runtime_digest.DigestContext:
+        return runtime_digest.context_for(
+            self.env.id, links=self.links, credentials=self.credentials, rules=self._rules
+        )
+
+    def write(
+        self,
+        file: WorkflowFile,
+        *,
+        n8n_id: str | None = None,
+        link: bool = True,
+        active: bool | None = None,
+        allow_unresolved: bool = False,
+    ) -> DeployOutcome:
+        """Write ``file`` into the environment.
+
+        ``link``: the written workflow is this environment's copy of ``file.canonical_id``
+        (updated in place when linked, recorded as linked). ``n8n_id``: update that workflow
+        instead (a snapshot of a workflow without canonical id, with ``link=False``).
+        ``active``: the state to leave it in (default: the file's)."""
+        existing = n8n_id or (self.links.n8n_id_for(file.canonical_id) if link else None)
+        base = self._current(existing) if existing else None
+        body, unresolved = to_n8n(
+            file,
+            resolve_workflow=self.links.n8n_id_for,
+            resolve_credential=self.credentials.resolve,
+            base=base,
+        )
+        problems = [u.as_dict() for u in unresolved]
+        if problems and not allow_unresolved:
+            raise DeployRefused(
+                f"{len(problems)} reference(s) of {file.name!r} cannot be resolved in "
+                f"{self.env.name}; nothing was written.",
+                problems=problems,
+            )
+        self._lease()
+        if base is not None:
+            stored = self.client.update_workflow(str(base["id"]), body)
+            action = "updated"
+        else:
+            stored = self.client.create_workflow(body)
+            action = "created"
+        workflow_id = str(stored["id"])
+        if action == "created" and link:
+            # Recorded at once: a retry after a crash updates this one instead of a twin.
+            self._record(workflow_id, stored, file, link=True, digest=None, approved=None)
+            self.links = self.links.with_link(workflow_id, file.canonical_id)
+            self._links_moved = True
+        self._set_tags(workflow_id, list(file.tags), tag_names(base or {}))
+        want_active = file.active if active is None else active
+        is_active = bool(base and base.get("active"))
+        if want_active != is_active:
+            is_active, refused = self._activate(workflow_id, want_active)
+            if refused:
+                problems.append(refused)
+        read = self.client.get_workflow(workflow_id)
+        verified = _verified(read, body)
+        if not verified:
+            problems.append(
+                {"kind": "verification", "message": "n8n stored something else than was sent"}
+            )
+        ctx = self.context()
+        outcome = DeployOutcome(
+            file.canonical_id if link else None,
+            workflow_id,
+            action,
+            bool(read.get("active", is_active)),
+            verified,
+            ctx.runtime(read),
+            ctx.file(file),
+            tuple(problems),
+            read,
+        )
+        self._record(
+            workflow_id,
+            read,
+            file,
+            link=link,
+            digest=outcome.digest,
+            approved=outcome.approved_digest,
+        )
+        return outcome
+
+    def finish(self) -> None:
+        """After a batch that created workflows: recompute the digests of the environment's
+        rows that reference other workflows (their links moved); commits."""
+        if self._links_moved:
+            runtime_digest.recompute_environment(self.env.id, ctx=self.context())
+            db.commit()
+            self._links_moved = False
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def _current(self, workflow_id: str) -> dict[str, Any] | None:
+        try:
+            return self.client.get_workflow(workflow_id)
+        except N8nNotFound:
+            return None
+
+    def _set_tags(self, workflow_id: str, wanted: list[str], current: list[str]) -> None:
+        if sorted(set(wanted)) == sorted(current):
+            return
+        ids = [self._tag_id(name) for name in sorted(set(wanted))]
+        self._lease()
+        self.client.set_workflow_tags(workflow_id, ids)
+
+    def _tag_id(self, name: str) -> str:
+        if self._tags is None:
+            self._tags = {t["name"]: str(t["id"]) for t in self.client.list_tags()}
+        if name not in self._tags:
+            self._lease()
+            try:
+                self._tags[name] = str(self.client.create_tag(name)["id"])
+            except N8nConflict:  # created meanwhile by someone else
+                self._tags = {t["name"]: str(t["id"]) for t in self.client.list_tags()}
+        return self._tags[name]
+
+    def _activate(self, workflow_id: str, active: bool) -> tuple[bool, dict[str, Any] | None]:
+        self._lease()
+        try:
+            if active:
+                self.client.activate_workflow(workflow_id)
+            else:
+                self.client.deactivate_workflow(workflow_id)
+        except N8nBadRequest as error:
+            return not active, {
+                "kind": "activation",
+                "message": f"n8n refused to {'activate' if active else 'deactivate'} it: "
+                f"{error.n8n_message or error}",
+            }
+        return active, None
+
+    def _record(
+        self,
+        workflow_id: str,
+        workflow: Mapping[str, Any],
+        file: WorkflowFile,
+        *,
+        link: bool,
+        digest: str | None,
+        approved: str | None,
+    ) -> None:
+        size = len(orjson.dumps(workflow))
+        values = {
+            "environment_id": self.env.id,
+            "n8n_workflow_id": workflow_id,
+            "workflow_name": workflow.get("name"),
+            "workflow_data": dict(workflow) if size <= MAX_CACHED_BYTES else None,
+            "workflow_data_bytes": size,
+            "env_content_hash": digest,
+            "n8n_updated_at": workflow.get("updatedAt"),
+            "is_active": bool(workflow.get("active")),
+            "is_archived": bool(workflow.get("isArchived")),
+            "tags": tag_names(workflow),
+            "missing_since": None,
+        }
+        table = WorkflowEnvMap.__table__
+        canonical = uuid.UUID(file.canonical_id) if link else None
+        if link:
+            values.update(canonical_id=canonical, status="linked", git_content_hash=approved)
+        insert = pg_insert(WorkflowEnvMap).values(tenant_id=self.env.tenant_id, **values)
+        updated = {k: insert.excluded[k] for k in values if k != "environment_id"}
+        if digest is None:  # the first record of a creation: keep what a later one sets
+            updated.pop("env_content_hash")
+        if not link:
+            updated["status"] = case(
+                (table.c.status == "ignored", table.c.status),
+                (table.c.canonical_id.is_not(None), "linked"),
+                else_="untracked",
+            )
+        with tenant_connection(self.env.tenant_id) as conn:
+            if link:
+                # The canonical workflow's previous copy here (gone from n8n) lets go of it.
+                conn.execute(
+                    update(WorkflowEnvMap)
+                    .where(
+                        WorkflowEnvMap.environment_id == self.env.id,
+                        WorkflowEnvMap.canonical_id == canonical,
+                        WorkflowEnvMap.n8n_workflow_id != workflow_id,
+                    )
+                    .values(
+                        canonical_id=None,
+                        git_content_hash=None,
+                        status=case(
+                            (WorkflowEnvMap.status == "linked", "untracked"),
+                            else_=WorkflowEnvMap.status,
+                        ),
+                        updated_at=func.now(),
+                    )
+                )
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
+                    set_={**updated, "updated_at": func.now()},
+                )
+            )
+
+
+def _verified(read: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    """Whether n8n stored what was sent: the read-back, cut to the fields and settings sent
+    (n8n adds defaults such as ``callerPolicy`` and fills node ids), digests exactly like it."""
+    by_name = {n.get("name"): n for n in read.get("nodes") or [] if isinstance(n, Mapping)}
+    nodes = []
+    for node in sent["nodes"]:
+        stored = by_name.get(node["name"])
+        if stored is None:
+            return False
+        nodes.append({k: stored.get(k) for k in node})
+    settings = read.get("settings") or {}
+    projected = {
+        "name": read.get("name"),
+        "nodes": nodes,
+        "connections": read.get("connections") or {},
+        "settings": {k: settings.get(k) for k in sent.get("settings") or {}},
+    }
+    return exact_digest(projected) == exact_digest(sent)
