@@ -90,6 +90,8 @@ class Environment(TenantOwned, Timestamps, Base):
     last_heartbeat_at: Mapped[datetime | None]
     last_sync_at: Mapped[datetime | None]
     drift_status: Mapped[str] = mapped_column(String(20), server_default="UNKNOWN")
+    #: Why the status is what it is: the outage, the counts of drift (services/drift).
+    drift_status_reason: Mapped[str | None] = mapped_column(Text)
     last_drift_check_at: Mapped[datetime | None]
     last_drift_detected_at: Mapped[datetime | None]
     active_drift_incident_id: Mapped[uuid.UUID | None]

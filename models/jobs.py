@@ -33,6 +33,11 @@ JOB_TYPES = (
     "workflow_restore",
     "workflow_manage",
     "workflow_rehash",
+    # Drift (issue 11): resolving an incident (writes to n8n or Git), the TTL checker, retention.
+    "drift_revert",
+    "drift_keep_hotfix",
+    "drift_ttl",
+    "drift_retention",
     # Does nothing: measures the overhead of the job core itself (bench/).
     "noop",
 )

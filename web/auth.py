@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, str] = {
     "ignore_rules:write": "admin",
     "workflow_policy:read": "viewer",
     "workflow_policy:write": "admin",
+    "drift:read": "viewer",
 }
 
 

@@ -42,6 +42,7 @@ EXPECTED_MINIMUM_ROLE = {
     "ignore_rules:write": "admin",
     "workflow_policy:read": "viewer",
     "workflow_policy:write": "admin",
+    "drift:read": "viewer",
 }
 
 

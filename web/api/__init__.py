@@ -6,6 +6,7 @@ from flask_smorest import Api
 
 from web.api import (
     credentials,
+    environment_drift,
     environment_types,
     environments,
     events,
@@ -36,6 +37,7 @@ BLUEPRINTS = (
     git.blp,
     ignore_rules.blp,
     workflow_policy.blp,
+    environment_drift.blp,
 )
 
 
