@@ -43,6 +43,8 @@ SNAPSHOT_ONLY = "snapshot_only"
 IGNORE = "ignore"
 UNIGNORE = "unignore"
 UNLINK = "unlink"
+#: Drift resolution: the running version becomes the approved one (system.md §4.2, row 17).
+KEEP_HOTFIX = "keep_hotfix"
 
 ACTIONS = (
     REFRESH,
@@ -59,6 +61,7 @@ ACTIONS = (
     IGNORE,
     UNIGNORE,
     UNLINK,
+    KEEP_HOTFIX,
 )
 
 

@@ -27,8 +27,15 @@ EXPECTED = {
     "ignore": (A, A, A),
     "unignore": (A, A, A),
     "unlink": (A, W, B),
+    # system.md §4.2 row 17: the running version becomes the approved one; DEV is its own truth.
+    "keep_hotfix": (B, A, A),
 }
-ADMIN_ONLY = {("deploy_inbound", "production"), ("restore", "production")}
+ADMIN_ONLY = {
+    ("deploy_inbound", "production"),
+    ("restore", "production"),
+    ("keep_hotfix", "staging"),
+    ("keep_hotfix", "production"),
+}
 CLASSES = ("dev", "staging", "production")
 
 
