@@ -13,15 +13,16 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import credentials, executions, heartbeat, load_actors, maintenance, sync
-from jobs.broker import setup_broker
+from jobs.broker import setup_broker, warn_if_not_durable
 from jobs.schedule import EPOCH, Schedule, fire
 from models.db import check_app_role, init_engine
 from services.config import Settings, configure
 
 #: Seconds between outbox relay runs.
 RELAY_EVERY_S = 5
-#: Seconds between reaper runs.
-REAP_EVERY_S = 30
+#: Seconds between reaper runs: with jobs stale after 30 s (DEFAULT_STALE_AFTER_S), a dead
+#: worker's jobs run again within about 40 s.
+REAP_EVERY_S = 10
 
 #: Tenant work on a schedule: the clock only starts these jobs, workers do them.
 SCHEDULES: tuple[Schedule, ...] = (
@@ -64,7 +65,7 @@ def main() -> None:
     # APScheduler logs every fire at INFO; the relay alone fires every few seconds.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     check_app_role(init_engine(settings.database_url))
-    setup_broker(settings)
+    warn_if_not_durable(setup_broker(settings))
     load_actors()
     scheduler = build_scheduler()
     # SIGTERM (a deploy, a dyno restart) stops firing at once; fires are idempotent anyway.

@@ -1,7 +1,7 @@
 """The worker process's entry point: `dramatiq jobs.worker`.
 
 Connects as the app role (refusing a role that could bypass row-level security), sets up
-the broker and loads every actor.
+the broker (warning when its Redis could lose messages) and loads every actor.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from jobs import load_actors
-from jobs.broker import setup_broker
+from jobs.broker import setup_broker, warn_if_not_durable
 from models.db import check_app_role, init_engine
 from services.config import Settings, configure
 
@@ -18,4 +18,5 @@ configure(settings)
 logging.basicConfig(level=settings.log_level)
 check_app_role(init_engine(settings.database_url))
 broker = setup_broker(settings)
+warn_if_not_durable(broker)
 load_actors()
