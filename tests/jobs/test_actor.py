@@ -3,10 +3,15 @@ and a message is never dead-lettered for it."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import dramatiq
 import psycopg
 
 from jobs import actor, attempts
+from jobs.core import JobPolicy
+from services import sync
 from tests.jobs.helpers import read_job, start_job, wait_for
 
 
@@ -58,3 +63,20 @@ def test_an_outcome_that_cannot_reach_the_database_is_recorded_later(
     assert (job.status, job.attempt, job.result["steps"]) == ("completed", 1, 1)
     assert read_job(app, tenant.id, job_id).lease_token is None
     assert _dead_letters() == 0
+
+
+def test_a_hung_instance_fails_the_job_with_a_timeout_naming_it(app, tenant, environment, fake_n8n):
+    fake_n8n.slow(60.0)  # accepts, never answers in time
+    job_id = start_job(
+        app, tenant.id, "sync", resource_type="environment", resource_id=environment.id
+    )
+    # The kind's time limit, shortened: calls must end before it, with a timeout of their own.
+    policy = JobPolicy("sync", "sync_environment", time_limit=timedelta(seconds=3))
+    started = time.monotonic()
+    actor.execute(policy, lambda ctx: sync.sync_workflows(ctx.resource_id), job_id, tenant.id)
+    assert time.monotonic() - started < 3
+    job = read_job(app, tenant.id, job_id)
+    # The attempt failed with the timeout (and waits to be retried, as sync allows).
+    assert (job.status, job.error_class) == ("pending", "services.n8n.errors.N8nTimeout")
+    assert job.error_message.startswith(f"environment {environment.name!r}: GET /workflows")
+    assert job.attempts[-1]["outcome"] == "retry"
