@@ -3,8 +3,10 @@
 Ingestion pages n8n's executions newest first (ordered by id) down to the environment's
 watermark, the newest id a completed run ingested; a first run stops at the plan's retention
 window instead. Each page is one upsert statement that leaves unchanged rows unwritten, so
-re-reading a page adds and changes nothing. Executions seen unfinished in an earlier run are
-then re-read by id, since n8n changes them after first sight. Run data (megabytes at times)
+re-reading a page adds and changes nothing. n8n leaves executions in flight out of its
+listing, so the ids it skipped below the newest one are tracked and read by id
+(services/execution_gaps.py). Executions seen unfinished in an earlier run are re-read by id,
+since n8n changes them after first sight. Run data (megabytes at times)
 is fetched only for failures, once each: a row already stored as a failure is not fetched
 again. The watermark moves only when a run completes, so a run that fails half-way skips
 nothing: the next one reads the same range again, cheaply, because upserts are idempotent.
@@ -17,7 +19,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,7 +45,7 @@ from models.db import db
 from models.environments import Environment
 from models.executions import Execution
 from models.workflows import WorkflowEnvMap
-from services import entitlements, environments
+from services import entitlements, environments, execution_gaps
 from services.bulk import json_page
 from services.errors import InvalidInput, Unavailable
 from services.n8n import N8nClient, N8nError, N8nNotFound, N8nResponseTooLarge
@@ -108,13 +110,21 @@ class _Run:
     failures_fetched: int = 0
     vanished: int = 0
     newest: str | None = None
+    #: The id the listing covered down to (exclusive): the watermark, the first execution
+    #: past retention, or "0" when n8n listed everything it has.
+    floor: str | None = None
+    gaps: execution_gaps.GapRun = field(default_factory=execution_gaps.GapRun)
 
     def reached_end(self, execution: dict[str, Any]) -> bool:
         """Whether the listing got down to what earlier runs ingested, or past retention."""
         if self.watermark is not None and not is_newer(execution["id"], self.watermark):
+            self.floor = self.watermark
             return True
         started = execution.get("startedAt")
-        return self.cutoff is not None and started is not None and _time(started) < self.cutoff
+        if self.cutoff is not None and started is not None and _time(started) < self.cutoff:
+            self.floor = execution["id"]
+            return True
+        return False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -123,10 +133,11 @@ class _Run:
             "reread": self.reread,
             "inserted": self.inserted,
             "updated": self.updated,
-            "unchanged": self.listed + self.reread - self.inserted - self.updated,
+            "unchanged": self.listed + self.reread + self.gaps.found - self.inserted - self.updated,
             "failures_fetched": self.failures_fetched,
             "vanished": self.vanished,
             "watermark": self.watermark,
+            "skipped_ids": self.gaps.summary(),
         }
 
 
@@ -149,7 +160,11 @@ def ingest(env_id: uuid.UUID, *, progress: Progress = no_progress) -> dict:
     try:
         with environments.n8n_session(env) as client:
             seen = _read_new(client, env, run, progress)
+            execution_gaps.track(env.id, seen, floor=run.floor, run=run.gaps)
             _reread(client, env, run, sorted(unfinished - seen), progress)
+            reads = execution_gaps.read(client, env.id, run.gaps, progress)
+            _store(client, env, reads.found, run, progress)
+            execution_gaps.settle(env.id, reads)
     except (N8nError, UnsafeUrlError) as error:
         _, diagnosis = environments.diagnose(error)
         raise IngestionInterrupted(
@@ -181,6 +196,8 @@ def _read_new(client: N8nClient, env: Environment, run: _Run, progress) -> set[s
         progress(current=run.listed, message=f"page {run.pages}: {run.listed} executions read")
         if len(fresh) < len(page):
             break
+    else:
+        run.floor = run.watermark or "0"
     return seen
 
 
@@ -314,6 +331,24 @@ def _advance_watermark(env_id: uuid.UUID, newest: str | None) -> str | None:
     )
     db.commit()
     return watermark
+
+
+def name_unnamed(env_id: uuid.UUID) -> int:
+    """Give executions ingested before their workflow's first sync that workflow's name (the
+    sync calls this once workflow_env_map is up to date); not committed."""
+    names = WorkflowEnvMap.__table__.c
+    table = Execution.__table__
+    return db.execute(
+        update(table)
+        .where(
+            table.c.environment_id == env_id,
+            table.c.workflow_name.is_(None),
+            names.environment_id == env_id,
+            names.n8n_workflow_id == table.c.workflow_id,
+            names.workflow_name.is_not(None),
+        )
+        .values(workflow_name=names.workflow_name, updated_at=func.now())
+    ).rowcount
 
 
 # --- the upsert ----------------------------------------------------------------------------

@@ -15,10 +15,11 @@ from sqlalchemy import select, text, update
 from jobs import core
 from models.db import db, tenant_scope
 from models.environments import Environment
-from models.executions import Execution
+from models.executions import Execution, ExecutionGap
 from models.jobs import BackgroundJob
-from services import environments, executions, sync
+from services import environments, execution_gaps, executions, sync
 from services.errors import Conflict
+from services.n8n import N8nClient
 from tests.factories import Factory, TenantFixture
 from tests.fake_n8n import FakeN8n
 from tests.jobs.helpers import read_job, wait_for
@@ -250,19 +251,20 @@ def test_ids_are_compared_as_numbers(ingestion, workflow_id):
 
 def test_reingesting_the_same_data_changes_nothing(ingestion, workflow_id):
     fake = ingestion.fake
+    running = fake.add_execution(workflow_id, status="running")["id"]
     _add(fake, workflow_id, 300)
     fake.add_execution(workflow_id, status="error", error_message="boom", error_node="Code")
-    fake.add_execution(workflow_id, status="running")
     ingestion.run()
     before = ingestion.versions()
+    assert running in before  # the listing skipped it; read by id
     ingestion.forget_watermark()
     fake.clear_requests()
     summary = ingestion.run()
     assert summary["inserted"] == summary["updated"] == 0
-    assert summary["unchanged"] == summary["listed"] == 302
+    assert summary["unchanged"] == summary["listed"] + summary["reread"] == 301 + 1
     assert ingestion.versions() == before
     # The failure stored with its details is not read again.
-    assert _reads(fake) == []
+    assert [r.api_path for r in _reads(fake)] == [f"/executions/{running}"]
 
 
 def test_an_unfinished_execution_is_updated_by_a_later_run(ingestion, workflow_id):
@@ -271,17 +273,17 @@ def test_an_unfinished_execution_is_updated_by_a_later_run(ingestion, workflow_i
     waiting = fake.add_execution(workflow_id, status="waiting")["id"]
     failing = fake.add_execution(workflow_id, status="running")["id"]
     deleted = fake.add_execution(workflow_id, status="new")["id"]
-    ingestion.run()
+    fake.add_execution(workflow_id, status="success")
+    # The listing leaves all four out; their ids are read one by one.
+    first = ingestion.run()
+    assert first["listed"] == 1
+    assert first["skipped_ids"] == {"tracked": 4, "untracked": 0, "found": 4, "gave_up": 0}
     assert ingestion.rows()[running].normalized_status == "running"
 
     started = datetime.now(UTC) - timedelta(minutes=1)
-    fake.store.executions[int(running)]["status"] = "success"
+    fake.finish_execution(running)
     _set_times(fake, running, started, started + timedelta(seconds=42))
-    fake.store.executions[int(failing)].update(
-        status="error",
-        stoppedAt=_iso(datetime.now(UTC)),
-        _data={"resultData": {"error": {"message": "timeout", "node": {"name": "Wait"}}}},
-    )
+    fake.finish_execution(failing, status="error", error_message="timeout", error_node="Wait")
     del fake.store.executions[int(deleted)]
     fake.clear_requests()
 
@@ -306,6 +308,82 @@ def test_an_unfinished_execution_is_updated_by_a_later_run(ingestion, workflow_i
             (f"/executions/{deleted}", ""),
         ]
     )
+
+
+def _watermark_jump(fake, watermark: str | None) -> tuple[set[str], str | None]:
+    """The ingestion this replaced: list down to the watermark, store what is listed, move
+    the watermark to the newest id listed. Returns (ids stored, new watermark)."""
+    with N8nClient(fake.url, fake.api_key, allow_private=True) as client:
+        listed = [e["id"] for page in client.iter_executions() for e in page]
+    fresh = [i for i in listed if watermark is None or executions.is_newer(i, watermark)]
+    return set(fresh), (fresh[0] if fresh else watermark)
+
+
+def test_executions_in_flight_while_newer_ones_finish_are_not_lost(ingestion, workflow_id):
+    """Two Wait-node workflows: their executions are in flight (left out of every listing)
+    while newer executions finish and are listed. Jumping the watermark to the newest id
+    lost them for good; their skipped ids are tracked and read until they finish."""
+    fake = ingestion.fake
+    done = _add(fake, workflow_id, 20)
+    short_wait = fake.add_execution(workflow_id, status="running")["id"]
+    long_wait = fake.add_execution(workflow_id, status="waiting")["id"]
+    done += _add(fake, workflow_id, 8)
+    old_stored, old_mark = _watermark_jump(fake, None)
+    ingestion.run()
+    # Later, both finish and more executions run.
+    fake.finish_execution(short_wait)
+    fake.finish_execution(long_wait, status="error", error_message="late", error_node="HTTP")
+    done += _add(fake, workflow_id, 5)
+    more, old_mark = _watermark_jump(fake, old_mark)
+    old_stored |= more
+    ingestion.run()
+
+    everything = {*done, short_wait, long_wait}
+    assert everything - old_stored == {short_wait, long_wait}  # lost by the old code
+    rows = ingestion.rows()
+    assert set(rows) == everything
+    assert rows[short_wait].normalized_status == "success"
+    assert (rows[long_wait].normalized_status, rows[long_wait].error_message) == ("error", "late")
+
+
+def test_a_skipped_id_that_stays_gone_is_given_up(ingestion, workflow_id):
+    fake = ingestion.fake
+    first = _add(fake, workflow_id, 2)
+    unsaved = fake.add_execution(workflow_id, status="running")["id"]
+    _add(fake, workflow_id, 2)
+    # n8n deletes an execution it was told not to save when it ends.
+    del fake.store.executions[int(unsaved)]
+    assert ingestion.run()["skipped_ids"]["tracked"] == 1
+    assert ingestion.run()["skipped_ids"]["gave_up"] == 0  # too soon: looked for again
+    with ingestion.app.app_context(), tenant_scope(ingestion.tenant.id):
+        db.execute(
+            update(ExecutionGap).values(created_at=datetime.now(UTC) - timedelta(minutes=11))
+        )
+        db.commit()
+    assert ingestion.run()["skipped_ids"]["gave_up"] == 1
+    assert ingestion.run()["skipped_ids"] == {
+        "tracked": 0,
+        "untracked": 0,
+        "found": 0,
+        "gave_up": 0,
+    }
+    assert unsaved not in ingestion.rows() and set(first) <= set(ingestion.rows())
+
+
+def test_skipped_ids_are_the_gaps_below_the_newest_listed():
+    assert execution_gaps.skipped({"10", "7", "6"}, floor="3") == ([9, 8, 5, 4], 4)
+    assert execution_gaps.skipped({"10", "7"}, floor=None) == ([9, 8], 2)
+    assert execution_gaps.skipped({"abc"}, floor="3") == ([], 0)
+    ids, total = execution_gaps.skipped({"1000000"}, floor="0")
+    assert (len(ids), ids[0], total) == (execution_gaps.MAX_NEW, 999_999, 999_999)
+
+
+def test_executions_ingested_before_the_first_sync_get_its_name(ingestion, workflow_id):
+    _add(ingestion.fake, workflow_id, 3)
+    ingestion.run()
+    assert {row.workflow_name for row in ingestion.rows().values()} == {None}
+    ingestion.factory.run_as(ingestion.tenant.id, sync.sync_workflows, ingestion.env.id)
+    assert {row.workflow_name for row in ingestion.rows().values()} == {"Orders"}
 
 
 # --- n8n failing ---------------------------------------------------------------------------
