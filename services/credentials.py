@@ -6,13 +6,18 @@ comes from those nodes. Secrets never enter the database: n8n never sends them, 
 id, name, type and project shares are read from what it does send.
 
 Health: n8n's own test (2.x, POST /credentials/{id}/test) where n8n can test the credential,
-otherwise the rule below over recent executions (see ``_BY_EXECUTIONS``).
+otherwise the rule below over recent executions (see ``_BY_EXECUTIONS``). A credential is
+``unknown`` when nothing exercised it, ``healthy``, ``auth_error`` when its target refused it,
+``error`` when it failed for another reason (a target that is down is not an authentication
+failure), or ``warning`` when it failed lately but works again.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -127,29 +132,47 @@ def get(credential_id: uuid.UUID) -> SimpleNamespace:
 
 # --- the inventory ----------------------------------------------------------------------------
 
-#: Every credential reference in the nodes of the environment's present workflows, as the
-#: node caches it: {credType: {id, name}}. References without an id (very old workflows
-#: named credentials only) cannot be keyed and are skipped.
+#: Every credential reference in the nodes of the environment's present workflows, as sync
+#: recorded them ({id, type, name, node}, whatever the workflow's size: see ``references``).
 _REFS = """
     refs AS (
-        SELECT ref.value ->> 'id' AS n8n_credential_id,
-               ref.key AS type,
-               ref.value ->> 'name' AS name,
+        SELECT ref ->> 'id' AS n8n_credential_id,
+               ref ->> 'type' AS type,
+               ref ->> 'name' AS name,
                m.n8n_workflow_id AS workflow_id,
                m.workflow_name,
                m.n8n_updated_at,
-               node ->> 'name' AS node_name
+               ref ->> 'node' AS node_name
           FROM workflow_env_map m
-         CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(m.workflow_data -> 'nodes')
-               WHEN 'array' THEN m.workflow_data -> 'nodes' ELSE '[]' END) AS node
-         CROSS JOIN LATERAL jsonb_each(CASE jsonb_typeof(node -> 'credentials')
-               WHEN 'object' THEN node -> 'credentials' ELSE '{}' END) AS ref
+         CROSS JOIN LATERAL jsonb_array_elements(m.credential_refs) AS ref
          WHERE m.environment_id = :env_id
            AND m.status <> 'deleted' AND m.missing_since IS NULL AND NOT m.is_archived
-           AND jsonb_typeof(ref.value) = 'object'
-           AND coalesce(ref.value ->> 'id', '') <> ''
     )
 """
+
+
+def references(workflow: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every credential reference of a workflow's nodes as the node caches it, {id, type,
+    name, node}; sync keeps them for every workflow, however large. References without an
+    id (very old workflows named credentials only) cannot be keyed and are left out."""
+    nodes = workflow.get("nodes")
+    found = []
+    for node in nodes if isinstance(nodes, list) else ():
+        used = node.get("credentials") if isinstance(node, dict) else None
+        if not isinstance(used, dict):
+            continue
+        for credential_type, ref in used.items():
+            if isinstance(ref, dict) and ref.get("id"):
+                found.append(
+                    {
+                        "id": str(ref["id"]),
+                        "type": credential_type,
+                        "name": ref.get("name"),
+                        "node": node.get("name"),
+                    }
+                )
+    return found
+
 
 #: Per credential id: type and name as the most recently updated workflow has them (a renamed
 #: credential leaves its old name in workflows not saved since), and the workflows using it.
@@ -310,12 +333,25 @@ _UPSERT_HEALTH = """
     RETURNING status
 """
 
+#: What a failure says when the credential itself was refused (as opposed to the target
+#: being down or slow): a POSIX regex, matched case-insensitively (PostgreSQL ~* and re).
+AUTH_FAILURE = (
+    r"(^|[^0-9])(401|403)([^0-9]|$)|unauthori[sz]ed|forbidden|authenticat"
+    r"|authori[sz]ation (failed|required)|not authori[sz]ed|access denied|permission denied"
+    r"|invalid[ _-]?(api[ _-]?)?(auth|key|token|credentials?|grant|client|signature|password)"
+    r"|(token|session) (has )?expired|expired (token|session)|bad credentials"
+    r"|(incorrect|wrong) (password|username)|login failed"
+)
+_AUTH_FAILURE = re.compile(AUTH_FAILURE, re.IGNORECASE)
+
 #: The executions rule, per credential, over the last HEALTH_WINDOW_H hours. A run of a node
 #: is an execution of its workflow that succeeded or failed at that node (one that failed at
 #: another node says nothing about this one).
-#: - error: for some node using the credential, its latest run failed;
+#: - unknown: no node using it ran in the window (nothing exercised it);
+#: - auth_error / error: for some node using it, its latest run failed, refused
+#:   authentication (AUTH_FAILURE) / for another reason (target down, timeouts, 5xx);
 #: - warning: some run of such a node failed, but each one's latest run succeeded;
-#: - healthy: no run of any node using it failed (including: nothing ran in the window).
+#: - healthy: runs of the nodes using it, none failed.
 _BY_EXECUTIONS = text(f"""
     WITH {_REFS},
     targets AS (
@@ -341,7 +377,12 @@ _BY_EXECUTIONS = text(f"""
     ),
     verdicts AS (
         SELECT credential_id,
-               CASE WHEN bool_or(failed AND recency = 1) THEN 'error' ELSE 'warning' END AS status,
+               CASE WHEN NOT bool_or(failed) THEN 'healthy'
+                    WHEN NOT bool_or(failed AND recency = 1) THEN 'warning'
+                    WHEN (array_agg(error_message ORDER BY started_at DESC)
+                              FILTER (WHERE failed AND recency = 1))[1] ~* :auth_failure
+                        THEN 'auth_error'
+                    ELSE 'error' END AS status,
                count(*) FILTER (WHERE failed) AS failures,
                (array_agg(format('node %s of workflow %s: %s', node_name,
                                  coalesce(workflow_name, workflow_id),
@@ -350,12 +391,14 @@ _BY_EXECUTIONS = text(f"""
                    AS detail
           FROM runs
          GROUP BY credential_id
-        HAVING bool_or(failed)
     )
     INSERT INTO credential_health AS h
            (tenant_id, credential_id, status, error_message, check_method, last_checked_at)
-    SELECT :tenant_id, t.id, coalesce(v.status, 'healthy'),
-           CASE v.status
+    SELECT :tenant_id, t.id, coalesce(v.status, 'unknown'),
+           CASE coalesce(v.status, 'unknown')
+               WHEN 'unknown' THEN format('No run of a node using it in the last %s h.',
+                                          :window_h)
+               WHEN 'auth_error' THEN 'The latest run was refused authentication at ' || v.detail
                WHEN 'error' THEN 'The latest run failed at ' || v.detail
                WHEN 'warning' THEN format('%s failed run(s) in the last %s h, the latest runs '
                                           'succeeded; last failure at %s',
@@ -438,7 +481,8 @@ def _test_one(client: N8nClient, n8n_credential_id: str) -> tuple[str, str | Non
     if status == "Error" and message in UNTESTABLE_MESSAGES:
         return None
     if status == "Error":
-        return "error", message or "n8n's test failed without a reason."
+        reason = message or "n8n's test failed without a reason."
+        return ("auth_error" if _AUTH_FAILURE.search(reason) else "error"), reason
     return "warning", f"n8n's test answered an unknown status {status!r}: {message}"
 
 
@@ -456,5 +500,6 @@ def _judge_by_executions(env_id: uuid.UUID, *, only: list[uuid.UUID] | None) -> 
         "env_id": env_id,
         "only": only,
         "window_h": HEALTH_WINDOW_H,
+        "auth_failure": AUTH_FAILURE,
     }
     return Counter(db.scalars(_BY_EXECUTIONS, params))

@@ -35,7 +35,7 @@ from jobs.core import tenant_connection
 from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
-from services import environments, executions
+from services import credentials, environments, executions
 from services.bulk import json_page
 from services.n8n import N8nClient, N8nNotFound
 from services.progress import Progress, no_progress
@@ -85,6 +85,7 @@ def _row(workflow: dict[str, Any]) -> dict[str, Any]:
         "is_active": bool(workflow.get("active")),
         "is_archived": bool(workflow.get("isArchived")),
         "tags": tag_names(workflow),
+        "credential_refs": credentials.references(workflow),
     }
 
 
@@ -99,6 +100,7 @@ _PAGE = json_page(
     column("is_active", Boolean),
     column("is_archived", Boolean),
     column("tags", JSONB),
+    column("credential_refs", JSONB),
 )
 
 
@@ -118,6 +120,7 @@ def _upsert_statement():
         _PAGE.c.is_active,
         _PAGE.c.is_archived,
         _PAGE.c.tags,
+        _PAGE.c.credential_refs,
     ).select_from(_PAGE)
     columns = [
         "tenant_id",
@@ -131,6 +134,7 @@ def _upsert_statement():
         "is_active",
         "is_archived",
         "tags",
+        "credential_refs",
     ]
     # Python-side defaults (a uuid4 for id) would be one value for every row.
     insert = pg_insert(table).from_select(columns, source, include_defaults=False)
