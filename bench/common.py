@@ -65,6 +65,8 @@ class BenchEnv:
             "REDIS_URL": self.settings.redis_url,
             "DRAMATIQ_NAMESPACE": self.settings.dramatiq_namespace,
             "LOG_LEVEL": self.settings.log_level,
+            # This benchmark's settings only, not a dev stack's env file.
+            "N8NOPS_ENV_FILE": "",
         }
 
 

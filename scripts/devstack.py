@@ -12,13 +12,14 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services import dbadmin  # noqa: E402
-from services.config import Settings  # noqa: E402
+from services.config import DEV_ENV_FILE, Settings  # noqa: E402
 from services.secrets import new_key_entry  # noqa: E402
 
 DATA = ROOT / ".data"
@@ -84,20 +85,12 @@ def encryption_keys() -> str:
     return path.read_text().strip()
 
 
-#: What the processes were started with, for operator commands in another shell.
-DEV_ENV = DATA / "dev.env"
-_SHARED = (
-    "DATABASE_URL",
-    "MIGRATION_DATABASE_URL",
-    "REDIS_URL",
-    "ENCRYPTION_KEYS",
-    "ALLOW_PRIVATE_NETWORKS",
-)
-
-
-def write_dev_env(env: dict[str, str]) -> None:
-    DEV_ENV.write_text("".join(f"{name}={shlex.quote(env[name])}\n" for name in _SHARED))
-    DEV_ENV.chmod(0o600)
+def write_dev_env(env: dict[str, str], path: Path = DEV_ENV_FILE) -> None:
+    """Every setting the processes were started with (services.config.Settings), which every
+    command run later in another shell reads too (services/config.py)."""
+    names = [field.name.upper() for field in fields(Settings)]
+    path.write_text("".join(f"{name}={shlex.quote(env[name])}\n" for name in names if name in env))
+    path.chmod(0o600)
 
 
 def main() -> None:
@@ -109,13 +102,14 @@ def main() -> None:
     env.setdefault("PORT", "5000")
     # Local development talks to n8n instances on this machine or the LAN.
     env.setdefault("ALLOW_PRIVATE_NETWORKS", "true")
+    env.setdefault("DRAMATIQ_NAMESPACE", Settings.dramatiq_namespace)
     settings = Settings.from_env(env)
     dbadmin.migrate(settings.migration_database_url)
     write_dev_env(env)
     print(
         f"n8n-ops: API at http://127.0.0.1:{settings.port}/api/v1, "
         f"docs at http://127.0.0.1:{settings.port}/docs\n"
-        f"operator commands: set -a; . {DEV_ENV}; set +a; .venv/bin/flask --app web --help",
+        f"operator commands (they read {DEV_ENV_FILE} too): .venv/bin/flask --app web --help",
         flush=True,
     )
     bin_dir = Path(sys.executable).parent
