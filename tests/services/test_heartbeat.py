@@ -13,7 +13,7 @@ from models.audit import AuditLog
 from models.db import db
 from models.environments import Environment
 from services import environments, heartbeat
-from services.n8n import N8nUnreachable
+from services.n8n import N8nUnauthorized
 from tests.fake_n8n import FakeN8n
 from tests.jobs.helpers import start_job, wait_for
 from tests.services.test_credentials import cancel_scheduled, scheduled_jobs
@@ -143,13 +143,13 @@ def _job_call(env_id) -> None:
 
 
 def _failing_job_call(env_id) -> None:
-    with pytest.raises(N8nUnreachable):
+    with pytest.raises(N8nUnauthorized):
         _job_call(env_id)
 
 
 def test_jobs_and_heartbeats_count_one_failure_streak(factory, tenant, environment, fake_n8n):
     env = str(environment.id)
-    fake_n8n.go_down()
+    fake_n8n.fail_path("/api/v1/", 401, times=None)  # the key was revoked
     # Jobs fail first; the beat that makes the streak reach the threshold flags it.
     for _ in range(environments.FAILURES_BEFORE_FLAGGED - 1):
         factory.run_as(tenant.id, _failing_job_call, environment.id)
@@ -158,7 +158,7 @@ def test_jobs_and_heartbeats_count_one_failure_streak(factory, tenant, environme
     # Later failures, from jobs or beats, flag nothing again.
     factory.run_as(tenant.id, _failing_job_call, environment.id)
     assert beat(factory, tenant.id)["flagged"] == []
-    fake_n8n.come_back()
+    fake_n8n.clear_faults()
     # A job that reaches the instance again records the recovery, once.
     factory.run_as(tenant.id, _job_call, environment.id)
     assert beat(factory, tenant.id)["recovered"] == []
