@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum setup.cfg | cut -c1-12)
 
-.PHONY: run test lint
+.PHONY: run test lint chaos
 
 $(STAMP): setup.cfg pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -22,5 +22,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The suite in parallel, then the chaos suite (tests/chaos: real processes killed and paused,
+# with a PostgreSQL and a Redis of its own), one scenario at a time.
 test: lint
 	$(BIN)/pytest -n auto --durations=10 $(PYTEST_ARGS)
+	$(MAKE) chaos
+
+chaos: $(STAMP)
+	CHAOS=1 $(BIN)/pytest -p no:xdist --durations=0 tests/chaos

@@ -58,7 +58,7 @@ def build_scheduler(schedules: tuple[Schedule, ...] = SCHEDULES) -> BlockingSche
     return scheduler
 
 
-def main() -> None:
+def main(schedules: tuple[Schedule, ...] = SCHEDULES) -> None:
     settings = Settings.from_env()
     configure(settings)
     logging.basicConfig(level=settings.log_level)
@@ -67,7 +67,7 @@ def main() -> None:
     check_app_role(init_engine(settings.database_url))
     warn_if_not_durable(setup_broker(settings))
     load_actors()
-    scheduler = build_scheduler()
+    scheduler = build_scheduler(schedules)
     # SIGTERM (a deploy, a dyno restart) stops firing at once; fires are idempotent anyway.
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     scheduler.start()

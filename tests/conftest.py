@@ -59,6 +59,9 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     # The real-n8n suite is opt-in: collected only when a real instance is named.
     if "integration" in collection_path.parts and not os.environ.get("N8N_URL"):
         return True
+    # The chaos suite runs on its own, one scenario at a time (`make chaos`).
+    if "chaos" in collection_path.parts and not os.environ.get("CHAOS"):
+        return True
     return None
 
 
