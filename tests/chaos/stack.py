@@ -21,6 +21,8 @@ from pathlib import Path
 
 import redis
 
+from tests.jobs.helpers import worker_command
+
 ROOT = Path(__file__).resolve().parents[2]
 #: PostgreSQL refuses to run as root: the cluster then belongs to this system user.
 PG_SYSTEM_USER = "postgres"
@@ -248,18 +250,7 @@ class Stack:
 
     def worker(self, *, threads: int = 8, shutdown_ms: int = 5_000) -> Process:
         """`dramatiq jobs.worker` with the Procfile's flags."""
-        dramatiq = Path(sys.executable).parent / "dramatiq"
-        command = [
-            str(dramatiq),
-            "jobs.worker",
-            "--processes",
-            "1",
-            "--threads",
-            str(threads),
-            "--worker-shutdown-timeout",
-            str(shutdown_ms),
-        ]
-        return self._start(command, "worker")
+        return self._start(worker_command(threads=threads, shutdown_ms=shutdown_ms), "worker")
 
     def clock(self, *, fast_schedule: bool = False) -> Process:
         """The clock (relay, reaper); with ``fast_schedule``, plus a noop per tenant every

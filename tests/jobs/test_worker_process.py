@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from jobs import core, maintenance
 from models.db import tenant_scope
-from tests.jobs.helpers import read_job, start_job, wait_for
+from tests.jobs.helpers import read_job, start_job, wait_for, worker_command
 from tests.jobs.test_lifecycle import _backdate_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,18 +33,8 @@ def start_worker(settings):
             "LOG_LEVEL": "WARNING",
             "N8NOPS_ENV_FILE": "",
         }
-        dramatiq_bin = Path(sys.executable).parent / "dramatiq"
         process = subprocess.Popen(
-            [
-                str(dramatiq_bin),
-                "jobs.worker",
-                "--processes",
-                "1",
-                "--threads",
-                str(threads),
-                "--worker-shutdown-timeout",
-                str(shutdown_ms),
-            ],
+            worker_command(threads=threads, shutdown_ms=shutdown_ms),
             cwd=ROOT,
             env=env,
             start_new_session=True,
