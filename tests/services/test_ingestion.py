@@ -17,7 +17,8 @@ from models.db import db, tenant_scope
 from models.environments import Environment
 from models.executions import Execution, ExecutionGap
 from models.jobs import BackgroundJob
-from services import environments, execution_gaps, executions, sync
+from services import environments, execution_gaps, sync
+from services import ingestion as service
 from services.errors import Conflict
 from services.n8n import N8nClient
 from tests.factories import Factory, TenantFixture
@@ -38,7 +39,7 @@ class Ingestion:
     fake: FakeN8n
 
     def run(self, **kwargs) -> dict:
-        return self.factory.run_as(self.tenant.id, executions.ingest, self.env.id, **kwargs)
+        return self.factory.run_as(self.tenant.id, service.ingest, self.env.id, **kwargs)
 
     def start(self) -> uuid.UUID:
         user_id = self.tenant.user_ids["admin"]
@@ -125,7 +126,7 @@ def workflow_id(fake_n8n) -> str:
 
 
 def test_every_n8n_status_is_normalized():
-    assert {s: executions.normalize_status(s) for s in N8N_STATUSES} == {
+    assert {s: service.normalize_status(s) for s in N8N_STATUSES} == {
         "canceled": "error",
         "crashed": "error",
         "error": "error",
@@ -135,8 +136,8 @@ def test_every_n8n_status_is_normalized():
         "unknown": "error",
         "waiting": "waiting",
     }
-    assert executions.normalize_status("a-status-from-n8n-3.0") == "error"
-    assert executions.normalize_status(None) == "error"
+    assert service.normalize_status("a-status-from-n8n-3.0") == "error"
+    assert service.normalize_status(None) == "error"
 
 
 def test_first_run_stores_each_execution_as_n8n_sent_it(ingestion, workflow_id):
@@ -158,7 +159,7 @@ def test_first_run_stores_each_execution_as_n8n_sent_it(ingestion, workflow_id):
     assert summary["watermark"] == retry["id"]
     for status, execution_id in ids.items():
         row = rows[execution_id]
-        assert (row.status, row.normalized_status) == (status, executions.normalize_status(status))
+        assert (row.status, row.normalized_status) == (status, service.normalize_status(status))
         assert (row.workflow_name, row.mode) == ("Orders", "trigger")
     assert rows[ids["new"]].started_at is None
     assert rows[ids["running"]].finished_at is None
@@ -203,7 +204,7 @@ def test_a_long_error_message_is_cut(ingestion, workflow_id):
     ingestion.fake.add_execution(workflow_id, status="error", error_message="x" * 10_000)
     ingestion.run()
     [row] = ingestion.rows().values()
-    assert len(row.error_message) == executions.MAX_ERROR_MESSAGE_CHARS
+    assert len(row.error_message) == service.MAX_ERROR_MESSAGE_CHARS
 
 
 def test_first_run_stops_at_the_retention_window(ingestion, workflow_id):
@@ -243,10 +244,10 @@ def test_ids_are_compared_as_numbers(ingestion, workflow_id):
     newer = _add(ingestion.fake, workflow_id, 3)  # "10" < "9" as text
     summary = ingestion.run()
     assert summary["inserted"] == 3 and summary["watermark"] == newer[-1] == "12"
-    assert executions.is_newer("10", "9")
-    assert not executions.is_newer("9", "10")
+    assert service.is_newer("10", "9")
+    assert not service.is_newer("9", "10")
     # Ids that are not numbers have no known order: only the watermark itself stops.
-    assert executions.is_newer("b", "c") and not executions.is_newer("c", "c")
+    assert service.is_newer("b", "c") and not service.is_newer("c", "c")
 
 
 def test_reingesting_the_same_data_changes_nothing(ingestion, workflow_id):
@@ -315,7 +316,7 @@ def _watermark_jump(fake, watermark: str | None) -> tuple[set[str], str | None]:
     the watermark to the newest id listed. Returns (ids stored, new watermark)."""
     with N8nClient(fake.url, fake.api_key, allow_private=True) as client:
         listed = [e["id"] for page in client.iter_executions() for e in page]
-    fresh = [i for i in listed if watermark is None or executions.is_newer(i, watermark)]
+    fresh = [i for i in listed if watermark is None or service.is_newer(i, watermark)]
     return set(fresh), (fresh[0] if fresh else watermark)
 
 
@@ -403,7 +404,7 @@ def test_n8n_failing_half_way_keeps_the_watermark_and_a_rerun_reads_the_rest(
         if update.get("current") == 250:
             fake.fail_path(r"/api/v1/executions$", 500, times=None)
 
-    with pytest.raises(executions.IngestionInterrupted) as raised:
+    with pytest.raises(service.IngestionInterrupted) as raised:
         ingestion.run(progress=fail_after_first_page)
     message = raised.value.message
     assert "after 1 page(s) and 250 execution(s)" in message
@@ -424,7 +425,7 @@ def test_n8n_down_is_a_clear_error(ingestion, workflow_id):
     _add(ingestion.fake, workflow_id, 3)
     ingestion.fake.go_down()
     try:
-        with pytest.raises(executions.IngestionInterrupted) as raised:
+        with pytest.raises(service.IngestionInterrupted) as raised:
             ingestion.run()
     finally:
         ingestion.fake.come_back()
@@ -478,7 +479,7 @@ def test_a_job_cut_short_by_n8n_says_why_without_the_api_key(idle, workflow_id, 
     fake.fail_path(rf"/executions/{failed}$", 500, times=None, body=echo)
     job_id = idle.start()
     job = _first_error(idle, job_id)
-    assert job.error_class == "services.executions.IngestionInterrupted"
+    assert job.error_class == "services.ingestion.IngestionInterrupted"
     assert "after 2 page(s) and 300 execution(s)" in job.error_message
     assert "n8n answered 500: upstream rejected key [redacted]" in job.error_message
     for column in ("error_message", "error_traceback", "result", "progress", "params"):
