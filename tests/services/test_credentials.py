@@ -13,7 +13,7 @@ from models.db import db, reset_context, tenant_scope
 from models.environments import Environment
 from models.executions import Execution
 from models.jobs import BackgroundJob
-from services import credentials, environments, sync
+from services import credential_health, credentials, environments, sync
 from services.errors import Conflict
 from services.n8n import N8nClient
 from tests.fake_n8n import FakeN8n
@@ -173,7 +173,7 @@ def test_credentials_no_longer_used_are_deleted_with_their_health(
     kept = add_workflow(fake_n8n, "Kept", [node("Slack", slackApi=("c1", "Team Slack"))])
     gone = add_workflow(fake_n8n, "Gone", [node("HTTP", httpHeaderAuth=("c2", "Billing API"))])
     sync_workflows(factory, tenant.id, environment.id)
-    factory.run_as(tenant.id, credentials.check_health, environment.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment.id)
     assert set(health(factory, tenant.id, environment.id)) == {"c1", "c2"}
 
     with N8nClient(fake_n8n.url, fake_n8n.api_key, allow_private=True) as n8n:
@@ -226,7 +226,7 @@ def test_2x_inventory_lists_n8n_credentials_with_the_workflows_using_them(
 
 def test_secrets_never_reach_the_database(factory, tenant, environment_2x, fake_n8n_2x):
     fake_n8n_2x.add_credential("Team Slack", "slackApi", {"accessToken": SECRET})
-    factory.run_as(tenant.id, credentials.check_health, environment_2x.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment_2x.id)
     # Even an instance (or a proxy) that wrongly sends credential data has it dropped.
     leaky = {
         "id": "leaky",
@@ -246,7 +246,7 @@ def test_secrets_never_reach_the_database(factory, tenant, environment_2x, fake_
     fake_n8n_2x.fail_path(
         r"/credentials$", 200, method="GET", body={"data": [leaky], "nextCursor": None}
     )
-    factory.run_as(tenant.id, credentials.check_health, environment_2x.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment_2x.id)
 
     row = inventory(factory, tenant.id, environment_2x.id)["leaky"]
     assert (row.name, row.type) == ("Leaky", "httpHeaderAuth")
@@ -290,7 +290,7 @@ def test_2x_health_comes_from_n8n_test_and_else_from_executions(
         error_message="password authentication failed",
     )
 
-    summary = factory.run_as(tenant.id, credentials.check_health, env)
+    summary = factory.run_as(tenant.id, credential_health.check_health, env)
 
     assert health(factory, tenant.id, env) == {
         good: ("healthy", "test_endpoint", None),
@@ -336,7 +336,7 @@ def test_1x_health_follows_recent_errors_on_the_nodes_using_each_credential(
     run(wf_c, timedelta(minutes=10), error_node="Code", error_message="TypeError")
     run(wf_c, timedelta(hours=30), error_node="Mail", error_message="535 auth failed")
 
-    summary = factory.run_as(tenant.id, credentials.check_health, env)
+    summary = factory.run_as(tenant.id, credential_health.check_health, env)
 
     assert health(factory, tenant.id, env) == {
         "flaky": (
@@ -364,7 +364,7 @@ def test_1x_health_follows_recent_errors_on_the_nodes_using_each_credential(
     # A later success of the broken node makes it a warning; still one row per credential.
     first_check = inventory(factory, tenant.id, env)["broken"].health.last_checked_at
     run(wf_a, timedelta(minutes=1))
-    factory.run_as(tenant.id, credentials.check_health, env)
+    factory.run_as(tenant.id, credential_health.check_health, env)
     after = inventory(factory, tenant.id, env)["broken"].health
     assert after.status == "warning"
     assert after.last_checked_at > first_check
@@ -392,7 +392,7 @@ def test_a_target_that_is_down_is_not_an_authentication_failure(
         error_message="connect ECONNREFUSED 10.1.2.3:443",
     )
     add_execution(app, tenant.id, env, wf, ago=timedelta(minutes=20))
-    factory.run_as(tenant.id, credentials.check_health, env)
+    factory.run_as(tenant.id, credential_health.check_health, env)
     verdicts = health(factory, tenant.id, env)
     assert verdicts["down"][0] == "error"
     assert verdicts["ok"] == ("healthy", "executions", None)
@@ -405,7 +405,7 @@ def test_n8ns_test_tells_a_refused_credential_from_an_unreachable_target(
     unreachable = fake_n8n_2x.add_credential("Down", "githubApi")["id"]
     fake_n8n_2x.set_credential_test_result(refused, "Error", "invalid_auth: Invalid token")
     fake_n8n_2x.set_credential_test_result(unreachable, "Error", "getaddrinfo ENOTFOUND api")
-    factory.run_as(tenant.id, credentials.check_health, environment_2x.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment_2x.id)
     verdicts = health(factory, tenant.id, environment_2x.id)
     assert verdicts[refused][0] == "auth_error"
     assert verdicts[unreachable][0] == "error"

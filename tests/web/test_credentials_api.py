@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services import credentials
+from services import credential_health, credentials
 from tests.fake_n8n import FakeN8n
 from tests.services.test_credentials import add_execution, add_workflow, node, sync_workflows
 
@@ -33,7 +33,7 @@ def checked(app, factory, tenant, environment, fake_n8n):
         error_node="Post",
         error_message="invalid_auth",
     )
-    factory.run_as(tenant.id, credentials.check_health, environment.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment.id)
     add_workflow(fake_n8n, "Mailer", [node("Mail", smtp=("smtp1", "Mail"))])
     sync_workflows(factory, tenant.id, environment.id)
     factory.run_as(tenant.id, credentials.sync_inventory, environment.id)
