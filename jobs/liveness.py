@@ -45,6 +45,7 @@ class Heartbeats:
         #: job id -> (claim, monotonic time after which it gets no more heartbeats)
         self._running: dict[uuid.UUID, tuple[Claim, float]] = {}
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     def track(self, claim: Claim, *, time_limit: timedelta) -> None:
         """Keep ``claim`` alive until forgotten, or until its time limit is over (then the
@@ -79,10 +80,13 @@ class Heartbeats:
                     by_tenant[claim.tenant_id].append(claim)
         return sum(attempts.beat(tenant_id, claims) for tenant_id, claims in by_tenant.items())
 
+    def stop(self) -> None:
+        """End the thread (a process's own instance runs as long as the process)."""
+        self._stopped.set()
+
     def _run(self) -> None:
         wait = self._every_s
-        while True:
-            time.sleep(wait)
+        while not self._stopped.wait(wait):
             try:
                 self.beat()
             except attempts.DATABASE_DOWN as error:

@@ -30,19 +30,20 @@ def test_a_job_blocked_between_checkpoints_keeps_its_heartbeat(app, tenant, othe
     heartbeats = Heartbeats(every_s=0.1)
     jobs = {t.id: start_job(app, t.id) for t in (tenant, other_tenant)}
     claims = [attempts.claim(job_id, t, message_id=None) for t, job_id in jobs.items()]
-    for claim in claims:
-        heartbeats.track(claim, time_limit=timedelta(minutes=5))
-        _backdate_heartbeat(app, claim.tenant_id, claim.job_id, 3600)
-    # The actors write nothing (blocked in a call, say): the process beats for them.
-    assert _wait(lambda: all(_fresh(app, t, job_id) for t, job_id in jobs.items()))
-    assert not maintenance.reap().requeued
-    for claim in claims:
-        heartbeats.forget(claim)
-    assert heartbeats.running() == []
+    try:
+        for claim in claims:
+            heartbeats.track(claim, time_limit=timedelta(minutes=5))
+            _backdate_heartbeat(app, claim.tenant_id, claim.job_id, 3600)
+        # The actors write nothing (blocked in a call, say): the process beats for them.
+        assert _wait(lambda: all(_fresh(app, t, job_id) for t, job_id in jobs.items()))
+        assert not set(jobs.values()) & set(maintenance.reap().requeued)
+    finally:
+        heartbeats.stop()
 
 
 def test_no_heartbeat_past_the_time_limit_or_after_the_lease_is_lost(app, tenant):
     heartbeats = Heartbeats(every_s=3600)
+    heartbeats.stop()  # beats only when asked here
     overran, superseded = start_job(app, tenant.id), start_job(app, tenant.id)
     first = attempts.claim(overran, tenant.id, message_id=None)
     heartbeats.track(first, time_limit=timedelta(0))
