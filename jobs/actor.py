@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import dramatiq
+from dramatiq.common import q_name
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -258,7 +259,7 @@ def _claim(job_id: uuid.UUID, tenant_id: uuid.UUID, message) -> Claim | None:
         # message goes back to the queue for a later try instead.
         log.warning("job %s: PostgreSQL unreachable; its message goes back to the queue", job_id)
         if message is not None:
-            route = (message.queue_name, message.actor_name)
+            route = (q_name(message.queue_name), message.actor_name)
             dramatiq.get_broker().enqueue(core.message_for(job_id, tenant_id, route))
         return None
     if claim is None:
