@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dramatiq
 from dramatiq.common import dq_name
@@ -76,7 +76,7 @@ def _send_unenqueued(older_than_s: float) -> int:
 
 #: Where the last relay run's broker check stopped, in (enqueued_at, id) order.
 _checked_up_to: tuple[datetime, uuid.UUID] | None = None
-_START = (datetime.fromisoformat("1970-01-01T00:00:00+00:00"), uuid.UUID(int=0))
+_START = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
 
 
 def _resend_lost(check_after_s: float, resend_after_s: float) -> int:
@@ -107,8 +107,10 @@ def _resend_lost(check_after_s: float, resend_after_s: float) -> int:
     sent = sum(core.resend(row.id, row.tenant_id, lost_message_id=row.message_id) for row in lost)
     if lost:
         log.warning(
-            "relay: %d pending jobs' messages were not in the broker; %d sent again",
+            "relay: %d pending jobs sent again (message gone from the broker, or sent over "
+            "%.0f s ago); %d sent",
             len(lost),
+            resend_after_s,
             sent,
         )
     return sent
