@@ -7,6 +7,7 @@ failure streak, flagged once it reaches environments.FAILURES_BEFORE_FLAGGED (au
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -38,7 +39,11 @@ def beat(*, progress: Progress = no_progress) -> dict[str, Any]:
     if not envs:
         return summary
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PROBES, len(envs))) as pool:
-        probes = {pool.submit(environments.check_connection, env): env for env in envs}
+        # Each probe in the caller's context: the job's deadline bounds it (services/deadline).
+        probes = {
+            pool.submit(contextvars.copy_context().run, environments.check_connection, env): env
+            for env in envs
+        }
         for future in as_completed(probes):
             env, check = probes[future], future.result()
             transition = environments.record_check(env.id, check)
