@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv run demo test lint system-packages lock
+.PHONY: venv run demo test lint chaos system-packages lock
 
 venv:
 	@$(PYTHON) scripts/bootstrap.py --extras dev,test
@@ -35,8 +35,14 @@ system-packages:
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); fi
 
+# The suite in parallel, then the chaos suite (tests/chaos: real processes killed and paused,
+# with a PostgreSQL and a Redis of its own), one scenario at a time.
 test: lint system-packages
 	$(BIN)/pytest -n auto --durations=10 $(PYTEST_ARGS)
+	$(MAKE) chaos
+
+chaos: venv
+	CHAOS=1 $(BIN)/pytest -p no:xdist --durations=0 tests/chaos
 
 # Re-resolve every dependency to its newest allowed version and pin it in constraints.txt.
 lock:

@@ -13,7 +13,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import credentials, executions, heartbeat, load_actors, maintenance, sync
-from jobs.broker import setup_broker
+from jobs.broker import setup_broker, warn_if_not_durable
 from jobs.schedule import EPOCH, Schedule, fire
 from models.db import check_app_role, init_engine
 from services import logs, metrics, presence
@@ -23,8 +23,9 @@ from services.secrets import require_keys
 
 #: Seconds between outbox relay runs.
 RELAY_EVERY_S = 5
-#: Seconds between reaper runs.
-REAP_EVERY_S = 30
+#: Seconds between reaper runs: with jobs stale after 30 s (DEFAULT_STALE_AFTER_S), a dead
+#: worker's jobs run again within about 40 s.
+REAP_EVERY_S = 10
 
 #: Tenant work on a schedule: the clock only starts these jobs, workers do them.
 SCHEDULES: tuple[Schedule, ...] = (
@@ -60,7 +61,7 @@ def build_scheduler(schedules: tuple[Schedule, ...] = SCHEDULES) -> BlockingSche
     return scheduler
 
 
-def main() -> None:
+def main(schedules: tuple[Schedule, ...] = SCHEDULES) -> None:
     settings = Settings.from_env()
     configure(settings)
     logs.configure(settings.log_level, process="clock", fmt=settings.log_format)
@@ -70,6 +71,7 @@ def main() -> None:
     announce_storage(settings)
     check_app_role(init_engine(settings.database_url))
     broker = setup_broker(settings)
+    warn_if_not_durable(broker)
     load_actors()
     metrics.serve(
         settings.clock_metrics_port,
@@ -77,7 +79,7 @@ def main() -> None:
         collectors=[metrics.QueueDepth(broker)],
     )
     presence.start("clock", settings)
-    scheduler = build_scheduler()
+    scheduler = build_scheduler(schedules)
     # SIGTERM (a deploy, a dyno restart) stops firing at once; fires are idempotent anyway.
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     scheduler.start()

@@ -69,6 +69,8 @@ class BenchEnv:
             "DRAMATIQ_NAMESPACE": self.settings.dramatiq_namespace,
             "LOG_LEVEL": self.settings.log_level,
             "ENCRYPTION_KEYS": ",".join(self.settings.encryption_keys),
+            # This benchmark's settings only, not a dev stack's env file.
+            "N8NOPS_ENV_FILE": "",
         }
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from jobs import core
+from jobs import attempts, core
 from models.db import db, reset_context, tenant_scope
 
 TARGET_RPS_RATIO = 0.8
@@ -153,8 +153,8 @@ def polled_job(tenant_id) -> str:
         db.commit()
         job_id = job.id
     reset_context()
-    claim = core.claim(job_id, tenant_id, message_id=None)
-    core.heartbeat(claim, {"current": 4, "total": 10, "percentage": 40, "message": "step 4"})
+    claim = attempts.claim(job_id, tenant_id, message_id=None)
+    attempts.heartbeat(claim, {"current": 4, "total": 10, "percentage": 40, "message": "step 4"})
     return str(job_id)
 
 

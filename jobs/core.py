@@ -1,10 +1,10 @@
 """The job lifecycle: background_jobs is the source of truth, Dramatiq only the transport.
 
 Web, services and the clock start work through ``start``; workers advance it through
-``claim`` / ``Attempt``. Every transition is a guarded UPDATE (``WHERE status IN ...``), so
-status never moves backwards and a duplicate delivery finds nothing to do. Each attempt
-holds a fresh lease token that all its writes carry (the fence), so a worker that was paused
-or presumed dead cannot overwrite its successor.
+``jobs.attempts`` (claim, then writes under the attempt's lease). Every transition is a
+guarded UPDATE (``WHERE status IN ...``), so status never moves backwards and a duplicate
+delivery finds nothing to do. Each attempt holds a fresh lease token that all its writes carry
+(the fence), so a worker that was paused or presumed dead cannot overwrite its successor.
 
 This module knows job kinds by name only (the policy registry below is filled by the actor
 modules): services and web start work without importing any actor.
@@ -12,9 +12,7 @@ modules): services and web start work without importing any actor.
 
 from __future__ import annotations
 
-import functools
-import threading
-import traceback
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 import dramatiq
-import psycopg
-from psycopg.types.json import Jsonb
+import sqlalchemy.exc
 from sqlalchemy import Connection, bindparam, event, func, select, text, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased
@@ -36,10 +32,14 @@ from models.jobs import ACTIVE_STATUSES, BackgroundJob
 from services.errors import Conflict, NotFound
 from services.rows import get_or_404
 
+log = logging.getLogger(__name__)
+
 #: Seconds a running job may go without a heartbeat before the reaper acts, by default.
-DEFAULT_STALE_AFTER_S = 90.0
-#: Longest traceback kept on a job row, in characters.
-MAX_TRACEBACK_CHARS = 20_000
+#: Every worker process heartbeats each job it runs every few seconds (jobs/liveness.py),
+#: whatever the job is doing, so this only has to outlast a few missed beats.
+DEFAULT_STALE_AFTER_S = 30.0
+#: Most of a job's time limit kept back from its outbound calls (see JobPolicy.call_budget).
+CALL_MARGIN = timedelta(seconds=60)
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 
@@ -60,8 +60,16 @@ class JobPolicy:
     requeue_if_stale: bool = True
     stale_after: timedelta = timedelta(seconds=DEFAULT_STALE_AFTER_S)
 
-    def backoff_ms(self, attempt: int) -> int:
-        return int(self.retry_backoff.total_seconds() * 1000 * 2 ** max(attempt - 1, 0))
+    def backoff(self, attempt: int) -> timedelta:
+        """How long the job waits after failed attempt ``attempt`` before the next one."""
+        return self.retry_backoff * 2 ** max(attempt - 1, 0)
+
+    @property
+    def call_budget(self) -> timedelta:
+        """How long outbound calls may go on in one attempt: the time limit less a margin
+        (a tenth, at most CALL_MARGIN), so a hung service ends in a timeout that names it
+        before the time limit cuts the attempt off."""
+        return self.time_limit - min(self.time_limit / 10, CALL_MARGIN)
 
 
 _POLICIES: dict[str, JobPolicy] = {}
@@ -183,35 +191,57 @@ def _forget_rolled_back(session: Session, previous_transaction) -> None:
 
 
 def enqueue(
-    job_id: uuid.UUID,
-    tenant_id: uuid.UUID,
-    *,
-    route: tuple[str, str] | None = None,
-    delay_ms: int | None = None,
+    job_id: uuid.UUID, tenant_id: uuid.UUID, *, route: tuple[str, str] | None = None
 ) -> bool:
-    """Hand a committed pending job to the broker and note when; False if the broker failed.
+    """Hand a committed pending job to the broker and record which message carries it;
+    False if the broker or the database failed (the outbox relay sends it later).
 
-    ``route`` (queue, actor) saves reading it when the caller knows it. A failure is left to
-    the outbox relay, which re-sends pending rows never enqueued.
+    ``route`` (queue, actor) saves reading it when the caller knows it (a job just created);
+    without it, only a job still pending and not yet sent is sent.
     """
-    with tenant_connection(tenant_id) as conn:
-        if route is None:
-            row = conn.execute(_PENDING_ROUTE, {"job_id": job_id}).one_or_none()
-            if row is None:
-                return True
-            route = (row.queue_name, row.actor_name)
-        message = dramatiq.Message(
-            queue_name=route[0],
-            actor_name=route[1],
-            args=(str(job_id), str(tenant_id)),
-            kwargs={},
-            options={},
-        )
-        try:
-            dramatiq.get_broker().enqueue(message, delay=delay_ms)
-        except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay
-            return False
-        conn.execute(_MARK_ENQUEUED, {"job_id": job_id, "sent_message_id": message.message_id})
+    return _send(job_id, tenant_id, route, _UNSENT_ROUTE, {"job_id": job_id})
+
+
+def resend(job_id: uuid.UUID, tenant_id: uuid.UUID, *, lost_message_id: str | None) -> bool:
+    """Send a pending job again because the broker no longer holds the message last sent
+    (``lost_message_id``); a job that started, or was sent again meanwhile, is left alone."""
+    params = {"job_id": job_id, "lost_message_id": lost_message_id}
+    return _send(job_id, tenant_id, None, _LOST_ROUTE, params)
+
+
+def broker_key(message: dramatiq.Message) -> str:
+    """The id the broker keeps a sent message under (Redis: a fresh id per send)."""
+    return message.options.get("redis_message_id", message.message_id)
+
+
+def message_for(job_id: uuid.UUID, tenant_id: uuid.UUID, route: tuple[str, str]):
+    """A job's message: its ids only (never parameters or secrets)."""
+    return dramatiq.Message(
+        queue_name=route[0],
+        actor_name=route[1],
+        args=(str(job_id), str(tenant_id)),
+        kwargs={},
+        options={},
+    )
+
+
+def _send(job_id, tenant_id, route, route_query, params) -> bool:
+    try:
+        with tenant_connection(tenant_id) as conn:
+            if route is None:
+                row = conn.execute(route_query, params).one_or_none()
+                if row is None:
+                    return True
+                route = (row.queue_name, row.actor_name)
+            try:
+                sent = dramatiq.get_broker().enqueue(message_for(job_id, tenant_id, route))
+            except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay
+                log.warning("job %s: the broker refused its message; the relay sends it", job_id)
+                return False
+            conn.execute(_MARK_ENQUEUED, {"job_id": job_id, "sent_message_id": broker_key(sent)})
+    except sqlalchemy.exc.OperationalError as error:
+        log.warning("job %s: not sent or not recorded (%s); the relay sees to it", job_id, error)
+        return False
     return True
 
 
@@ -219,8 +249,19 @@ def enqueue(
 # every job runs enqueue, claim and finish, and building and keying a statement costs more
 # CPU than executing it. Parameter names differ from column names on purpose (in an UPDATE,
 # a parameter named like a column would become a SET value).
-_PENDING_ROUTE = select(BackgroundJob.queue_name, BackgroundJob.actor_name).where(
-    BackgroundJob.id == bindparam("job_id"), BackgroundJob.status == "pending"
+_ROUTE = select(BackgroundJob.queue_name, BackgroundJob.actor_name).with_for_update(
+    skip_locked=True
+)
+#: A job waiting for its first message, or for the message after a retry's backoff.
+_UNSENT_ROUTE = _ROUTE.where(
+    BackgroundJob.id == bindparam("job_id"),
+    BackgroundJob.status == "pending",
+    BackgroundJob.enqueued_at.is_(None),
+)
+_LOST_ROUTE = _ROUTE.where(
+    BackgroundJob.id == bindparam("job_id"),
+    BackgroundJob.status == "pending",
+    BackgroundJob.message_id.is_not_distinct_from(bindparam("lost_message_id")),
 )
 _MARK_ENQUEUED = (
     update(BackgroundJob)
@@ -316,232 +357,3 @@ def rerun(job_id: uuid.UUID, *, user_id: uuid.UUID | None) -> BackgroundJob:
     )
     db.commit()
     return new
-
-
-# --- the worker side -----------------------------------------------------------------------
-
-
-class JobCancelled(Exception):
-    """Raised at a checkpoint when an operator asked the job to stop."""
-
-
-class LeaseLost(Exception):
-    """Raised when this attempt's lease was taken over: another attempt owns the job now."""
-
-
-class HandBack(Exception):
-    """Raised at a checkpoint when the worker is shutting down and the job may run later."""
-
-
-@dataclass
-class Claim:
-    job_id: uuid.UUID
-    tenant_id: uuid.UUID
-    job_type: str
-    lease: uuid.UUID
-    attempt: int
-    max_attempts: int
-    params: dict[str, Any]
-    resource_type: str | None
-    resource_id: uuid.UUID | None
-
-
-def claim(job_id: uuid.UUID, tenant_id: uuid.UUID, *, message_id: str | None) -> Claim | None:
-    """pending -> running with a fresh lease; None when the job is not ours to run."""
-    lease = uuid.uuid4()
-    row = _worker_write(
-        tenant_id, _CLAIM, {"job_id": job_id, "new_lease": lease, "claimed_message_id": message_id}
-    ).fetchone()
-    if row is None:
-        return None
-    job_type, attempt, max_attempts, params, resource_type, resource_id = row
-    return Claim(
-        job_id,
-        tenant_id,
-        job_type,
-        lease,
-        attempt,
-        max_attempts,
-        params,
-        resource_type,
-        resource_id,
-    )
-
-
-_CLAIM = (
-    update(BackgroundJob)
-    .where(BackgroundJob.id == bindparam("job_id"), BackgroundJob.status == "pending")
-    .values(
-        status="running",
-        attempt=BackgroundJob.attempt + 1,
-        lease_token=bindparam("new_lease"),
-        heartbeat_at=func.now(),
-        started_at=func.coalesce(BackgroundJob.started_at, func.now()),
-        enqueued_at=func.coalesce(BackgroundJob.enqueued_at, func.now()),
-        message_id=bindparam("claimed_message_id"),
-    )
-    .returning(
-        BackgroundJob.job_type,
-        BackgroundJob.attempt,
-        BackgroundJob.max_attempts,
-        BackgroundJob.params,
-        BackgroundJob.resource_type,
-        BackgroundJob.resource_id,
-    )
-)
-
-#: Every write of an attempt: only while it still holds the lease and the job is running.
-_FENCED = update(BackgroundJob).where(
-    BackgroundJob.id == bindparam("job_id"),
-    BackgroundJob.lease_token == bindparam("lease"),
-    BackgroundJob.status == "running",
-)
-_ERROR_VALUES = {
-    "error_class": bindparam("failure_class"),
-    "error_message": bindparam("failure_message"),
-    "error_traceback": bindparam("failure_traceback"),
-}
-
-
-# The worker's writes (claim, heartbeat, finish, release) go through psycopg directly, on one
-# autocommit connection per worker thread that serves nothing else: each write is one
-# statement and one round trip, with no pool checkout, pre-ping, BEGIN or COMMIT. These writes
-# are most of what tracking a job costs, so this is where the job core's overhead lives.
-# The tenant is a session setting on that private connection, set again only when the next
-# write is for another tenant.
-_worker_state = threading.local()
-_SET_SESSION_TENANT = "SELECT set_config('app.tenant_id', %s, false)"
-
-
-@functools.cache
-def _compiled(statement) -> tuple[str, dict[str, Any]]:
-    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
-    return compiled.string, dict(compiled.params)
-
-
-def _worker_connection(tenant_id: uuid.UUID) -> psycopg.Connection:
-    engine = get_engine()
-    state = _worker_state.__dict__
-    if state.get("engine") is not engine or state["connection"].closed:
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        state.update(engine=engine, connection=psycopg.connect(url, autocommit=True), tenant=None)
-    if state["tenant"] != tenant_id:
-        state["connection"].execute(_SET_SESSION_TENANT, (str(tenant_id),))
-        state["tenant"] = tenant_id
-    return state["connection"]
-
-
-def _worker_write(tenant_id: uuid.UUID, statement, params: dict[str, Any]) -> psycopg.Cursor:
-    """Run ``statement`` as ``tenant_id`` in a transaction of its own; on a broken
-    connection, reconnect and try once more (every statement here is guarded, so a repeat
-    of one that did commit changes nothing)."""
-    sql, defaults = _compiled(statement)
-    values = {**defaults}
-    for name, value in params.items():
-        values[name] = Jsonb(value) if isinstance(value, dict) else value
-    try:
-        return _worker_connection(tenant_id).execute(sql, values)
-    except psycopg.OperationalError:
-        _drop_worker_connection()
-        return _worker_connection(tenant_id).execute(sql, values)
-
-
-def _drop_worker_connection() -> None:
-    state = _worker_state.__dict__
-    state.pop("engine", None)
-    connection = state.pop("connection", None)
-    if connection is not None:
-        connection.close()
-
-
-def _fence(claim_: Claim) -> dict[str, Any]:
-    return {"job_id": claim_.job_id, "lease": claim_.lease}
-
-
-@functools.cache
-def _heartbeat_statement(with_progress: bool):
-    values: dict[str, Any] = {"heartbeat_at": func.now()}
-    if with_progress:
-        values["progress"] = bindparam("new_progress")
-    return _FENCED.values(**values).returning(BackgroundJob.cancel_requested_at)
-
-
-@functools.cache
-def _finish_statement(with_progress: bool, with_error: bool):
-    values: dict[str, Any] = {
-        "status": bindparam("new_status"),
-        "finished_at": func.now(),
-        "heartbeat_at": func.now(),
-        "lease_token": None,
-        "result": bindparam("new_result"),
-    }
-    if with_progress:
-        values["progress"] = bindparam("new_progress")
-    if with_error:
-        values.update(_ERROR_VALUES)
-    return _FENCED.values(**values)
-
-
-@functools.cache
-def _release_statement(with_error: bool):
-    values: dict[str, Any] = {"status": "pending", "lease_token": None, "enqueued_at": None}
-    if with_error:
-        values.update(_ERROR_VALUES)
-    else:
-        # Handed back at shutdown: this attempt does not count.
-        values["attempt"] = BackgroundJob.attempt - 1
-    return _FENCED.values(**values)
-
-
-def heartbeat(claim_: Claim, progress: dict[str, Any] | None) -> bool:
-    """Write progress (or just the heartbeat) under the fence; return cancel requested.
-
-    Raises LeaseLost when the fence no longer matches.
-    """
-    params = _fence(claim_)
-    if progress is not None:
-        params["new_progress"] = progress
-    statement = _heartbeat_statement(progress is not None)
-    row = _worker_write(claim_.tenant_id, statement, params).fetchone()
-    if row is None:
-        raise LeaseLost(str(claim_.job_id))
-    return row[0] is not None
-
-
-def finish(
-    claim_: Claim,
-    status: str,
-    *,
-    result: dict[str, Any] | None = None,
-    error: BaseException | None = None,
-    progress: dict[str, Any] | None = None,
-) -> bool:
-    """running -> completed | failed | cancelled, under the fence; False if fenced out."""
-    params = {**_fence(claim_), "new_status": status, "new_result": result}
-    if progress is not None:
-        params["new_progress"] = progress
-    if error is not None:
-        params.update(_error_params(error))
-    statement = _finish_statement(progress is not None, error is not None)
-    return bool(_worker_write(claim_.tenant_id, statement, params).rowcount)
-
-
-def release(claim_: Claim, *, error: BaseException | None, delay_ms: int | None) -> bool:
-    """running -> pending for another attempt, then enqueue it; False if fenced out."""
-    params = _fence(claim_)
-    if error is not None:
-        params.update(_error_params(error))
-    statement = _release_statement(error is not None)
-    moved = _worker_write(claim_.tenant_id, statement, params).rowcount
-    if moved:
-        enqueue(claim_.job_id, claim_.tenant_id, delay_ms=delay_ms)
-    return bool(moved)
-
-
-def _error_params(error: BaseException) -> dict[str, Any]:
-    trace = "".join(traceback.format_exception(error))
-    return {
-        "failure_class": f"{type(error).__module__}.{type(error).__qualname__}",
-        "failure_message": str(error)[:2000] or type(error).__name__,
-        "failure_traceback": trace[-MAX_TRACEBACK_CHARS:],
-    }

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from jobs.actor import JobContext, job_actor
 from jobs.schedule import Schedule, environment_plan
-from services import credentials
+from services import credential_health, credentials
 
 #: How often every environment's credential health is checked.
 HEALTH_EVERY = timedelta(minutes=60)
@@ -24,7 +24,7 @@ def sync_credentials(ctx: JobContext) -> dict:
 @job_actor("credential_health", queue="n8n", time_limit=timedelta(minutes=20))
 def check_credential_health(ctx: JobContext) -> dict:
     """Refresh the inventory, then check each credential (n8n's test, else its executions)."""
-    return credentials.check_health(ctx.resource_id, progress=ctx.progress)
+    return credential_health.check_health(ctx.resource_id, progress=ctx.progress)
 
 
 SCHEDULES = (

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from jobs.actor import JobContext, job_actor
 from models.db import db
+from services import audit
 
 
 @job_actor("healthcheck", queue="default", time_limit=timedelta(seconds=30), max_attempts=1)
@@ -33,16 +34,34 @@ def healthcheck(ctx: JobContext) -> dict:
     queue="default",
     time_limit=timedelta(minutes=5),
     max_attempts=3,
-    retry_backoff=timedelta(milliseconds=100),
+    retry_backoff=timedelta(seconds=1),
+    stale_after=timedelta(seconds=15),
 )
 def noop(ctx: JobContext) -> dict:
-    """Do nothing, optionally for ``steps`` x ``step_seconds`` with progress, and optionally
-    fail the attempts before ``succeed_on_attempt`` (exercises retries)."""
+    """Do nothing, optionally for ``steps`` x ``step_seconds`` with progress; then optionally
+    fail the attempts before ``succeed_on_attempt`` (exercises retries); with ``effect``,
+    record one audit entry exactly once per job, and when this attempt recorded it, wait
+    ``hold_s`` (exercises a crash between a committed effect and the finish)."""
     steps = int(ctx.params.get("steps", 0))
     step_s = float(ctx.params.get("step_seconds", 0))
-    if ctx.attempt < int(ctx.params.get("succeed_on_attempt", 1)):
-        raise RuntimeError(f"attempt {ctx.attempt} fails on purpose")
     for step in range(steps):
         time.sleep(step_s)
         ctx.progress(current=step + 1, total=steps, message=f"step {step + 1} of {steps}")
-    return {"steps": steps, "attempt": ctx.attempt}
+    if ctx.attempt < int(ctx.params.get("succeed_on_attempt", 1)):
+        raise RuntimeError(f"attempt {ctx.attempt} fails on purpose")
+    result = {"steps": steps, "attempt": ctx.attempt}
+    if ctx.params.get("effect"):
+        result["effect_by_attempt"] = ctx.once("effect", lambda: _effect(ctx))
+        if result["effect_by_attempt"] == ctx.attempt:
+            time.sleep(float(ctx.params.get("hold_s", 0)))
+    return result
+
+
+def _effect(ctx: JobContext) -> int:
+    audit.record(
+        "diagnostics.effect",
+        resource_type="job",
+        resource_id=ctx.job_id,
+        new={"attempt": ctx.attempt},
+    )
+    return ctx.attempt

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from jobs.actor import JobContext, job_actor
 from jobs.schedule import Schedule, environment_plan
-from services import executions
+from services import ingestion
 
 
 # A first ingestion reads the whole retention window and fetches run data per failure; a
@@ -21,7 +21,7 @@ from services import executions
 )
 def ingest_executions(ctx: JobContext) -> dict:
     """Read the environment's new executions from n8n and re-read its unfinished ones."""
-    return executions.ingest(ctx.resource_id, progress=ctx.progress)
+    return ingestion.ingest(ctx.resource_id, progress=ctx.progress)
 
 
 #: Every environment's executions are read on this cadence; a run still going when the next

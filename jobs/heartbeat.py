@@ -1,4 +1,5 @@
-"""The environment heartbeat: one job per tenant per slot probes all its environments."""
+"""Environment health: one heartbeat job per tenant per slot probes all its environments; a
+connection check probes one environment when its URL or API key changed."""
 
 from __future__ import annotations
 
@@ -29,6 +30,19 @@ HEARTBEAT_MISFIRE_GRACE = timedelta(minutes=2)
 def environment_heartbeat(ctx: JobContext) -> dict:
     """Probe each environment of the tenant (reads only) and flag those that stop answering."""
     return heartbeat.beat(progress=ctx.progress)
+
+
+# A connection's reads only; the next heartbeat checks again, so it is never repeated.
+@job_actor(
+    "connection_check",
+    queue="n8n",
+    time_limit=timedelta(minutes=1),
+    max_attempts=1,
+    requeue_if_stale=False,
+)
+def connection_check(ctx: JobContext) -> dict:
+    """Probe one environment now (its URL or API key changed) and record what it answered."""
+    return heartbeat.check(ctx.resource_id)
 
 
 def plan_heartbeats(slot: datetime) -> int:

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TenantOwned, Timestamps, enum_check, tenant_fk
 
-HEALTH_STATUSES = ("healthy", "warning", "error")
+#: unknown: nothing exercised it lately; auth_error: its target refused it (401/403, invalid
+#: key, expired token); error: it failed for another reason (target down, timeouts, 5xx).
+HEALTH_STATUSES = ("unknown", "healthy", "warning", "auth_error", "error")
 CREDENTIAL_SOURCES = ("api", "workflows")
 HEALTH_METHODS = ("test_endpoint", "executions")
 

@@ -35,9 +35,22 @@ def _json(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+#: libpq options of every connection the processes open: give up connecting after 5 s, and
+#: notice a peer that vanished (host down, network cut) within about 20 s instead of the
+#: kernel's two hours, so a statement never waits forever on a dead server.
+CONNECT_ARGS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 2,
+}
+
+
 def init_engine(url: str, **options: object) -> Engine:
     """Create the engine the processes use and bind the session factory to it."""
     options.setdefault("pool_pre_ping", True)
+    options.setdefault("connect_args", CONNECT_ARGS)
     options.setdefault("json_serializer", _json)
     engine = create_engine(url, **options)
     SessionFactory.configure(bind=engine)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantOwned, Timestamps, enum_check, tenant_fk
+from models.base import Base, CreatedAt, TenantOwned, Timestamps, enum_check, tenant_fk
 from models.environments import PROVIDERS
 
 NORMALIZED_STATUSES = ("success", "error", "running", "waiting")
@@ -46,6 +46,14 @@ class Execution(TenantOwned, Timestamps, Base):
             "environment_id",
             postgresql_where=text("normalized_status IN ('running', 'waiting')"),
         ),
+        # A workflow's first sync names the executions ingested before it.
+        Index(
+            "ix_executions_unnamed",
+            "tenant_id",
+            "environment_id",
+            "workflow_id",
+            postgresql_where=text("workflow_name IS NULL"),
+        ),
         enum_check("provider", PROVIDERS),
         enum_check("normalized_status", NORMALIZED_STATUSES),
     )
@@ -71,3 +79,19 @@ class Execution(TenantOwned, Timestamps, Base):
     mode: Mapped[str | None] = mapped_column(Text)
     #: The n8n execution this one retried, if any.
     retry_of: Mapped[str | None] = mapped_column(Text)
+
+
+class ExecutionGap(TenantOwned, CreatedAt, Base):
+    """An execution id n8n's listing skipped (it leaves out executions in flight): read by
+    id until it is stored, or gone for long enough to be given up."""
+
+    __tablename__ = "execution_gaps"
+    __extra_args__ = (
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "environment_id", "n8n_execution_id"),
+    )
+
+    environment_id: Mapped[uuid.UUID]
+    n8n_execution_id: Mapped[str] = mapped_column(Text)
+    #: The last read that found nothing; None until the first one.
+    last_checked_at: Mapped[datetime | None]

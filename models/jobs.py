@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, String, Text, text
+from sqlalchemy import Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import JSON, Base, TenantOwned, Timestamps, enum_check, tenant_fk
@@ -38,6 +39,8 @@ JOB_TYPES = (
     "drift_keep_hotfix",
     "drift_ttl",
     "drift_retention",
+    # Checks an environment's connection after its URL or API key changed.
+    "connection_check",
     # Does nothing: measures the overhead of the job core itself (bench/).
     "noop",
 )
@@ -97,11 +100,18 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
             unique=True,
             postgresql_where=text("schedule_key IS NOT NULL"),
         ),
-        # The outbox relay's scan: committed but never handed to the broker.
+        # The outbox relay's scans: due but never handed to the broker, and sent but not
+        # started (is the message still in the broker?).
         Index(
             "ix_background_jobs_unenqueued",
-            "created_at",
+            "not_before",
             postgresql_where=text("status = 'pending' AND enqueued_at IS NULL"),
+        ),
+        Index(
+            "ix_background_jobs_pending_enqueued",
+            "enqueued_at",
+            "id",
+            postgresql_where=text("status = 'pending' AND enqueued_at IS NOT NULL"),
         ),
         # The reaper's scan.
         Index(
@@ -132,7 +142,8 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
     max_attempts: Mapped[int] = mapped_column(server_default=text("1"))
     queue_name: Mapped[str] = mapped_column(String(50))
     actor_name: Mapped[str] = mapped_column(String(100))
-    #: Dramatiq's id of the last message sent for this job.
+    #: The broker's key of the last message sent for this job (Redis: its redis_message_id),
+    #: so the relay can ask the broker whether that message is still there.
     message_id: Mapped[str | None] = mapped_column(String(64))
     rerun_of_id: Mapped[uuid.UUID | None]
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
@@ -146,5 +157,12 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
     triggered_by: Mapped[str] = mapped_column(String(20), server_default="user")
     triggered_by_user_id: Mapped[uuid.UUID | None]
     enqueued_at: Mapped[datetime | None]
+    #: Earliest start: a retry waits out its backoff here, durably (not in a worker's memory).
+    not_before: Mapped[datetime] = mapped_column(server_default=func.now())
+    #: Each finished attempt's outcome, oldest first: {attempt, outcome, at, error_class,
+    #: error_message}; the error_* columns describe only the job's final state.
+    attempts: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    #: Database effects done exactly once (JobContext.once): {key: the effect's result}.
+    effects: Mapped[JSON] = mapped_column(server_default=text("'{}'::jsonb"))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -95,6 +95,9 @@ class WorkflowEnvMap(TenantOwned, Timestamps, Base):
     is_archived: Mapped[bool] = mapped_column(server_default=text("false"))
     #: Tag names (tag ids are per instance).
     tags: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    #: Every credential reference of its nodes, [{id, type, name, node}], kept whatever the
+    #: definition's size (workflow_data is not, past the cap): the credential inventory.
+    credential_refs: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     #: When a complete listing first lacked it and a direct read confirmed it gone.
     missing_since: Mapped[datetime | None]
 

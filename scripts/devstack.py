@@ -19,6 +19,7 @@ import shlex
 import signal
 import socket
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,20 +104,17 @@ def encryption_keys() -> str:
     return path.read_text().strip()
 
 
-#: What the processes were started with, for operator commands in another shell.
+#: Where the settings the processes started with are written: services/config.py reads
+#: .data/dev.env by default (a launcher moved elsewhere, by tests, keeps its own).
 DEV_ENV = DATA / "dev.env"
-_SHARED = (
-    "DATABASE_URL",
-    "MIGRATION_DATABASE_URL",
-    "REDIS_URL",
-    "ENCRYPTION_KEYS",
-    "ALLOW_PRIVATE_NETWORKS",
-)
 
 
-def write_dev_env(env: dict[str, str]) -> None:
-    DEV_ENV.write_text("".join(f"{name}={shlex.quote(env[name])}\n" for name in _SHARED))
-    DEV_ENV.chmod(0o600)
+def write_dev_env(env: dict[str, str], path: Path = DEV_ENV) -> None:
+    """Every setting the processes were started with (services.config.Settings), which every
+    command run later in another shell reads too (services/config.py)."""
+    names = [field.name.upper() for field in fields(Settings)]
+    path.write_text("".join(f"{name}={shlex.quote(env[name])}\n" for name in names if name in env))
+    path.chmod(0o600)
 
 
 def run_procfile(env: dict[str, str]) -> int:
@@ -156,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             env.setdefault("ENCRYPTION_KEYS", encryption_keys())
             # Local development talks to n8n instances on this machine or the LAN.
             env.setdefault("ALLOW_PRIVATE_NETWORKS", "true")
+            env.setdefault("DRAMATIQ_NAMESPACE", Settings.dramatiq_namespace)
             settings = Settings.from_env(env)
             dbadmin.migrate(settings.migration_database_url)
             write_dev_env(env)
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"n8n-ops: API at http://127.0.0.1:{settings.port}/api/v1, "
                 f"docs at http://127.0.0.1:{settings.port}/docs\n"
-                f"operator commands: set -a; . {DEV_ENV}; set +a; "
+                f"operator commands (they read {DEV_ENV} too): "
                 f".venv/bin/flask --app web --help{banner}",
                 flush=True,
             )

@@ -1,4 +1,11 @@
-"""Configuration: read once from the environment (12-factor), typed, with working defaults."""
+"""Configuration: read once from the environment (12-factor), typed, with working defaults.
+
+Every process and command (web, worker, clock, the flask CLI, alembic) reads the same
+settings: the process environment, over an env file. The file is the one N8NOPS_ENV_FILE
+names (empty: none), else the one `make run` writes for its processes (.data/dev.env of the
+checkout) when it exists, so an operator command in another shell talks to the same
+database, Redis and queue namespace as the running processes.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 #: Default request body cap in bytes; workflows with many nodes run to a few MB.
 DEFAULT_MAX_CONTENT_LENGTH = 8 * 1024 * 1024
 #: Where the processes keep local state (Git clone caches, embedded repositories): the
 #: checkout's .data/ unless DATA_DIR says otherwise.
 DEFAULT_DATA_DIR = str(Path(__file__).resolve().parent.parent / ".data")
+
+
+#: Names the env file read beneath the environment; empty for none.
+ENV_FILE_VARIABLE = "N8NOPS_ENV_FILE"
+#: What `make run` (scripts/devstack.py) writes: every setting its processes were given.
+DEV_ENV_FILE = Path(__file__).resolve().parent.parent / ".data" / "dev.env"
 
 
 def normalize_database_url(url: str) -> str:
@@ -73,7 +88,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+        """From the process environment over its env file (see the module); from
+        ``environ`` alone when given (over the file it names, if it names one)."""
+        source = os.environ if environ is None else environ
+        env = {**env_file_values(source, default=DEV_ENV_FILE if environ is None else None)}
+        env.update(source)
         converters = {bool: _bool, int: int, tuple: _list}
         values: dict[str, object] = {}
         for f in fields(cls):
@@ -94,6 +113,21 @@ class Settings:
 
     def with_overrides(self, **overrides: object) -> Settings:
         return replace(self, **overrides).normalized()
+
+
+def env_file_values(environ: Mapping[str, str], *, default: Path | None) -> dict[str, str]:
+    """The settings in the env file ``environ`` names (it must exist), else in ``default``
+    if that exists."""
+    named = environ.get(ENV_FILE_VARIABLE)
+    if named == "":
+        return {}
+    if named is None:
+        if default is None or not default.is_file():
+            return {}
+        named = str(default)
+    elif not Path(named).is_file():
+        raise FileNotFoundError(f"{ENV_FILE_VARIABLE} names {named!r}, which does not exist")
+    return {name: value for name, value in dotenv_values(named).items() if value is not None}
 
 
 _current: Settings | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from models.db import db
 from models.environments import Environment
 from models.tenancy import Tenant
 from services import audit, config, entitlements
-from services.errors import InvalidInput, Unavailable
+from services.errors import Conflict, InvalidInput, Unavailable
 from services.n8n import (
     N8nAddressRefused,
     N8nClient,
@@ -35,6 +36,10 @@ from services.url_safety import UnsafeUrlError, check_url
 
 #: Seconds a connection test may take in all (connect + read), so the API answers quickly.
 TEST_TIMEOUT_S = (3.0, 5.0)
+#: Failed checks in a row (heartbeats, jobs' calls, connection tests alike) before an
+#: environment is flagged unhealthy: with a beat every 5 minutes, about 15 minutes of
+#: silence, not one dropped connection or a restart.
+FAILURES_BEFORE_FLAGGED = 3
 
 #: Drift handling a new environment gets from the tenant's plan (spec Decision 1).
 DEFAULT_DRIFT_MODE_BY_PLAN = {
@@ -142,10 +147,15 @@ def create(*, user_id: uuid.UUID | None, **fields) -> tuple[Environment, object]
 
 
 def update_environment(env_id: uuid.UUID, **fields) -> Environment:
+    """Change an environment; a new URL or API key makes its connection unknown again and
+    queues a check of it."""
     env = get(env_id)
     before = _snapshot(env)
+    url_before, new_key = env.url, "api_key" in fields
     _apply(env, fields)
     flush_unique(f"An environment named {env.name!r} exists.")
+    if env.url != url_before or new_key:
+        _forget_connection(env)
     audit.record(
         "environment.update",
         resource_type="environment",
@@ -155,6 +165,24 @@ def update_environment(env_id: uuid.UUID, **fields) -> Environment:
     )
     db.commit()
     return env
+
+
+def _forget_connection(env: Environment) -> None:
+    """What was known of the old target no longer holds: status unknown until the check
+    queued here says (the failure streak stays, so a recovery is still recorded once)."""
+    env.connection_status = "unknown"
+    env.connection_error = None
+    env.connection_checked_at = None
+    env.n8n_version_family = None
+    # A check already pending reads the new target when it runs: that one does.
+    with contextlib.suppress(Conflict):
+        jobs.start(
+            "connection_check",
+            resource_type="environment",
+            resource_id=env.id,
+            concurrency_key=f"connection_check:{env.id}",
+            triggered_by="system",
+        )
 
 
 def delete(env_id: uuid.UUID) -> None:
@@ -188,9 +216,11 @@ def _apply(env: Environment, fields: dict) -> None:
 
 
 def client_for(env: Environment, *, timeout: tuple[float, float] | None = None) -> N8nClient:
-    """A client for the environment's n8n, with its API key decrypted only here."""
+    """A client for the environment's n8n, with its API key decrypted only here; its errors
+    name the environment."""
     options = {
         "allow_private": config.current().allow_private_networks,
+        "source": f"environment {env.name!r}",
         "environment_class": env.environment_class,
     }
     if timeout:
@@ -230,19 +260,60 @@ def diagnose(error: Exception) -> tuple[str, str]:
     return "error", f"n8n answered with an error: {error}"
 
 
-def record_check(env_id: uuid.UUID, check: ConnectionCheck) -> None:
-    """Store a check's outcome on the environment (a set-based update, committed)."""
+def record_check(env_id: uuid.UUID, check: ConnectionCheck) -> str | None:
+    """Store a check's outcome (a heartbeat's, a job's, a connection test's: one failure
+    streak for all), committed. The check that makes the streak reach
+    FAILURES_BEFORE_FLAGGED flags the environment, the first success after that recovers
+    it; each is recorded once in the audit trail. Returns "flagged", "recovered" or None."""
+    before = db.execute(
+        select(Environment.consecutive_failures, Environment.connection_status)
+        .where(Environment.id == env_id)
+        # Held until the commit: concurrent checks take turns, so none misses or repeats
+        # a transition.
+        .with_for_update()
+    ).one_or_none()
+    if before is None:
+        db.rollback()  # deleted meanwhile
+        return None
+    failures = 0 if check.ok else before.consecutive_failures + 1
+    transition = _transition(before.consecutive_failures, failures)
+    if transition:
+        audit.record(
+            "environment.unhealthy" if transition == "flagged" else "environment.recovered",
+            resource_type="environment",
+            resource_id=env_id,
+            old={
+                "connection_status": before.connection_status,
+                "consecutive_failures": before.consecutive_failures,
+            },
+            new={
+                "connection_status": check.status,
+                "consecutive_failures": failures,
+                "message": check.message,
+            },
+        )
     values = {
         "connection_status": check.status,
         "connection_checked_at": datetime.now(UTC),
         "connection_error": None if check.ok else check.message,
-        "consecutive_failures": 0 if check.ok else Environment.consecutive_failures + 1,
+        "consecutive_failures": failures,
     }
     if check.ok:
         values["last_heartbeat_at"] = values["connection_checked_at"]
         values["n8n_version_family"] = check.version_family
     db.execute(update(Environment).where(Environment.id == env_id).values(**values))
     db.commit()
+    return transition
+
+
+def _transition(failures_before: int, failures_after: int) -> str | None:
+    flagged_before = failures_before >= FAILURES_BEFORE_FLAGGED
+    flagged_after = failures_after >= FAILURES_BEFORE_FLAGGED
+    if flagged_after and not flagged_before:
+        return "flagged"
+    if flagged_before and not flagged_after:
+        return "recovered"
+    return None
 
 
 #: Connection outcomes that may clear up by themselves, so a job may try again.

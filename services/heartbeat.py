@@ -1,13 +1,14 @@
-"""The heartbeat: probe each environment of a tenant (reads only), record the outcome, and flag
-environments that stop answering.
+"""The heartbeat: probe each environment of a tenant (reads only) and record the outcome.
 
-An environment is flagged once FAILURES_BEFORE_FLAGGED checks in a row have failed
-(``consecutive_failures``); the audit trail gets one entry when it becomes flagged
-("environment.unhealthy") and one when a check succeeds again ("environment.recovered").
+Recording is environments.record_check, shared with jobs' calls and connection tests: one
+failure streak, flagged once it reaches environments.FAILURES_BEFORE_FLAGGED (audited once as
+"environment.unhealthy") and recovered at the next success ("environment.recovered").
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
@@ -16,13 +17,9 @@ from sqlalchemy import select
 
 from models.db import db
 from models.environments import Environment
-from services import audit, environments
-from services.environments import ConnectionCheck
+from services import environments
 from services.progress import Progress, no_progress
 
-#: Failed checks in a row before an environment is flagged: with a beat every 5 minutes,
-#: about 15 minutes of silence, not one dropped connection or a restart.
-FAILURES_BEFORE_FLAGGED = 3
 #: Environments probed at once; each probe is bounded by environments.TEST_TIMEOUT_S.
 MAX_PARALLEL_PROBES = 8
 
@@ -42,10 +39,14 @@ def beat(*, progress: Progress = no_progress) -> dict[str, Any]:
     if not envs:
         return summary
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PROBES, len(envs))) as pool:
-        probes = {pool.submit(environments.check_connection, env): env for env in envs}
+        # Each probe in the caller's context: the job's deadline bounds it (services/deadline).
+        probes = {
+            pool.submit(contextvars.copy_context().run, environments.check_connection, env): env
+            for env in envs
+        }
         for future in as_completed(probes):
             env, check = probes[future], future.result()
-            transition = _record(env.id, check)
+            transition = environments.record_check(env.id, check)
             summary["checked"] += 1
             summary["healthy" if check.ok else "failing"] += 1
             if transition:
@@ -54,42 +55,6 @@ def beat(*, progress: Progress = no_progress) -> dict[str, Any]:
     return summary
 
 
-def _record(env_id: uuid.UUID, check: ConnectionCheck) -> str | None:
-    """Store one check, with an audit entry if it flags or unflags the environment, in one
-    transaction; returns "flagged", "recovered" or None."""
-    before = db.execute(
-        select(Environment.consecutive_failures, Environment.connection_status)
-        .where(Environment.id == env_id)
-        # Held until record_check commits, so an API connection test cannot slip in between
-        # and make us miss or repeat a transition.
-        .with_for_update()
-    ).one_or_none()
-    if before is None:
-        db.rollback()  # deleted while it was being probed
-        return None
-    transition = _transition(before.consecutive_failures, check.ok)
-    if transition:
-        audit.record(
-            "environment.unhealthy" if transition == "flagged" else "environment.recovered",
-            resource_type="environment",
-            resource_id=env_id,
-            old={
-                "connection_status": before.connection_status,
-                "consecutive_failures": before.consecutive_failures,
-            },
-            new={
-                "connection_status": check.status,
-                "consecutive_failures": 0 if check.ok else before.consecutive_failures + 1,
-                "message": check.message,
-            },
-        )
-    environments.record_check(env_id, check)
-    return transition
-
-
-def _transition(failures_before: int, ok: bool) -> str | None:
-    if not ok and failures_before + 1 == FAILURES_BEFORE_FLAGGED:
-        return "flagged"
-    if ok and failures_before >= FAILURES_BEFORE_FLAGGED:
-        return "recovered"
-    return None
+def check(env_id: uuid.UUID) -> dict[str, Any]:
+    """Probe one environment now and record the outcome (a connection_check job)."""
+    return dataclasses.asdict(environments.test_connection(env_id))

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from services import credentials, environments, executions, sync
+from services import credentials, environments, ingestion, sync
 from services.environments import ConnectionFailed
 
 STEPS = (
@@ -30,7 +30,7 @@ def onboard(env_id: uuid.UUID, *, progress: Callable[..., None]) -> dict[str, An
     for step, (name, run) in enumerate(
         (
             ("workflows", sync.sync_workflows),
-            ("executions", executions.ingest),
+            ("executions", ingestion.ingest),
             ("credentials", credentials.sync_inventory),
         ),
         start=1,

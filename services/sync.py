@@ -38,7 +38,7 @@ from jobs.core import tenant_connection
 from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
-from services import environments, runtime_digest
+from services import credentials, environments, ingestion, runtime_digest
 from services.bulk import json_page
 from services.n8n import N8nClient, N8nNotFound
 from services.progress import Progress, no_progress
@@ -67,6 +67,7 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
         missing, reappeared = _confirm_absent(env, client, seen)
     written += _upsert(env, _rows(reappeared, ctx))
     marked = _mark_missing(env, missing)
+    ingestion.name_unnamed(env.id)
     db.execute(update(Environment).where(Environment.id == env.id).values(last_sync_at=func.now()))
     db.commit()
     return {
@@ -89,6 +90,7 @@ def _row(workflow: dict[str, Any], ctx: DigestContext) -> dict[str, Any]:
         "is_active": bool(workflow.get("active")),
         "is_archived": bool(workflow.get("isArchived")),
         "tags": tag_names(workflow),
+        "credential_refs": credentials.references(workflow),
     }
 
 
@@ -103,6 +105,7 @@ _PAGE = json_page(
     column("is_active", Boolean),
     column("is_archived", Boolean),
     column("tags", JSONB),
+    column("credential_refs", JSONB),
 )
 
 
@@ -122,6 +125,7 @@ def _upsert_statement():
         _PAGE.c.is_active,
         _PAGE.c.is_archived,
         _PAGE.c.tags,
+        _PAGE.c.credential_refs,
     ).select_from(_PAGE)
     columns = [
         "tenant_id",
@@ -135,6 +139,7 @@ def _upsert_statement():
         "is_active",
         "is_archived",
         "tags",
+        "credential_refs",
     ]
     # Python-side defaults (a uuid4 for id) would be one value for every row.
     insert = pg_insert(table).from_select(columns, source, include_defaults=False)

@@ -15,7 +15,7 @@ import orjson
 import requests
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
-from services import metrics
+from services import deadline, metrics
 from services.n8n.errors import (
     N8nAddressRefused,
     N8nBadRequest,
@@ -101,7 +101,14 @@ class N8nClient:
         verify: bool | str = True,
         pool_size: int = DEFAULT_POOL_SIZE,
         environment_class: str = "unknown",
+        source: str | None = None,
     ) -> None:
+        """``source`` names the instance in every error (an environment's name, say).
+
+        Every call is bounded by ``timeout`` (connect, read), ``max_attempt_s`` per attempt,
+        the retries, and the deadline of the unit of work around it (services.deadline: a
+        job's time limit), whichever ends first.
+        """
         if not api_key:
             raise ValueError("An n8n API key is required")
         # Syntax only here; addresses are checked on every connection (see transport.py).
@@ -117,6 +124,8 @@ class N8nClient:
         self._max_attempt_s = max_attempt_s
         #: The metrics label of this instance's calls (dev, staging, production).
         self._environment_class = environment_class
+        #: Who the client talks for, in its error messages ("environment 'prod'").
+        self._source = source
         self._session = requests.Session()
         # No proxies or .netrc from the environment: the key goes to the checked host only.
         self._session.trust_env = False
@@ -268,7 +277,13 @@ class N8nClient:
         query = {**(params or {}), "limit": page_size}
         seen: set[str] = set()
         while True:
-            answer = self.request("GET", path, params=query)
+            try:
+                answer = self.request("GET", path, params=query)
+            except N8nNotFound as error:
+                # n8n serves its listings whatever they hold: a 404 here, even in JSON, is
+                # another server (or a path in front of n8n that is not its API).
+                message = f"answered 404 to a listing n8n always serves ({error.n8n_message})"
+                raise self._error(N8nNotN8n, message, "GET", path, status=404) from None
             if not (
                 isinstance(answer, dict)
                 and isinstance(answer.get("data"), list)
@@ -310,7 +325,11 @@ class N8nClient:
                 self._observe(path, type(error).__name__, started)
                 if not self._should_retry(error, attempt, repeatable):
                     raise
-                time.sleep(self._backoff(attempt, error))
+                pause = self._backoff(attempt, error)
+                left = deadline.remaining()
+                if left is not None and pause >= left:
+                    raise
+                time.sleep(pause)
                 attempt += 1
             else:
                 self._observe(path, "ok", started)
@@ -337,28 +356,42 @@ class N8nClient:
             delay = max(delay, min(retry_after, self._max_backoff_s))
         return delay
 
+    def _limits(self, method: str, path: str) -> tuple[tuple[float, float], float]:
+        """(connect, read) timeouts and the attempt's whole budget, within the deadline."""
+        left = deadline.remaining()
+        if left is None:
+            return self._timeout, self._max_attempt_s
+        if left <= 0:
+            message = "no time left before the job's time limit"
+            raise self._error(N8nTimeout, message, method, path, sent=False)
+        connect, read = self._timeout
+        return (min(connect, left), min(read, left)), min(self._max_attempt_s, left)
+
     def _attempt(self, method: str, path: str, query: dict[str, str], body: Any) -> Any:
         started = time.monotonic()
+        timeout, budget = self._limits(method, path)
         try:
             response = self._session.request(
                 method,
                 self._api + path,
                 params=query,
                 json=body,
-                timeout=self._timeout,
+                timeout=timeout,
                 allow_redirects=False,  # a redirect would carry the key to another host
                 stream=True,
             )
             with response:
-                raw = self._read(response, started, method, path)
+                raw = self._read(response, started, budget, method, path)
         except UnsafeUrlError as exc:
             raise self._error(N8nAddressRefused, str(exc), method, path) from None
         except requests.RequestException as exc:
             # from None: the requests exception holds the prepared request, key included.
-            raise self._transport_error(exc, method, path) from None
+            raise self._transport_error(exc, timeout, method, path) from None
         return self._decode(response, raw, method, path)
 
-    def _read(self, response: requests.Response, started: float, method: str, path: str) -> bytes:
+    def _read(
+        self, response: requests.Response, started: float, budget: float, method: str, path: str
+    ) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise self._too_large(method, path)
@@ -367,8 +400,8 @@ class N8nClient:
             size += len(chunk)
             if size > self._max_bytes:
                 raise self._too_large(method, path)
-            if time.monotonic() - started > self._max_attempt_s:
-                message = f"the answer took over {self._max_attempt_s:g}s"
+            if time.monotonic() - started > budget:
+                message = f"the answer took over {budget:g}s"
                 raise self._error(N8nTimeout, message, method, path)
             chunks.append(chunk)
         return b"".join(chunks)
@@ -411,17 +444,23 @@ class N8nClient:
             error.retry_after_s = _retry_after(response.headers.get("Retry-After"))
         return error
 
-    def _transport_error(self, exc: requests.RequestException, method: str, path: str) -> N8nError:
+    def _transport_error(
+        self,
+        exc: requests.RequestException,
+        timeout: tuple[float, float],
+        method: str,
+        path: str,
+    ) -> N8nError:
         reason = _reason(exc)
         inner = exc.args[0] if exc.args else None
         if isinstance(exc, requests.exceptions.SSLError):
             return self._error(N8nTLSError, f"TLS failed: {reason}", method, path, sent=False)
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            message = f"no connection within {self._timeout[0]:g}s"
+            message = f"no connection within {timeout[0]:g}s"
             return self._error(N8nTimeout, message, method, path, sent=False)
         # A read timeout while streaming the body surfaces as a ConnectionError.
         if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(inner, ReadTimeoutError):
-            message = f"no answer within {self._timeout[1]:g}s"
+            message = f"no answer within {timeout[1]:g}s"
             return self._error(N8nTimeout, message, method, path)
         never_sent = isinstance(getattr(inner, "reason", None), NewConnectionError)
         message = f"cannot reach {self.base_url}: {reason}"
@@ -446,6 +485,7 @@ class N8nClient:
             path=path,
             n8n_message=self._redact(n8n) if n8n is not None else None,
             request_sent=sent,
+            source=self._source,
         )
 
     def _redact(self, text: str) -> str:

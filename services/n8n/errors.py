@@ -20,9 +20,10 @@ class N8nError(Exception):
         path: str | None = None,
         n8n_message: str | None = None,
         request_sent: bool = True,
+        source: str | None = None,
     ) -> None:
         where = f"{method} {path}: " if method and path else ""
-        super().__init__(where + message)
+        super().__init__((f"{source}: " if source else "") + where + message)
         self.status = status
         self.method = method
         self.path = path
@@ -30,6 +31,8 @@ class N8nError(Exception):
         self.n8n_message = n8n_message
         #: False when the request surely never reached n8n (no connection): safe to resend.
         self.request_sent = request_sent
+        #: Which instance answered (or did not): "environment 'prod'", say.
+        self.source = source
 
 
 class N8nUnreachable(N8nError):

@@ -11,7 +11,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
 from tests.fake_n8n.paging import ApiError, last_id_page, offset_page
-from tests.fake_n8n.store import OWNER, Store, render_credential, render_execution
+from tests.fake_n8n.store import (
+    OWNER,
+    UNFINISHED,
+    Store,
+    render_credential,
+    render_execution,
+)
 from tests.fake_n8n.validation import validate_workflow_body
 
 API = "/api/v1"
@@ -219,11 +225,10 @@ class Routes:
                 400, f"request/query/status must be equal to one of the allowed values: {allowed}"
             )
         include_data = _bool_query(query, "includeData")
-        wanted = {"error", "crashed"} if status == "error" else {status}
         items = [
             e
             for _, e in sorted(self.store.executions.items(), reverse=True)
-            if (status is None or e["status"] in wanted)
+            if _listed(e["status"], status)
             and query.get("workflowId", e["workflowId"]) == e["workflowId"]
         ]
         page, cursor = last_id_page(items, dict(query))
@@ -307,6 +312,19 @@ class Routes:
 
     def unlicensed_variables(self, request: Request) -> Answer:
         raise ApiError(403, LICENSE_MESSAGE.format(feature="feat:variables"))
+
+
+def _listed(execution_status: str, status_filter: str | None) -> bool:
+    """Whether GET /executions lists an execution, as measured on n8n 1.123.81: executions in
+    flight (queued, running, waiting in a Wait node, short or long) are left out of every
+    listing, except that ``status=running`` lists the running ones. Once they finish they are
+    listed like any other. GET /executions/{id} always answers them."""
+    if status_filter == "running":
+        return execution_status == "running"
+    if execution_status in UNFINISHED:
+        return False
+    wanted = {"error", "crashed"} if status_filter == "error" else {status_filter}
+    return status_filter is None or execution_status in wanted
 
 
 def _json(request: Request) -> Any:

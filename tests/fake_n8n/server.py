@@ -225,6 +225,15 @@ class FakeN8n:
             )
             return render_execution(execution, include_data=True, detail=True)
 
+    def finish_execution(
+        self, execution_id: str, *, status: str = "success", **error: str | None
+    ) -> dict[str, Any]:
+        """An execution in flight stops with ``status`` (``error_message``, ``error_node``
+        for a failure); from then on it is listed."""
+        with self._lock:
+            execution = self.store.finish_execution(execution_id, status=status, **error)
+            return render_execution(execution, include_data=True, detail=True)
+
     def add_credential(
         self, name: str, cred_type: str = "httpHeaderAuth", data: dict[str, Any] | None = None
     ) -> dict[str, Any]:

@@ -227,6 +227,26 @@ class Store:
         self.executions[execution_id] = execution
         return execution
 
+    def finish_execution(
+        self,
+        execution_id: str,
+        *,
+        status: str,
+        error_message: str | None = None,
+        error_node: str | None = None,
+    ) -> dict[str, Any]:
+        execution = self.execution(execution_id)
+        now = self.clock.now()
+        execution.update(
+            status=status,
+            finished=status == "success",
+            startedAt=execution["startedAt"] or now,
+            stoppedAt=now,
+            waitTill=None,
+            _data=_run_data(error_message, error_node),
+        )
+        return execution
+
     def execution(self, raw_id: str) -> dict[str, Any]:
         if not raw_id.isdigit():
             raise ApiError(400, "request/params/id must be number")

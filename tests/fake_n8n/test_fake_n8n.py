@@ -364,6 +364,28 @@ def test_execution_status_filter_error_includes_crashed_and_rejects_unknown(n8n,
     }
 
 
+def test_executions_in_flight_are_left_out_of_every_listing_but_running(n8n, api):
+    """As n8n 1.123.81 does (tests/integration checks it on the real one)."""
+    wid = n8n.add_workflow()["id"]
+    running = n8n.add_execution(wid, status="running")["id"]
+    waiting = n8n.add_execution(wid, status="waiting")["id"]
+    queued = n8n.add_execution(wid, status="new")["id"]
+    done = n8n.add_execution(wid, status="success")["id"]
+
+    def listed(**params):
+        return [e["id"] for e in api.get("/executions", params=params).json()["data"]]
+
+    assert listed() == [done]
+    assert listed(status="waiting") == []
+    assert listed(status="running") == [running]
+    assert [int(i) for i in (running, waiting, queued, done)] == [1, 2, 3, 4]
+    for execution_id, status in ((running, "running"), (waiting, "waiting"), (queued, "new")):
+        assert api.get(f"/executions/{execution_id}").json()["status"] == status
+    n8n.finish_execution(waiting, status="error", error_message="late", error_node="HTTP")
+    assert listed() == [done, waiting]
+    assert listed(status="error") == [waiting]
+
+
 def test_execution_detail_and_data_for_a_failure(n8n, api):
     wid = n8n.add_workflow()["id"]
     n8n.add_execution(wid, status="error", error_message="boom [line 2]", error_node="Code")

@@ -5,9 +5,11 @@ deleted again."""
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 
 import pytest
+import requests
 
 from services.n8n import (
     MAX_PAGE_SIZE,
@@ -135,3 +137,67 @@ def test_missing_objects_and_bad_keys_are_typed(client):
         client.get_workflow("doesNotExist0000")
     with N8nClient(URL, "not-the-key", allow_private=True) as bad, pytest.raises(N8nUnauthorized):
         bad.probe_version()
+
+
+def _webhook_workflow(name: str, path: str, wait_s: int) -> dict:
+    """A webhook -> (Wait) -> No Op workflow; a Wait of ``wait_s`` keeps its executions in
+    flight (running below about 65 s, waiting above)."""
+    nodes = [
+        {
+            "name": "Webhook",
+            "type": "n8n-nodes-base.webhook",
+            "typeVersion": 2,
+            "position": [0, 0],
+            "parameters": {"path": path, "responseMode": "onReceived", "options": {}},
+            "webhookId": str(uuid.uuid4()),
+        },
+        {
+            "name": "Wait",
+            "type": "n8n-nodes-base.wait",
+            "typeVersion": 1.1,
+            "position": [200, 0],
+            "parameters": {"resume": "timeInterval", "amount": wait_s, "unit": "seconds"},
+            "webhookId": str(uuid.uuid4()),
+        },
+    ]
+    connections = {"Webhook": {"main": [[{"node": "Wait", "type": "main", "index": 0}]]}}
+    return {"name": name, "nodes": nodes, "connections": connections, "settings": {}}
+
+
+def test_executions_in_flight_are_left_out_of_every_listing(client):
+    """Measured on 1.123.81 (the fake n8n follows it): a running execution is listed only
+    with status=running, a waiting one by no listing at all, while a newer finished one is
+    listed; GET by id answers both, and ids are consecutive."""
+    tag = uuid.uuid4().hex[:8]
+    made = {}
+    try:
+        for kind, wait_s in (("running", 20), ("waiting", 900), ("finished", 1)):
+            path = f"n8n-ops-it-{kind}-{tag}"
+            made[kind] = client.create_workflow(
+                _webhook_workflow(f"n8n-ops it {kind} {tag}", path, wait_s)
+            )["id"]
+            client.activate_workflow(made[kind])
+            requests.get(f"{URL.rstrip('/')}/webhook/{path}", timeout=30).raise_for_status()
+        time.sleep(4)  # the 1 s wait is over; the others are still in flight
+        ids = {}
+        for kind, workflow_id in made.items():
+            [execution] = [
+                e
+                for page in client.iter_executions(workflow_id=workflow_id, status="running")
+                for e in page
+            ] or [None]
+            ids[kind] = execution and execution["id"]
+        finished = [e for p in client.iter_executions(workflow_id=made["finished"]) for e in p]
+        plain = {e["id"] for page in client.iter_executions() for e in page}
+        waiting = {e["id"] for page in client.iter_executions(status="waiting") for e in page}
+        assert ids["running"] is not None and ids["waiting"] is None and ids["finished"] is None
+        [done] = finished
+        assert done["id"] in plain and ids["running"] not in plain
+        ids["waiting"] = str(int(ids["running"]) + 1)  # consecutive: created in this order
+        assert int(done["id"]) == int(ids["running"]) + 2
+        assert client.get_execution(ids["running"])["status"] == "running"
+        assert client.get_execution(ids["waiting"])["status"] == "waiting"
+        assert ids["waiting"] not in plain | waiting
+    finally:
+        for workflow_id in made.values():
+            client.delete_workflow(workflow_id)

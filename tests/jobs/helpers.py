@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
+from pathlib import Path
 
 from jobs import core
 from models.db import db, reset_context, tenant_scope
@@ -35,3 +37,17 @@ def wait_for(app, tenant_id, job_id, statuses=TERMINAL_STATUSES, timeout=15.0) -
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} stayed {job.status}, expected {statuses}")
         time.sleep(0.05)
+
+
+def worker_command(*, threads: int, shutdown_ms: int) -> list[str]:
+    """`dramatiq jobs.worker` as the Procfile runs it (one process)."""
+    return [
+        str(Path(sys.executable).parent / "dramatiq"),
+        "jobs.worker",
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+        "--worker-shutdown-timeout",
+        str(shutdown_ms),
+    ]

@@ -11,7 +11,7 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import update
 
-from jobs import core, maintenance
+from jobs import attempts, core, maintenance
 from jobs.schedule import EPOCH, Schedule, fire, slot_for, start_scheduled
 from models.db import db, tenant_scope
 from models.jobs import BackgroundJob
@@ -54,7 +54,7 @@ def test_message_carries_only_ids(app, tenant):
     assert messages[0]["actor_name"] == "noop"
     job = read_job(app, tenant.id, job_id)
     assert job.enqueued_at is not None
-    assert job.message_id == messages[0]["message_id"]
+    assert job.message_id == messages[0]["options"]["redis_message_id"]
 
 
 def test_nothing_is_enqueued_when_the_transaction_rolls_back(app, tenant):
@@ -89,26 +89,26 @@ def test_duplicate_delivery_completes_once(app, tenant, worker):
 
 def test_a_second_claim_of_the_same_job_gets_nothing(app, tenant):
     job_id = start_job(app, tenant.id)
-    first = core.claim(job_id, tenant.id, message_id="m1")
+    first = attempts.claim(job_id, tenant.id, message_id="m1")
     assert first is not None
-    assert core.claim(job_id, tenant.id, message_id="m2") is None
-    assert core.finish(first, "completed", result={"ok": True})
-    assert core.claim(job_id, tenant.id, message_id="m3") is None
+    assert attempts.claim(job_id, tenant.id, message_id="m2") is None
+    assert attempts.finish(first, "completed", result={"ok": True})
+    assert attempts.claim(job_id, tenant.id, message_id="m3") is None
     assert read_job(app, tenant.id, job_id).status == "completed"
 
 
 def test_a_stale_lease_cannot_write(app, tenant):
     job_id = start_job(app, tenant.id)
-    old = core.claim(job_id, tenant.id, message_id="m1")
+    old = attempts.claim(job_id, tenant.id, message_id="m1")
     # The old attempt is presumed dead: the reaper re-queues, a new attempt claims.
     _backdate_heartbeat(app, tenant.id, job_id, 3600)
     assert job_id in maintenance.reap().requeued
-    new = core.claim(job_id, tenant.id, message_id="m2")
+    new = attempts.claim(job_id, tenant.id, message_id="m2")
     assert new.lease != old.lease and new.attempt == 2
-    with pytest.raises(core.LeaseLost):
-        core.heartbeat(old, {"current": 99, "total": 100, "percentage": 99, "message": "late"})
-    assert core.finish(old, "failed", error=RuntimeError("late")) is False
-    assert core.finish(new, "completed", result={"winner": "new"})
+    with pytest.raises(attempts.LeaseLost):
+        attempts.heartbeat(old, {"current": 99, "total": 100, "percentage": 99, "message": "late"})
+    assert attempts.finish(old, "failed", error=RuntimeError("late")) is False
+    assert attempts.finish(new, "completed", result={"winner": "new"})
     job = read_job(app, tenant.id, job_id)
     assert (job.status, job.result) == ("completed", {"winner": "new"})
     assert job.progress.get("message") != "late"
@@ -119,9 +119,13 @@ def test_failed_attempts_are_retried_then_succeed(app, tenant, worker):
     job = wait_for(app, tenant.id, job_id)
     assert job.status == "completed"
     assert job.attempt == 2
-    # The failure of attempt 1 stays visible.
-    assert job.error_class == "builtins.RuntimeError"
-    assert "attempt 1 fails on purpose" in job.error_message
+    # A completed job shows no error; the failure of attempt 1 stays in the history.
+    assert (job.error_class, job.error_message, job.error_traceback) == (None, None, None)
+    first, second = job.attempts
+    assert (first["attempt"], first["outcome"]) == (1, "retry")
+    assert first["error_class"] == "builtins.RuntimeError"
+    assert first["error_message"] == "attempt 1 fails on purpose"
+    assert (second["attempt"], second["outcome"], second["error_class"]) == (2, "completed", None)
 
 
 def test_a_job_out_of_attempts_fails_with_its_error(app, tenant, worker):
@@ -159,7 +163,7 @@ def test_running_job_whose_worker_vanished_is_requeued_and_completes(app, tenant
     worker.pause()
     job_id = start_job(app, tenant.id, params={"steps": 1})
     # A worker took it and died: running, no heartbeat for longer than the kind allows.
-    claimed = core.claim(job_id, tenant.id, message_id="dead-worker")
+    claimed = attempts.claim(job_id, tenant.id, message_id="dead-worker")
     assert claimed is not None
     _backdate_heartbeat(app, tenant.id, job_id, 3600)
     worker.resume()
@@ -168,12 +172,17 @@ def test_running_job_whose_worker_vanished_is_requeued_and_completes(app, tenant
     job = wait_for(app, tenant.id, job_id)
     assert job.status == "completed"
     assert job.attempt == 2
-    assert job.error_class == "WorkerLost"
+    # The completed job shows no error; the lost attempt is in its history.
+    assert job.error_class is None
+    assert [(a["attempt"], a["outcome"], a["error_class"]) for a in job.attempts] == [
+        (1, "worker_lost", "WorkerLost"),
+        (2, "completed", None),
+    ]
 
 
 def test_stale_job_out_of_attempts_is_failed_with_a_clear_error(app, tenant):
     job_id = start_job(app, tenant.id, "healthcheck")
-    core.claim(job_id, tenant.id, message_id="dead-worker")
+    attempts.claim(job_id, tenant.id, message_id="dead-worker")
     _backdate_heartbeat(app, tenant.id, job_id, 3600)
     assert job_id in maintenance.reap().failed
     job = read_job(app, tenant.id, job_id)
@@ -183,7 +192,7 @@ def test_stale_job_out_of_attempts_is_failed_with_a_clear_error(app, tenant):
 
 def test_the_reaper_leaves_live_jobs_alone(app, tenant):
     job_id = start_job(app, tenant.id)
-    core.claim(job_id, tenant.id, message_id="alive")
+    attempts.claim(job_id, tenant.id, message_id="alive")
     report = maintenance.reap()
     assert job_id not in report.requeued + report.failed
     assert read_job(app, tenant.id, job_id).status == "running"
@@ -194,7 +203,7 @@ def test_cancel_of_a_pending_job_is_immediate(app, tenant):
     with app.app_context(), tenant_scope(tenant.id):
         job = core.cancel(job_id)
     assert job.status == "cancelled"
-    assert core.claim(job_id, tenant.id, message_id="late") is None
+    assert attempts.claim(job_id, tenant.id, message_id="late") is None
 
 
 def test_cancel_of_a_running_job_stops_it_at_a_checkpoint(app, tenant, worker):
@@ -317,12 +326,12 @@ def test_the_worker_connection_recovers_from_a_dropped_connection(app, tenant, d
     from sqlalchemy import create_engine, text
 
     job_id = start_job(app, tenant.id)
-    claimed = core.claim(job_id, tenant.id, message_id="m1")
-    backend = core._worker_state.connection.info.backend_pid
+    claimed = attempts.claim(job_id, tenant.id, message_id="m1")
+    backend = attempts._state.connection.info.backend_pid
     admin = create_engine(database["admin"].rsplit("/", 1)[0] + f"/{database['name']}")
     with admin.connect() as conn:
         conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
     admin.dispose()
-    assert core.finish(claimed, "completed", result={"after": "reconnect"})
+    assert attempts.finish(claimed, "completed", result={"after": "reconnect"})
     assert read_job(app, tenant.id, job_id).result == {"after": "reconnect"}
-    assert core._worker_state.connection.info.backend_pid != backend
+    assert attempts._state.connection.info.backend_pid != backend

@@ -13,7 +13,7 @@ from models.db import db, reset_context, tenant_scope
 from models.environments import Environment
 from models.executions import Execution
 from models.jobs import BackgroundJob
-from services import credentials, environments, sync
+from services import credential_health, credentials, environments, sync
 from services.errors import Conflict
 from services.n8n import N8nClient
 from tests.fake_n8n import FakeN8n
@@ -173,7 +173,7 @@ def test_credentials_no_longer_used_are_deleted_with_their_health(
     kept = add_workflow(fake_n8n, "Kept", [node("Slack", slackApi=("c1", "Team Slack"))])
     gone = add_workflow(fake_n8n, "Gone", [node("HTTP", httpHeaderAuth=("c2", "Billing API"))])
     sync_workflows(factory, tenant.id, environment.id)
-    factory.run_as(tenant.id, credentials.check_health, environment.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment.id)
     assert set(health(factory, tenant.id, environment.id)) == {"c1", "c2"}
 
     with N8nClient(fake_n8n.url, fake_n8n.api_key, allow_private=True) as n8n:
@@ -226,7 +226,7 @@ def test_2x_inventory_lists_n8n_credentials_with_the_workflows_using_them(
 
 def test_secrets_never_reach_the_database(factory, tenant, environment_2x, fake_n8n_2x):
     fake_n8n_2x.add_credential("Team Slack", "slackApi", {"accessToken": SECRET})
-    factory.run_as(tenant.id, credentials.check_health, environment_2x.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment_2x.id)
     # Even an instance (or a proxy) that wrongly sends credential data has it dropped.
     leaky = {
         "id": "leaky",
@@ -246,7 +246,7 @@ def test_secrets_never_reach_the_database(factory, tenant, environment_2x, fake_
     fake_n8n_2x.fail_path(
         r"/credentials$", 200, method="GET", body={"data": [leaky], "nextCursor": None}
     )
-    factory.run_as(tenant.id, credentials.check_health, environment_2x.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment_2x.id)
 
     row = inventory(factory, tenant.id, environment_2x.id)["leaky"]
     assert (row.name, row.type) == ("Leaky", "httpHeaderAuth")
@@ -290,18 +290,19 @@ def test_2x_health_comes_from_n8n_test_and_else_from_executions(
         error_message="password authentication failed",
     )
 
-    summary = factory.run_as(tenant.id, credentials.check_health, env)
+    summary = factory.run_as(tenant.id, credential_health.check_health, env)
 
     assert health(factory, tenant.id, env) == {
         good: ("healthy", "test_endpoint", None),
-        bad: ("error", "test_endpoint", "401 Bad credentials"),
+        bad: ("auth_error", "test_endpoint", "401 Bad credentials"),
         untestable: (
-            "error",
+            "auth_error",
             "executions",
-            "The latest run failed at node Query of workflow DB: password authentication failed",
+            "The latest run was refused authentication at node Query of workflow DB: password"
+            " authentication failed",
         ),
     }
-    assert (summary["checked"], summary["healthy"], summary["error"]) == (3, 1, 2)
+    assert (summary["checked"], summary["healthy"], summary["auth_error"]) == (3, 1, 2)
     assert summary["by_method"] == {"test_endpoint": 2, "executions": 1}
     tested = {r.api_path for r in fake_n8n_2x.requests_to(r"/credentials/[^/]+/test")}
     assert tested == {f"/credentials/{cid}/test" for cid in (good, bad, untestable)}
@@ -328,13 +329,14 @@ def test_1x_health_follows_recent_errors_on_the_nodes_using_each_credential(
     # flaky: failed at its node 3 h ago, but that node's latest run succeeded -> warning.
     run(wf_a, timedelta(hours=3), error_node="Slack", error_message="channel_not_found")
     run(wf_a, timedelta(hours=2))
-    # broken: the latest run of its node (after that success) failed there -> error.
+    # broken: the latest run of its node (after that success) was refused -> auth_error.
     run(wf_a, timedelta(minutes=30), error_node="HTTP", error_message="401 Unauthorized")
-    # quiet: failed at another node, and at its own only outside the window -> healthy.
+    # quiet: failed at another node, and at its own only outside the window: nothing in the
+    # window says anything about it -> unknown, as idle, which nothing ran.
     run(wf_c, timedelta(minutes=10), error_node="Code", error_message="TypeError")
     run(wf_c, timedelta(hours=30), error_node="Mail", error_message="535 auth failed")
 
-    summary = factory.run_as(tenant.id, credentials.check_health, env)
+    summary = factory.run_as(tenant.id, credential_health.check_health, env)
 
     assert health(factory, tenant.id, env) == {
         "flaky": (
@@ -344,28 +346,87 @@ def test_1x_health_follows_recent_errors_on_the_nodes_using_each_credential(
             " node Slack of workflow A: channel_not_found",
         ),
         "broken": (
-            "error",
+            "auth_error",
             "executions",
-            "The latest run failed at node HTTP of workflow A: 401 Unauthorized",
+            "The latest run was refused authentication at node HTTP of workflow A: 401"
+            " Unauthorized",
         ),
-        "quiet": ("healthy", "executions", None),
-        "idle": ("healthy", "executions", None),
+        "quiet": ("unknown", "executions", "No run of a node using it in the last 24 h."),
+        "idle": ("unknown", "executions", "No run of a node using it in the last 24 h."),
     }
-    assert {k: summary[k] for k in ("checked", "healthy", "warning", "error")} == {
+    assert {k: summary[k] for k in ("checked", "unknown", "warning", "auth_error")} == {
         "checked": 4,
-        "healthy": 2,
+        "unknown": 2,
         "warning": 1,
-        "error": 1,
+        "auth_error": 1,
     }
 
     # A later success of the broken node makes it a warning; still one row per credential.
     first_check = inventory(factory, tenant.id, env)["broken"].health.last_checked_at
     run(wf_a, timedelta(minutes=1))
-    factory.run_as(tenant.id, credentials.check_health, env)
+    factory.run_as(tenant.id, credential_health.check_health, env)
     after = inventory(factory, tenant.id, env)["broken"].health
     assert after.status == "warning"
     assert after.last_checked_at > first_check
     assert _scalar(factory, tenant.id, "SELECT count(*) FROM credential_health") == 4
+
+
+def test_a_target_that_is_down_is_not_an_authentication_failure(
+    app, factory, tenant, environment, fake_n8n
+):
+    env = environment.id
+    wf = add_workflow(
+        fake_n8n,
+        "Sync",
+        [node("CRM", httpHeaderAuth=("down", "CRM")), node("Git", githubApi=("ok", "GitHub"))],
+    )
+    sync_workflows(factory, tenant.id, env)
+    add_execution(
+        app,
+        tenant.id,
+        env,
+        wf,
+        ago=timedelta(minutes=5),
+        status="error",
+        error_node="CRM",
+        error_message="connect ECONNREFUSED 10.1.2.3:443",
+    )
+    add_execution(app, tenant.id, env, wf, ago=timedelta(minutes=20))
+    factory.run_as(tenant.id, credential_health.check_health, env)
+    verdicts = health(factory, tenant.id, env)
+    assert verdicts["down"][0] == "error"
+    assert verdicts["ok"] == ("healthy", "executions", None)
+
+
+def test_n8ns_test_tells_a_refused_credential_from_an_unreachable_target(
+    factory, tenant, environment_2x, fake_n8n_2x
+):
+    refused = fake_n8n_2x.add_credential("Refused", "slackApi")["id"]
+    unreachable = fake_n8n_2x.add_credential("Down", "githubApi")["id"]
+    fake_n8n_2x.set_credential_test_result(refused, "Error", "invalid_auth: Invalid token")
+    fake_n8n_2x.set_credential_test_result(unreachable, "Error", "getaddrinfo ENOTFOUND api")
+    factory.run_as(tenant.id, credential_health.check_health, environment_2x.id)
+    verdicts = health(factory, tenant.id, environment_2x.id)
+    assert verdicts[refused][0] == "auth_error"
+    assert verdicts[unreachable][0] == "error"
+
+
+def test_usage_in_a_workflow_too_large_to_cache_still_counts(
+    factory, tenant, environment, fake_n8n, monkeypatch
+):
+    monkeypatch.setattr(sync, "MAX_CACHED_BYTES", 2_000)
+    big = node("Big", slackApi=("slack-1", "Slack"))
+    big["parameters"] = {"text": "x" * 10_000}
+    workflow_id = add_workflow(fake_n8n, "Huge", [big])
+    sync_workflows(factory, tenant.id, environment.id)
+    cached = _scalar(factory, tenant.id, "SELECT count(workflow_data) FROM workflow_env_map")
+    assert cached == 0
+    factory.run_as(tenant.id, credentials.sync_inventory, environment.id)
+    [credential] = inventory(factory, tenant.id, environment.id).values()
+    assert (credential.n8n_credential_id, credential.used_by_workflows) == (
+        "slack-1",
+        [workflow_id],
+    )
 
 
 # --- jobs -------------------------------------------------------------------------------------
@@ -401,8 +462,8 @@ def test_onboarding_takes_the_inventory_and_the_jobs_run_on_the_worker(
     )
     done = wait_for(app, tenant.id, job.id)
     assert done.status == "completed", done.error_message
-    assert (done.result["checked"], done.result["healthy"]) == (1, 1)
-    assert health(factory, tenant.id, environment.id) == {"c1": ("healthy", "executions", None)}
+    assert (done.result["checked"], done.result["unknown"]) == (1, 1)
+    assert health(factory, tenant.id, environment.id)["c1"][:2] == ("unknown", "executions")
 
 
 def test_a_second_start_while_one_is_pending_is_a_conflict(factory, tenant, environment):

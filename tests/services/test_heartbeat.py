@@ -12,7 +12,8 @@ from jobs.schedule import EPOCH
 from models.audit import AuditLog
 from models.db import db
 from models.environments import Environment
-from services import heartbeat
+from services import environments, heartbeat
+from services.n8n import N8nUnauthorized
 from tests.fake_n8n import FakeN8n
 from tests.jobs.helpers import start_job, wait_for
 from tests.services.test_credentials import cancel_scheduled, scheduled_jobs
@@ -54,7 +55,7 @@ def test_an_environment_that_stops_answering_is_flagged_once_and_recovers(
     assert first.n8n_version_family == "1.x"
 
     fake_n8n.go_down()
-    for failures in range(1, heartbeat.FAILURES_BEFORE_FLAGGED):
+    for failures in range(1, environments.FAILURES_BEFORE_FLAGGED):
         assert beat(factory, tenant.id)["flagged"] == []
         assert state(factory, tenant.id, environment.id).consecutive_failures == failures
     assert audits(factory, tenant.id) == []
@@ -63,7 +64,7 @@ def test_an_environment_that_stops_answering_is_flagged_once_and_recovers(
     assert beat(factory, tenant.id)["flagged"] == []  # still down: no second entry
     down = state(factory, tenant.id, environment.id)
     assert down.connection_status == "unreachable"
-    assert down.consecutive_failures == heartbeat.FAILURES_BEFORE_FLAGGED + 1
+    assert down.consecutive_failures == environments.FAILURES_BEFORE_FLAGGED + 1
     assert down.last_heartbeat_at == first.last_heartbeat_at
     assert audits(factory, tenant.id) == [("environment.unhealthy", env)]
 
@@ -133,3 +134,35 @@ def test_schedule_starts_one_heartbeat_per_tenant_and_slot(
             )
     finally:
         cancel_scheduled(app, slot)
+
+
+def _job_call(env_id) -> None:
+    """A job's call to the instance, recorded on the environment's health."""
+    with environments.n8n_session(environments.get(env_id)) as client:
+        client.list_tags()
+
+
+def _failing_job_call(env_id) -> None:
+    with pytest.raises(N8nUnauthorized):
+        _job_call(env_id)
+
+
+def test_jobs_and_heartbeats_count_one_failure_streak(factory, tenant, environment, fake_n8n):
+    env = str(environment.id)
+    fake_n8n.fail_path("/api/v1/", 401, times=None)  # the key was revoked
+    # Jobs fail first; the beat that makes the streak reach the threshold flags it.
+    for _ in range(environments.FAILURES_BEFORE_FLAGGED - 1):
+        factory.run_as(tenant.id, _failing_job_call, environment.id)
+    assert audits(factory, tenant.id) == []
+    assert beat(factory, tenant.id)["flagged"] == [env]
+    # Later failures, from jobs or beats, flag nothing again.
+    factory.run_as(tenant.id, _failing_job_call, environment.id)
+    assert beat(factory, tenant.id)["flagged"] == []
+    fake_n8n.clear_faults()
+    # A job that reaches the instance again records the recovery, once.
+    factory.run_as(tenant.id, _job_call, environment.id)
+    assert beat(factory, tenant.id)["recovered"] == []
+    assert audits(factory, tenant.id) == [
+        ("environment.unhealthy", env),
+        ("environment.recovered", env),
+    ]

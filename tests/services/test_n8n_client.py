@@ -4,11 +4,12 @@ an API key that never shows up anywhere but its header."""
 from __future__ import annotations
 
 import json
+import time
 import traceback
 
 import pytest
 
-from services import url_safety
+from services import deadline, url_safety
 from services.n8n import (
     N8nAddressRefused,
     N8nBadRequest,
@@ -460,3 +461,32 @@ def test_the_api_key_travels_only_in_its_header(n8n, client):
         assert request.headers["x-n8n-api-key"] == API_KEY
         others = {k: v for k, v in request.headers.items() if k != "x-n8n-api-key"}
         assert API_KEY not in f"{request.path}{request.query}{others}{request.body!r}"
+
+
+def test_a_json_404_from_another_server_is_not_n8n(n8n, client):
+    # Some other API at the URL: it answers JSON, but 404 to a listing n8n always serves.
+    n8n.fail_path("/api/v1/workflows", 404, body={"error": "no such route"})
+    with pytest.raises(N8nNotN8n, match="answered 404 to a listing"):
+        client.probe_version()
+
+
+def test_errors_name_the_instance(n8n):
+    n8n.fail_path("/api/v1/tags", 400, body={"message": "bad"})
+    with (
+        make_client(n8n, source="environment 'prod'") as client,
+        pytest.raises(N8nBadRequest) as caught,
+    ):
+        client.list_tags()
+    assert str(caught.value).startswith("environment 'prod': GET /tags: ")
+
+
+def test_a_hung_instance_ends_at_the_deadline_of_the_work_around_it(n8n):
+    n8n.slow(30.0)
+    with (
+        make_client(n8n, timeout=(2.0, 10.0), max_retries=3, source="environment 'prod'") as client,
+        deadline.until(time.monotonic() + 0.5),
+        pytest.raises(N8nTimeout, match=r"environment 'prod': GET /tags: no answer within 0\.\d+s"),
+    ):
+        client.list_tags()
+    with client, deadline.until(time.monotonic()), pytest.raises(N8nTimeout, match="no time left"):
+        client.list_tags()

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from services import credentials
+from services import credential_health, credentials
 from tests.fake_n8n import FakeN8n
 from tests.services.test_credentials import add_execution, add_workflow, node, sync_workflows
 
 
 @pytest.fixture
 def checked(app, factory, tenant, environment, fake_n8n):
-    """An environment with three credentials: Slack failing on its latest run, GitHub
+    """An environment with three credentials: Slack refused on its latest run, GitHub
     healthy, and Mail found by a later inventory but never checked."""
     wf = add_workflow(
         fake_n8n,
@@ -22,6 +22,7 @@ def checked(app, factory, tenant, environment, fake_n8n):
     )
     add_workflow(fake_n8n, "Digest", [node("Send", slackApi=("slack1", "Slack"))])
     sync_workflows(factory, tenant.id, environment.id)
+    add_execution(app, tenant.id, environment.id, wf, ago=timedelta(minutes=10))
     add_execution(
         app,
         tenant.id,
@@ -32,7 +33,7 @@ def checked(app, factory, tenant, environment, fake_n8n):
         error_node="Post",
         error_message="invalid_auth",
     )
-    factory.run_as(tenant.id, credentials.check_health, environment.id)
+    factory.run_as(tenant.id, credential_health.check_health, environment.id)
     add_workflow(fake_n8n, "Mailer", [node("Mail", smtp=("smtp1", "Mail"))])
     sync_workflows(factory, tenant.id, environment.id)
     factory.run_as(tenant.id, credentials.sync_inventory, environment.id)
@@ -55,7 +56,7 @@ def test_list_shows_each_credential_with_its_health(client, tenant, environment,
         "workflows",
         2,
     )
-    assert slack["health"]["status"] == "error"
+    assert slack["health"]["status"] == "auth_error"
     assert slack["health"]["check_method"] == "executions"
     assert "invalid_auth" in slack["health"]["error_message"]
     assert slack["health"]["last_checked_at"]
@@ -68,7 +69,7 @@ def test_list_shows_each_credential_with_its_health(client, tenant, environment,
     ("query", "expected"),
     [
         ({"type": "slackApi"}, ["slack1"]),
-        ({"health": "error"}, ["slack1"]),
+        ({"health": "auth_error"}, ["slack1"]),
         ({"health": "healthy"}, ["gh1"]),
         ({"health": "unchecked"}, ["smtp1"]),
     ],

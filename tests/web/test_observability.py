@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dramatiq
 import pytest
 
-from jobs import core, maintenance
+from jobs import attempts, maintenance
 from services import metrics
 from services.n8n import N8nClient, N8nServerError
 from tests.jobs.helpers import read_job, start_job, wait_for
@@ -77,12 +77,12 @@ def test_n8n_calls_are_timed_by_environment_class_and_outcome(fake_n8n, metric):
 def test_relay_and_reaper_actions_are_counted(app, tenant, metric):
     start_job(app, tenant.id)  # pending; no worker runs here
     sent_before = metric("n8nops_relay_sent_jobs_total")
-    sent = maintenance.relay(older_than_s=-1, resend_after_s=-1)
+    sent = maintenance.relay(older_than_s=-1, check_after_s=-1, resend_after_s=-1)
     assert sent >= 1
     assert metric("n8nops_relay_sent_jobs_total") == sent_before + sent
 
     job_id = start_job(app, tenant.id, params={"steps": 1})
-    core.claim(job_id, tenant.id, message_id=None)
+    attempts.claim(job_id, tenant.id, message_id=None)
     _backdate_heartbeat(app, tenant.id, job_id, 3600)
     requeued_before = metric("n8nops_reaper_jobs_total", action="requeued")
     report = maintenance.reap()

@@ -45,6 +45,11 @@ class JobSchema(ma.Schema):
     error = ma.fields.Method("_error", allow_none=True)
     attempt = ma.fields.Integer()
     max_attempts = ma.fields.Integer()
+    attempts = ma.fields.List(
+        ma.fields.Dict(),
+        metadata={"description": "Each attempt's outcome (and error), oldest first"},
+    )
+    not_before = ma.fields.DateTime(metadata={"description": "Earliest start (a retry's backoff)"})
     queue_name = ma.fields.String()
     message_id = ma.fields.String(allow_none=True)
     rerun_of_id = ma.fields.UUID(allow_none=True)

@@ -15,10 +15,12 @@ from sqlalchemy import select, text, update
 from jobs import core
 from models.db import db, tenant_scope
 from models.environments import Environment
-from models.executions import Execution
+from models.executions import Execution, ExecutionGap
 from models.jobs import BackgroundJob
-from services import environments, executions, sync
+from services import environments, execution_gaps, sync
+from services import ingestion as service
 from services.errors import Conflict
+from services.n8n import N8nClient
 from tests.factories import Factory, TenantFixture
 from tests.fake_n8n import FakeN8n
 from tests.jobs.helpers import read_job, wait_for
@@ -37,7 +39,7 @@ class Ingestion:
     fake: FakeN8n
 
     def run(self, **kwargs) -> dict:
-        return self.factory.run_as(self.tenant.id, executions.ingest, self.env.id, **kwargs)
+        return self.factory.run_as(self.tenant.id, service.ingest, self.env.id, **kwargs)
 
     def start(self) -> uuid.UUID:
         user_id = self.tenant.user_ids["admin"]
@@ -124,7 +126,7 @@ def workflow_id(fake_n8n) -> str:
 
 
 def test_every_n8n_status_is_normalized():
-    assert {s: executions.normalize_status(s) for s in N8N_STATUSES} == {
+    assert {s: service.normalize_status(s) for s in N8N_STATUSES} == {
         "canceled": "error",
         "crashed": "error",
         "error": "error",
@@ -134,8 +136,8 @@ def test_every_n8n_status_is_normalized():
         "unknown": "error",
         "waiting": "waiting",
     }
-    assert executions.normalize_status("a-status-from-n8n-3.0") == "error"
-    assert executions.normalize_status(None) == "error"
+    assert service.normalize_status("a-status-from-n8n-3.0") == "error"
+    assert service.normalize_status(None) == "error"
 
 
 def test_first_run_stores_each_execution_as_n8n_sent_it(ingestion, workflow_id):
@@ -157,7 +159,7 @@ def test_first_run_stores_each_execution_as_n8n_sent_it(ingestion, workflow_id):
     assert summary["watermark"] == retry["id"]
     for status, execution_id in ids.items():
         row = rows[execution_id]
-        assert (row.status, row.normalized_status) == (status, executions.normalize_status(status))
+        assert (row.status, row.normalized_status) == (status, service.normalize_status(status))
         assert (row.workflow_name, row.mode) == ("Orders", "trigger")
     assert rows[ids["new"]].started_at is None
     assert rows[ids["running"]].finished_at is None
@@ -202,7 +204,7 @@ def test_a_long_error_message_is_cut(ingestion, workflow_id):
     ingestion.fake.add_execution(workflow_id, status="error", error_message="x" * 10_000)
     ingestion.run()
     [row] = ingestion.rows().values()
-    assert len(row.error_message) == executions.MAX_ERROR_MESSAGE_CHARS
+    assert len(row.error_message) == service.MAX_ERROR_MESSAGE_CHARS
 
 
 def test_first_run_stops_at_the_retention_window(ingestion, workflow_id):
@@ -242,27 +244,28 @@ def test_ids_are_compared_as_numbers(ingestion, workflow_id):
     newer = _add(ingestion.fake, workflow_id, 3)  # "10" < "9" as text
     summary = ingestion.run()
     assert summary["inserted"] == 3 and summary["watermark"] == newer[-1] == "12"
-    assert executions.is_newer("10", "9")
-    assert not executions.is_newer("9", "10")
+    assert service.is_newer("10", "9")
+    assert not service.is_newer("9", "10")
     # Ids that are not numbers have no known order: only the watermark itself stops.
-    assert executions.is_newer("b", "c") and not executions.is_newer("c", "c")
+    assert service.is_newer("b", "c") and not service.is_newer("c", "c")
 
 
 def test_reingesting_the_same_data_changes_nothing(ingestion, workflow_id):
     fake = ingestion.fake
+    running = fake.add_execution(workflow_id, status="running")["id"]
     _add(fake, workflow_id, 300)
     fake.add_execution(workflow_id, status="error", error_message="boom", error_node="Code")
-    fake.add_execution(workflow_id, status="running")
     ingestion.run()
     before = ingestion.versions()
+    assert running in before  # the listing skipped it; read by id
     ingestion.forget_watermark()
     fake.clear_requests()
     summary = ingestion.run()
     assert summary["inserted"] == summary["updated"] == 0
-    assert summary["unchanged"] == summary["listed"] == 302
+    assert summary["unchanged"] == summary["listed"] + summary["reread"] == 301 + 1
     assert ingestion.versions() == before
     # The failure stored with its details is not read again.
-    assert _reads(fake) == []
+    assert [r.api_path for r in _reads(fake)] == [f"/executions/{running}"]
 
 
 def test_an_unfinished_execution_is_updated_by_a_later_run(ingestion, workflow_id):
@@ -271,17 +274,17 @@ def test_an_unfinished_execution_is_updated_by_a_later_run(ingestion, workflow_i
     waiting = fake.add_execution(workflow_id, status="waiting")["id"]
     failing = fake.add_execution(workflow_id, status="running")["id"]
     deleted = fake.add_execution(workflow_id, status="new")["id"]
-    ingestion.run()
+    fake.add_execution(workflow_id, status="success")
+    # The listing leaves all four out; their ids are read one by one.
+    first = ingestion.run()
+    assert first["listed"] == 1
+    assert first["skipped_ids"] == {"tracked": 4, "untracked": 0, "found": 4, "gave_up": 0}
     assert ingestion.rows()[running].normalized_status == "running"
 
     started = datetime.now(UTC) - timedelta(minutes=1)
-    fake.store.executions[int(running)]["status"] = "success"
+    fake.finish_execution(running)
     _set_times(fake, running, started, started + timedelta(seconds=42))
-    fake.store.executions[int(failing)].update(
-        status="error",
-        stoppedAt=_iso(datetime.now(UTC)),
-        _data={"resultData": {"error": {"message": "timeout", "node": {"name": "Wait"}}}},
-    )
+    fake.finish_execution(failing, status="error", error_message="timeout", error_node="Wait")
     del fake.store.executions[int(deleted)]
     fake.clear_requests()
 
@@ -308,6 +311,82 @@ def test_an_unfinished_execution_is_updated_by_a_later_run(ingestion, workflow_i
     )
 
 
+def _watermark_jump(fake, watermark: str | None) -> tuple[set[str], str | None]:
+    """The ingestion this replaced: list down to the watermark, store what is listed, move
+    the watermark to the newest id listed. Returns (ids stored, new watermark)."""
+    with N8nClient(fake.url, fake.api_key, allow_private=True) as client:
+        listed = [e["id"] for page in client.iter_executions() for e in page]
+    fresh = [i for i in listed if watermark is None or service.is_newer(i, watermark)]
+    return set(fresh), (fresh[0] if fresh else watermark)
+
+
+def test_executions_in_flight_while_newer_ones_finish_are_not_lost(ingestion, workflow_id):
+    """Two Wait-node workflows: their executions are in flight (left out of every listing)
+    while newer executions finish and are listed. Jumping the watermark to the newest id
+    lost them for good; their skipped ids are tracked and read until they finish."""
+    fake = ingestion.fake
+    done = _add(fake, workflow_id, 20)
+    short_wait = fake.add_execution(workflow_id, status="running")["id"]
+    long_wait = fake.add_execution(workflow_id, status="waiting")["id"]
+    done += _add(fake, workflow_id, 8)
+    old_stored, old_mark = _watermark_jump(fake, None)
+    ingestion.run()
+    # Later, both finish and more executions run.
+    fake.finish_execution(short_wait)
+    fake.finish_execution(long_wait, status="error", error_message="late", error_node="HTTP")
+    done += _add(fake, workflow_id, 5)
+    more, old_mark = _watermark_jump(fake, old_mark)
+    old_stored |= more
+    ingestion.run()
+
+    everything = {*done, short_wait, long_wait}
+    assert everything - old_stored == {short_wait, long_wait}  # lost by the old code
+    rows = ingestion.rows()
+    assert set(rows) == everything
+    assert rows[short_wait].normalized_status == "success"
+    assert (rows[long_wait].normalized_status, rows[long_wait].error_message) == ("error", "late")
+
+
+def test_a_skipped_id_that_stays_gone_is_given_up(ingestion, workflow_id):
+    fake = ingestion.fake
+    first = _add(fake, workflow_id, 2)
+    unsaved = fake.add_execution(workflow_id, status="running")["id"]
+    _add(fake, workflow_id, 2)
+    # n8n deletes an execution it was told not to save when it ends.
+    del fake.store.executions[int(unsaved)]
+    assert ingestion.run()["skipped_ids"]["tracked"] == 1
+    assert ingestion.run()["skipped_ids"]["gave_up"] == 0  # too soon: looked for again
+    with ingestion.app.app_context(), tenant_scope(ingestion.tenant.id):
+        db.execute(
+            update(ExecutionGap).values(created_at=datetime.now(UTC) - timedelta(minutes=11))
+        )
+        db.commit()
+    assert ingestion.run()["skipped_ids"]["gave_up"] == 1
+    assert ingestion.run()["skipped_ids"] == {
+        "tracked": 0,
+        "untracked": 0,
+        "found": 0,
+        "gave_up": 0,
+    }
+    assert unsaved not in ingestion.rows() and set(first) <= set(ingestion.rows())
+
+
+def test_skipped_ids_are_the_gaps_below_the_newest_listed():
+    assert execution_gaps.skipped({"10", "7", "6"}, floor="3") == ([9, 8, 5, 4], 4)
+    assert execution_gaps.skipped({"10", "7"}, floor=None) == ([9, 8], 2)
+    assert execution_gaps.skipped({"abc"}, floor="3") == ([], 0)
+    ids, total = execution_gaps.skipped({"1000000"}, floor="0")
+    assert (len(ids), ids[0], total) == (execution_gaps.MAX_NEW, 999_999, 999_999)
+
+
+def test_executions_ingested_before_the_first_sync_get_its_name(ingestion, workflow_id):
+    _add(ingestion.fake, workflow_id, 3)
+    ingestion.run()
+    assert {row.workflow_name for row in ingestion.rows().values()} == {None}
+    ingestion.factory.run_as(ingestion.tenant.id, sync.sync_workflows, ingestion.env.id)
+    assert {row.workflow_name for row in ingestion.rows().values()} == {"Orders"}
+
+
 # --- n8n failing ---------------------------------------------------------------------------
 
 
@@ -325,7 +404,7 @@ def test_n8n_failing_half_way_keeps_the_watermark_and_a_rerun_reads_the_rest(
         if update.get("current") == 250:
             fake.fail_path(r"/api/v1/executions$", 500, times=None)
 
-    with pytest.raises(executions.IngestionInterrupted) as raised:
+    with pytest.raises(service.IngestionInterrupted) as raised:
         ingestion.run(progress=fail_after_first_page)
     message = raised.value.message
     assert "after 1 page(s) and 250 execution(s)" in message
@@ -346,7 +425,7 @@ def test_n8n_down_is_a_clear_error(ingestion, workflow_id):
     _add(ingestion.fake, workflow_id, 3)
     ingestion.fake.go_down()
     try:
-        with pytest.raises(executions.IngestionInterrupted) as raised:
+        with pytest.raises(service.IngestionInterrupted) as raised:
             ingestion.run()
     finally:
         ingestion.fake.come_back()
@@ -400,7 +479,7 @@ def test_a_job_cut_short_by_n8n_says_why_without_the_api_key(idle, workflow_id, 
     fake.fail_path(rf"/executions/{failed}$", 500, times=None, body=echo)
     job_id = idle.start()
     job = _first_error(idle, job_id)
-    assert job.error_class == "services.executions.IngestionInterrupted"
+    assert job.error_class == "services.ingestion.IngestionInterrupted"
     assert "after 2 page(s) and 300 execution(s)" in job.error_message
     assert "n8n answered 500: upstream rejected key [redacted]" in job.error_message
     for column in ("error_message", "error_traceback", "result", "progress", "params"):
