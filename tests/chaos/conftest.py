@@ -23,7 +23,6 @@ from jobs.broker import setup_broker
 from models.db import SessionFactory, init_engine, reset_context
 from services import config, dbadmin, tenants
 from services.config import Settings
-from services.secrets import new_key_entry
 from tests.chaos.stack import PrivatePostgres, PrivateRedis, Stack
 
 #: Where each scenario's figures are appended (one JSON object a line), for bench/RESULTS.md.
@@ -72,7 +71,7 @@ def connected(stack: Stack) -> Iterator[Stack]:
         database_url=stack.database_url,
         redis_url=stack.redis.url,
         dramatiq_namespace=stack.namespace,
-        encryption_keys=(new_key_entry("chaos"),),
+        encryption_keys=(stack.encryption_key,),
     ).normalized()
     config.configure(settings)
     init_engine(settings.database_url)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import redis
 
+from services.secrets import new_key_entry
 from tests.jobs.helpers import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,6 +235,9 @@ class Stack:
     redis: PrivateRedis
     database_url: str
     namespace: str
+    #: One ENCRYPTION_KEYS entry shared by this process and every process started: workers
+    #: and clocks refuse to start without one.
+    encryption_key: str = field(default_factory=lambda: new_key_entry("chaos"))
     processes: list[Process] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -244,6 +248,7 @@ class Stack:
             "REDIS_URL": self.redis.url,
             "DRAMATIQ_NAMESPACE": self.namespace,
             "N8NOPS_ENV_FILE": "",
+            "ENCRYPTION_KEYS": self.encryption_key,
             "LOG_LEVEL": "INFO",
             "dramatiq_worker_timeout": "20",
         }
