@@ -16,7 +16,7 @@ a run lands 4/4 or 8/0 on the two workers and req/s swings twofold between runs.
 warmed up, then measured in rounds that alternate bare / job; the median round counts.
 
     .venv/bin/python bench/job_poll.py [--duration 10] [--rounds 3] [--workers 2] [--threads 4]
-        [--keepalive]
+        [--keepalive] [--worker-class gthread|sync]
 
 Needs wrk (Debian/Ubuntu: apt-get install -y wrk). Targets (issue 13): job req/s at least
 0.7 x bare, job p99 at most 1.5 x bare.
@@ -87,6 +87,8 @@ def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace)
         str(args.workers),
         "--threads",
         str(args.threads),
+        "--worker-class",
+        args.worker_class,
         "--log-level",
         "warning",
     ]
@@ -168,6 +170,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn --workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn --threads")
+    parser.add_argument(
+        "--worker-class", default="gthread", help="gunicorn --worker-class (gthread, sync)"
+    )
     parser.add_argument("--connections", type=int, help="wrk -c (default workers x threads)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
     parser.add_argument(
@@ -193,7 +198,8 @@ def main() -> None:
             ),
         }
         print(
-            f"gunicorn --workers {args.workers} --threads {args.threads} (gthread) on loopback; "
+            f"gunicorn --workers {args.workers} --threads {args.threads} ({args.worker_class}) "
+            "on loopback; "
             f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency"
             f"{'' if args.keepalive else ' -H Connection:close'}; "
             f"{args.warmup} s warm-up per side, {args.rounds} rounds"
