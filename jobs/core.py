@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased
 
+from models.base import NAMES_TENANT
 from models.db import SessionFactory, current_tenant, db, get_engine
 from models.jobs import ACTIVE_STATUSES, BackgroundJob
 from services.errors import Conflict, NotFound
@@ -312,17 +313,21 @@ def get(job_id: uuid.UUID) -> BackgroundJob:
 
 _RERUN = aliased(BackgroundJob)
 #: A job and the ids of the jobs that rerun it, oldest first, in one round trip (the poll).
-_WITH_RERUNS = select(
-    BackgroundJob,
-    select(func.array_agg(aggregate_order_by(_RERUN.id, _RERUN.created_at)))
-    .where(_RERUN.rerun_of_id == BackgroundJob.id)
-    .scalar_subquery(),
-).where(BackgroundJob.id == bindparam("job_id"))
+_WITH_RERUNS = (
+    select(
+        BackgroundJob,
+        select(func.array_agg(aggregate_order_by(_RERUN.id, _RERUN.created_at)))
+        .where(_RERUN.rerun_of_id == BackgroundJob.id, _RERUN.tenant_id == bindparam("tenant"))
+        .scalar_subquery(),
+    )
+    .where(BackgroundJob.id == bindparam("job_id"), BackgroundJob.tenant_id == bindparam("tenant"))
+    .execution_options(**{NAMES_TENANT: True})
+)
 
 
 def get_with_reruns(job_id: uuid.UUID) -> tuple[BackgroundJob, list[uuid.UUID]]:
     """A job and the ids of its reruns (oldest first); what a client polls."""
-    row = db.execute(_WITH_RERUNS, {"job_id": job_id}).one_or_none()
+    row = db.execute(_WITH_RERUNS, {"job_id": job_id, "tenant": current_tenant()}).one_or_none()
     if row is None:
         raise NotFound("No such job.")
     job, reruns = row

@@ -106,6 +106,12 @@ class TenantOwned(UUIDPrimaryKey):
         return (UniqueConstraint("id", "tenant_id"), *getattr(cls, "__extra_args__", ()))
 
 
+#: Execution option of a statement built once that names the tenant itself (a bound
+#: parameter): adding the criteria would make a new statement per call, and a hot path's
+#: cached statement would be compiled and keyed again every time.
+NAMES_TENANT = "names_tenant"
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _name_the_tenant(state: ORMExecuteState) -> None:
     """Every ORM read of a tenant's rows also says ``tenant_id = <tenant>``.
@@ -115,7 +121,7 @@ def _name_the_tenant(state: ORMExecuteState) -> None:
     tenants) and it cannot use the tenant-leading indexes for the filter.
     """
     tenant = current_tenant()
-    if tenant is not None and state.is_select:
+    if tenant is not None and state.is_select and not state.execution_options.get(NAMES_TENANT):
         state.statement = state.statement.options(
             with_loader_criteria(
                 TenantOwned, lambda cls: cls.tenant_id == tenant, include_aliases=True

@@ -58,3 +58,18 @@ def test_without_a_tenant_nothing_is_added(app):
         db.scalars(select(Environment)).all()
         db.rollback()
     assert "tenant_id =" not in seen[0][0]
+
+
+def test_a_statement_that_names_the_tenant_itself_is_left_as_built(app, tenant):
+    from jobs import core
+    from tests.jobs.helpers import start_job
+
+    job_id = start_job(app, tenant.id)
+    with tenant_scope(tenant.id), statements() as seen:
+        job, reruns = core.get_with_reruns(job_id)
+        db.rollback()
+    assert (job.id, reruns) == (job_id, [])
+    (statement, _parameters), *_ = seen
+    # The job and its reruns' subquery, each once: no criteria added on top.
+    assert statement.count(".tenant_id = %(tenant)s") == 2
+    assert statement.count("tenant_id = %(tenant_") == 0
