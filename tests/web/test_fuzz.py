@@ -15,7 +15,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.api_world import build_world
+from tests.api_world import World, build_world
 
 #: Examples per operation and role: ~45 operations x 2 roles stay well under a minute.
 MAX_EXAMPLES = 10
@@ -68,3 +68,10 @@ def test_no_input_gets_a_server_error_or_an_off_schema_response(app, factory, fa
         except Exception as error:  # noqa: BLE001 - collect every operation's failure, then report
             failures.append(f"{operation.label}: {error}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_a_path_parameter_without_a_builder_fails_loudly():
+    world = World(tenant=None, values={"env_id": "e"})
+    assert world.path_value("env_id", "admin", "GET /x/{env_id}") == "e"
+    with pytest.raises(pytest.fail.Exception, match="no builder for path parameter 'gizmo_id'"):
+        world.path_value("gizmo_id", "admin", "GET /gizmos/{gizmo_id}")

@@ -50,23 +50,20 @@ def test_a_nul_in_a_path_segment_is_a_422(client, tenant):
     assert _fields(response, "path") == {"environment_class": [UNSTORABLE_MESSAGE]}
 
 
+def _post_raw(client, tenant, data: str, content_type: str):
+    headers = {**tenant.admin, "Content-Type": content_type}
+    return client.post("/api/v1/tokens", data=data, headers=headers)
+
+
 def test_a_json_body_without_its_content_type_is_a_415_saying_so(client, tenant):
-    response = client.post(
-        "/api/v1/tokens",
-        data='{"name": "ci"}',
-        headers={**tenant.admin, "Content-Type": "text/plain"},
-    )
+    response = _post_raw(client, tenant, '{"name": "ci"}', "text/plain")
     assert response.status_code == 415
     assert response.json["error"] == "unsupported_media_type"
     assert "Content-Type: application/json" in response.json["message"]
 
 
 def test_malformed_json_is_a_400_in_our_words(client, tenant):
-    response = client.post(
-        "/api/v1/tokens",
-        data='{"name": ',
-        headers={**tenant.admin, "Content-Type": "application/json"},
-    )
+    response = _post_raw(client, tenant, '{"name": ', "application/json")
     assert response.status_code == 400
     assert response.json["message"].startswith("The body is not valid JSON")
 
