@@ -76,9 +76,10 @@ def _has_body() -> bool:
 
 def _json_body() -> Any:
     if not request.is_json:
-        sent = request.mimetype or "no Content-Type"
+        sent = f"as {request.mimetype}" if request.mimetype else "without a Content-Type"
         raise UnsupportedMediaType(
-            f"The body must be JSON sent as 'Content-Type: application/json', not {sent}."
+            "The body must be JSON sent with 'Content-Type: application/json'; "
+            f"this one came {sent}."
         )
     try:
         return request.get_json()  # cached: the view's argument parser reuses it
