@@ -84,6 +84,11 @@ class Settings:
     #: It lives on one host's disk: off where workers run on several hosts or an ephemeral
     #: disk (the default when DYNO is set, as on Heroku).
     embedded_git: bool = True
+    #: The API's address as its clients reach it (behind a proxy, TLS terminated there):
+    #: pagination links are built from it, else relative; never from the Host header.
+    public_url: str = ""
+    #: Seconds of Strict-Transport-Security sent when public_url is https (0: none).
+    hsts_max_age_s: int = 365 * 24 * 3600
     testing: bool = False
 
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import marshmallow as ma
-from flask import request
+from flask import current_app, request
 from sqlalchemy import Select, func, literal, select
 
 from models.db import db
@@ -19,6 +19,9 @@ from models.db import db
 MAX_LIMIT = 200
 #: Matches counted at most (rows); X-Total-Count-Capped says when there are more.
 COUNT_CAP = 10_000
+#: Items a client may page past (page * limit): deep enough for any listing a person reads,
+#: and far from what overflows the SQL offset.
+MAX_OFFSET = 1_000_000
 
 PAGE_HEADERS = {
     "X-Total-Count": {
@@ -30,15 +33,25 @@ PAGE_HEADERS = {
         "schema": {"type": "boolean"},
     },
     "Link": {
-        "description": "RFC 8288 links to the next and previous pages",
+        "description": "RFC 8288 links to the next and previous pages: relative, or absolute "
+        "from the configured PUBLIC_URL",
         "schema": {"type": "string"},
     },
 }
 
 
 class PageArgs(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(
+        load_default=1, validate=ma.validate.Range(min=1, max=MAX_OFFSET // MAX_LIMIT)
+    )
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=MAX_LIMIT))
+
+    @ma.validates_schema
+    def _within_reach(self, data, **_kwargs):
+        if data.get("page", 1) * data.get("limit", 1) > MAX_OFFSET:
+            raise ma.ValidationError(
+                f"page * limit may be at most {MAX_OFFSET}; narrow the query instead.", "page"
+            )
 
 
 def paginate(statement: Select, *, page: int, limit: int) -> tuple[list, dict[str, str]]:
@@ -60,15 +73,18 @@ def paginate(statement: Select, *, page: int, limit: int) -> tuple[list, dict[st
         headers["X-Total-Count-Capped"] = "true"
     links = []
     if has_next:
-        links.append(f'<{_url(page + 1, limit)}>; rel="next"')
+        links.append(f'<{link_url(page=page + 1, limit=limit)}>; rel="next"')
     if page > 1:
-        links.append(f'<{_url(page - 1, limit)}>; rel="prev"')
+        links.append(f'<{link_url(page=page - 1, limit=limit)}>; rel="prev"')
     if links:
         headers["Link"] = ", ".join(links)
     return items, headers
 
 
-def _url(page: int, limit: int) -> str:
+def link_url(**changes: object) -> str:
+    """This request's URL with ``changes`` to its query: relative, or under PUBLIC_URL (never
+    from the Host header, which a client or a misconfigured proxy chooses)."""
     args = request.args.to_dict(flat=False)
-    args.update(page=[str(page)], limit=[str(limit)])
-    return f"{request.base_url}?{urlencode(args, doseq=True)}"
+    args.update({name: [str(value)] for name, value in changes.items()})
+    public = current_app.config["SETTINGS"].public_url.rstrip("/")
+    return f"{public}{request.path}?{urlencode(args, doseq=True)}"
