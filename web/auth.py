@@ -7,6 +7,7 @@ alone decides which role that takes. The action is also written into the OpenAPI
 
 from __future__ import annotations
 
+import uuid
 from functools import wraps
 
 from flask import current_app, g, request
@@ -14,14 +15,17 @@ from flask_smorest import Blueprint
 
 from services import audit
 from services.errors import Forbidden, Unauthenticated
-from services.identity import Principal, authenticate
+from services.identity import TOKEN_PREFIX, Principal, authenticate, jwt_subject
 
 PLATFORM = "platform_admin"
+#: Any verified sign-in identity (a JWT), member of a tenant or not: accepting an invitation.
+IDENTITY = "identity"
 
 #: The minimum role each action needs inside a tenant (viewer < developer < admin), or
 #: PLATFORM for platform admins.
 PERMISSIONS: dict[str, str] = {
     "me:read": "viewer",
+    "invitations:accept": IDENTITY,
     "users:read": "viewer",
     "users:manage": "admin",
     "tokens:own": "viewer",
@@ -65,11 +69,29 @@ def _bearer() -> str:
     return credential.strip()
 
 
+#: The header naming the tenant a request acts in, for an identity that belongs to several.
+TENANT_HEADER = "X-Tenant-ID"
+
+
+def _named_tenant() -> uuid.UUID | None:
+    value = request.headers.get(TENANT_HEADER, "").strip()
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise Unauthenticated(
+            f"{TENANT_HEADER} must be the id of a tenant you belong to.", code="no_membership"
+        ) from None
+
+
 def current_principal() -> Principal:
     """The authenticated caller of this request (authenticating on first use)."""
     principal = g.get("principal")
     if principal is None:
-        principal = authenticate(_bearer(), current_app.config["SETTINGS"])
+        principal = authenticate(
+            _bearer(), current_app.config["SETTINGS"], tenant_id=_named_tenant()
+        )
         g.principal = principal
         audit.set_actor(
             audit.AuditActor(
@@ -81,6 +103,25 @@ def current_principal() -> Principal:
     return principal
 
 
+def current_subject() -> str:
+    """The subject of this request's verified JWT, whether or not it belongs to a tenant."""
+    bearer = _bearer()
+    if bearer.startswith(TOKEN_PREFIX):
+        raise Unauthenticated(
+            "Sign in (a JWT) to do this; an API token acts for a user already bound.",
+            code="jwt_required",
+        )
+    return jwt_subject(bearer, current_app.config["SETTINGS"])
+
+
+def _allowed(minimum: str) -> bool:
+    if minimum == IDENTITY:
+        g.subject = current_subject()
+        return True
+    principal = current_principal()
+    return principal.is_platform_admin if minimum == PLATFORM else principal.has_role(minimum)
+
+
 def requires(action: str):
     """Decorate a view: authenticate, then refuse with 403 unless the role allows ``action``."""
     minimum = PERMISSIONS[action]
@@ -88,11 +129,7 @@ def requires(action: str):
     def decorator(func):
         @wraps(func)
         def wrapper(*args, **kwargs):
-            principal = current_principal()
-            allowed = (
-                principal.is_platform_admin if minimum == PLATFORM else principal.has_role(minimum)
-            )
-            if not allowed:
+            if not _allowed(minimum):
                 raise Forbidden(
                     f"This action needs the {minimum} role.",
                     code="insufficient_role",
