@@ -81,7 +81,8 @@ def bulk_rerun(filters: JobFilters, *, dry_run: bool, user_id: uuid.UUID | None)
 
 
 def stats() -> dict:
-    """Counts by status and kind, queue depths, and the age of the oldest pending job."""
+    """The current tenant's counts by status and kind, and the age of its oldest pending job,
+    from PostgreSQL alone: broker-wide queue depths are for operators (queue_depths)."""
     counts = db.execute(
         select(BackgroundJob.status, BackgroundJob.job_type, func.count()).group_by(
             BackgroundJob.status, BackgroundJob.job_type
@@ -98,7 +99,6 @@ def stats() -> dict:
     return {
         "by_status": by_status,
         "by_job_type": by_type,
-        "queues": queue_depths(),
         "oldest_pending_age_seconds": (
             (datetime.now(UTC) - oldest).total_seconds() if oldest else None
         ),
@@ -106,7 +106,8 @@ def stats() -> dict:
 
 
 def queue_depths() -> dict[str, dict[str, int]]:
-    """Messages waiting in each queue the registered kinds use (ready and delayed)."""
+    """Messages waiting in each queue the registered kinds use (ready and delayed), all tenants
+    together: for operators (CLI, metrics), never a tenant's API answer."""
     broker = dramatiq.get_broker()
     queues = sorted({p.queue for p in core.registered_policies()})
     pipe = broker.client.pipeline()

@@ -120,6 +120,14 @@ def jobs_rerun(slug: str, job_id) -> None:
         click.echo(core.rerun(job_id, user_id=None).id)
 
 
+@jobs_group.command("queues")
+@_clear_errors
+def jobs_queues() -> None:
+    """Messages waiting in each broker queue, all tenants together (operators only)."""
+    for queue, depth in jobs.queue_depths().items():
+        click.echo(f"{queue:<20} ready {depth['ready']:>6}  delayed {depth['delayed']:>6}")
+
+
 @click.command("rotate-secrets")
 @click.option(
     "--apply", is_flag=True, help="Re-encrypt (without it: a dry run that changes nothing)"

@@ -28,9 +28,10 @@ class ProgressSchema(ma.Schema):
 
 
 class JobErrorSchema(ma.Schema):
+    """What went wrong, for every role; the traceback stays on the server (logs, the row)."""
+
     error_class = ma.fields.String(data_key="class")
     error_message = ma.fields.String(data_key="message")
-    error_traceback = ma.fields.String(data_key="traceback")
 
 
 class JobSchema(ma.Schema):
@@ -120,15 +121,9 @@ class BulkRerunSchema(ma.Schema):
     skipped = ma.fields.List(ma.fields.Nested(BulkRerunItemSchema))
 
 
-class QueueDepthSchema(ma.Schema):
-    ready = ma.fields.Integer()
-    delayed = ma.fields.Integer()
-
-
 class JobStatsSchema(ma.Schema):
     by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     by_job_type = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict())
-    queues = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(QueueDepthSchema))
     oldest_pending_age_seconds = ma.fields.Float(allow_none=True)
 
 
@@ -203,7 +198,7 @@ class JobStats(MethodView):
     @requires("jobs:read")
     @blp.response(200, JobStatsSchema)
     def get(self):
-        """Counts by status and kind, queue depths, oldest pending age"""
+        """This tenant's job counts by status and kind, and its oldest pending age"""
         return job_service.stats()
 
 
