@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from sqlalchemy import Select, func, select
 from jobs import core
 from models.db import db
 from models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob
-from services.errors import Conflict, InvalidInput
+from services.errors import Conflict, DomainError, InvalidInput
 
 #: Most jobs one bulk rerun may start.
 MAX_BULK_RERUN = 500
@@ -55,8 +56,15 @@ class BulkRerun:
     skipped: list[dict] = field(default_factory=list)
 
 
-def bulk_rerun(filters: JobFilters, *, dry_run: bool, user_id: uuid.UUID | None) -> BulkRerun:
-    """Rerun every finished job matching ``filters`` (active ones are skipped)."""
+def bulk_rerun(
+    filters: JobFilters,
+    *,
+    dry_run: bool,
+    user_id: uuid.UUID | None,
+    refusal: Callable[[str], DomainError | None] = lambda _job_type: None,
+) -> BulkRerun:
+    """Rerun every finished job matching ``filters``; active ones, and kinds ``refusal``
+    (given the kind) refuses to the caller, are skipped."""
     if filters.statuses and set(filters.statuses) & set(ACTIVE_STATUSES):
         raise InvalidInput("Only finished jobs can be rerun; filter on finished statuses.")
     query = list_query(filters).where(BackgroundJob.status.in_(TERMINAL_STATUSES))
@@ -68,16 +76,23 @@ def bulk_rerun(filters: JobFilters, *, dry_run: bool, user_id: uuid.UUID | None)
         )
     outcome = BulkRerun(dry_run=dry_run, matched=len(jobs))
     for job in jobs:
+        if refused := refusal(job.job_type):
+            outcome.skipped.append({"job_id": job.id, "job_type": job.job_type, **_why(refused)})
+            continue
         if dry_run:
             outcome.rerun.append({"job_id": job.id, "job_type": job.job_type})
             continue
         try:
             new = core.rerun(job.id, user_id=user_id)
         except Conflict as conflict:
-            outcome.skipped.append({"job_id": job.id, "reason": conflict.message})
+            outcome.skipped.append({"job_id": job.id, "job_type": job.job_type, **_why(conflict)})
         else:
             outcome.rerun.append({"job_id": job.id, "new_job_id": new.id})
     return outcome
+
+
+def _why(error: DomainError) -> dict:
+    return {"reason": error.message}
 
 
 def stats() -> dict:

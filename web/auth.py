@@ -57,6 +57,59 @@ PERMISSIONS: dict[str, str] = {
     "drift:read": "viewer",
 }
 
+#: The action whose permission rerunning a job of each kind needs: that of the operation
+#: that starts such a job. None: no tenant user starts it (the clock, the platform, a side
+#: effect of another change), so no tenant user may rerun it either. Every kind is listed
+#: (tests/web/test_rerun_permissions.py fails on a kind without an entry).
+RERUN_PERMISSIONS: dict[str, str | None] = {
+    "sync": "environments:sync",
+    "onboarding": "environments:write",
+    "connection_check": "environments:write",
+    "execution_ingestion": "executions:ingest",
+    "credential_sync": "credentials:check",
+    "credential_health": "credentials:check",
+    "healthcheck": "jobs:healthcheck",
+    "git_attach": "git:write",
+    "workflow_rehash": "ignore_rules:write",
+    # Clock-only kinds: heartbeats, checks and retention on a schedule.
+    "environment_heartbeat": None,
+    "drift_check": None,
+    "drift_ttl": None,
+    "drift_retention": None,
+    "retention_purge": None,
+    # Kinds no API operation starts yet; each gets the permission of the one that will.
+    "promotion": None,
+    "deployment": None,
+    "canonical_onboarding": None,
+    "repo_sync": None,
+    "workflow_backup": None,
+    "workflow_restore": None,
+    "workflow_manage": None,
+    "drift_revert": None,
+    "drift_keep_hotfix": None,
+    # Does nothing (benchmarks, diagnostics): rerunning it needs only the rerun permission.
+    "noop": "jobs:rerun",
+}
+
+
+def rerun_refusal(job_type: str, principal: Principal) -> Forbidden | None:
+    """Why ``principal`` may not rerun a job of ``job_type`` (None: they may)."""
+    action = RERUN_PERMISSIONS[job_type]
+    if action is None:
+        return Forbidden(
+            f"A {job_type} job is started by the platform, not by users; it cannot be rerun.",
+            code="not_rerunnable",
+            job_type=job_type,
+        )
+    minimum = PERMISSIONS[action]
+    if not principal.has_role(minimum):
+        return Forbidden(
+            f"Rerunning a {job_type} job needs the {minimum} role (as starting one does).",
+            code="insufficient_role",
+            required_role=minimum,
+        )
+    return None
+
 
 def _bearer() -> str:
     header = request.headers.get("Authorization", "")

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from jobs import core
 from models.jobs import JOB_STATUSES, JOB_TYPES, TERMINAL_STATUSES
 from services import jobs as job_service
-from web.auth import current_principal, requires
+from web.auth import current_principal, requires, rerun_refusal
 from web.errors import ErrorSchema
 from web.pagination import PAGE_HEADERS, PageArgs, paginate
 
@@ -177,10 +177,14 @@ class JobCancel(MethodView):
 class JobRerun(MethodView):
     @requires("jobs:rerun")
     @blp.response(202, JobSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="Starting this kind needs more")
     @blp.alt_response(409, schema=ErrorSchema, description="Still active, or its resource busy")
     def post(self, job_id):
-        """Start a new job like this finished one, linked by rerun_of_id"""
-        return accepted(core.rerun(job_id, user_id=current_principal().user_id))
+        """Start a new job like this finished one (needs the permission that starts its kind)"""
+        principal = current_principal()
+        if refused := rerun_refusal(core.get(job_id).job_type, principal):
+            raise refused
+        return accepted(core.rerun(job_id, user_id=principal.user_id))
 
 
 @blp.route("/rerun")
@@ -190,7 +194,13 @@ class JobBulkRerun(MethodView):
     @blp.response(200, BulkRerunSchema)
     def post(self, filters, dry_run):
         """Rerun every finished job matching the filters (dry_run shows which)"""
-        return job_service.bulk_rerun(filters, dry_run=dry_run, user_id=current_principal().user_id)
+        principal = current_principal()
+        return job_service.bulk_rerun(
+            filters,
+            dry_run=dry_run,
+            user_id=principal.user_id,
+            refusal=lambda job_type: rerun_refusal(job_type, principal),
+        )
 
 
 @blp.route("/stats")
