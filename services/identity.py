@@ -18,6 +18,7 @@ import jwt
 from sqlalchemy import text
 
 from models.db import adopt_tenant, bind_tenant, db
+from services import broadcast
 from services.config import Settings
 from services.errors import Forbidden, Unauthenticated
 
@@ -79,8 +80,8 @@ def _no_membership() -> Unauthenticated:
 
 
 #: Seconds a verified personal token's principal is reused without asking the database.
-#: A revoked token, a deactivated user or a changed role takes effect within this long in
-#: other processes (at once in the process that made the change).
+#: A revoked token, a deactivated user or a changed role reaches every process at once by
+#: broadcast (services.broadcast); this bounds the wait when Redis cannot carry it.
 PRINCIPAL_CACHE_S = 5.0
 #: Tokens remembered at most, per process.
 PRINCIPAL_CACHE_SIZE = 4096
@@ -88,11 +89,18 @@ _principals: dict[str, tuple[float, Principal]] = {}
 
 
 def forget_principals() -> None:
-    """Drop every remembered principal (after a revocation or a user change)."""
+    """Drop every principal this process remembered."""
     _principals.clear()
 
 
+def principals_changed() -> None:
+    """After a committed revocation or user change: every process forgets its principals."""
+    forget_principals()
+    broadcast.announce()
+
+
 def _from_personal_token(token: str) -> Principal:
+    broadcast.listen(forget_principals)
     key = hash_token(token)
     hit = _principals.get(key)
     if hit is not None and hit[0] > time.monotonic():

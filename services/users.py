@@ -10,7 +10,7 @@ from models.db import db
 from models.tenancy import Tenant, User
 from services import audit, entitlements, invitations
 from services.errors import Conflict, NotFound
-from services.identity import forget_principals
+from services.identity import principals_changed
 from services.rows import flush_unique, get_or_404
 
 #: Fields of a user that the audit trail records.
@@ -80,7 +80,7 @@ def update_user(user_id: uuid.UUID, **changes: object) -> User:
         "user.update", resource_type="user", resource_id=user.id, old=before, new=_snapshot(user)
     )
     db.commit()
-    forget_principals()
+    principals_changed()
     return user
 
 
