@@ -11,7 +11,7 @@ from models.db import db
 from models.tenancy import ApiToken
 from services import audit
 from services.errors import Conflict, NotFound
-from services.identity import principals_changed, hash_token, new_token
+from services.identity import hash_token, new_token, principals_changed
 
 #: Characters of a token kept in clear so lists can tell tokens apart.
 DISPLAY_PREFIX_CHARS = 12
