@@ -19,6 +19,7 @@ from services.git import announce_storage
 from services.secrets import configuration_problem
 from web import api, cli, health, index, observability
 from web.errors import ApiWithErrors, register_error_handlers
+from web.throttle import AuthThrottle
 
 ALEMBIC_INI = str(Path(__file__).resolve().parent.parent / "alembic.ini")
 
@@ -85,6 +86,7 @@ def create_app(config: Settings | None = None) -> Flask:
     setup_broker(settings)
     load_actors()
     app.extensions["n8nops_redis"] = redis.Redis.from_url(settings.redis_url)
+    app.extensions["n8nops_auth_throttle"] = AuthThrottle(settings)
 
     rest = ApiWithErrors(
         app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}

@@ -8,7 +8,9 @@ alone decides which role that takes. The action is also written into the OpenAPI
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import wraps
+from typing import TypeVar
 
 from flask import current_app, g, request
 from flask_smorest import Blueprint
@@ -16,6 +18,8 @@ from flask_smorest import Blueprint
 from services import audit
 from services.errors import Forbidden, Unauthenticated
 from services.identity import TOKEN_PREFIX, Principal, authenticate, jwt_subject
+
+T = TypeVar("T")
 
 PLATFORM = "platform_admin"
 #: Any verified sign-in identity (a JWT), member of a tenant or not: accepting an invitation.
@@ -138,12 +142,26 @@ def _named_tenant() -> uuid.UUID | None:
         ) from None
 
 
+def _throttled(verify: Callable[[str], T]) -> T:
+    """``verify`` this request's credential, unless its address or prefix failed too often
+    lately (429); a refusal counts against both."""
+    credential, address = _bearer(), request.remote_addr
+    throttle = current_app.extensions["n8nops_auth_throttle"]
+    throttle.check(address, credential)
+    try:
+        return verify(credential)
+    except Unauthenticated:
+        throttle.failed(address, credential)
+        raise
+
+
 def current_principal() -> Principal:
     """The authenticated caller of this request (authenticating on first use)."""
     principal = g.get("principal")
     if principal is None:
-        principal = authenticate(
-            _bearer(), current_app.config["SETTINGS"], tenant_id=_named_tenant()
+        settings = current_app.config["SETTINGS"]
+        principal = _throttled(
+            lambda credential: authenticate(credential, settings, tenant_id=_named_tenant())
         )
         g.principal = principal
         audit.set_actor(
@@ -158,13 +176,13 @@ def current_principal() -> Principal:
 
 def current_subject() -> str:
     """The subject of this request's verified JWT, whether or not it belongs to a tenant."""
-    bearer = _bearer()
-    if bearer.startswith(TOKEN_PREFIX):
+    if _bearer().startswith(TOKEN_PREFIX):
         raise Unauthenticated(
             "Sign in (a JWT) to do this; an API token acts for a user already bound.",
             code="jwt_required",
         )
-    return jwt_subject(bearer, current_app.config["SETTINGS"])
+    settings = current_app.config["SETTINGS"]
+    return _throttled(lambda credential: jwt_subject(credential, settings))
 
 
 def _allowed(minimum: str) -> bool:

@@ -1,0 +1,79 @@
+"""Failed authentication is rate-limited per client address and per credential prefix, with
+the counts in Redis (the `limits` library's moving window), so every process shares them.
+
+Only a credential that was presented and refused counts; a caller over either limit gets
+429 with Retry-After, even with a good credential, until the window lets them in again.
+Redis unreachable: the limit is not enforced (and a warning says so) rather than refusing
+every caller; authentication itself still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import parse, storage, strategies
+from limits.errors import StorageError
+
+from services.config import Settings
+from services.errors import TooManyRequests
+from services.identity import TOKEN_PREFIX
+
+log = logging.getLogger(__name__)
+
+#: Characters of a personal token that name its bucket: the prefix lists show, which a
+#: guesser of that one token keeps.
+TOKEN_BUCKET_CHARS = 12
+#: Characters from the end of any other credential (a JWT's signature) that name its bucket;
+#: a JWT's start is its header, the same for every token.
+OTHER_BUCKET_CHARS = 16
+
+
+class AuthThrottle:
+    """The limits on failed authentication of one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._namespace = f"{settings.dramatiq_namespace}:auth-failures"
+        self._limits = {
+            "address": parse(settings.auth_failures_per_address),
+            "credential": parse(settings.auth_failures_per_credential),
+        }
+        self._limiter = strategies.MovingWindowRateLimiter(
+            storage.storage_from_string(settings.redis_url, wrap_exceptions=True)
+        )
+
+    def check(self, address: str | None, credential: str) -> None:
+        """Raise TooManyRequests when this address or credential failed too often lately."""
+        for kind, key in self._keys(address, credential):
+            limit = self._limits[kind]
+            try:
+                if self._limiter.test(limit, self._namespace, kind, key):
+                    continue
+                reset_at = self._limiter.get_window_stats(
+                    limit, self._namespace, kind, key
+                ).reset_time
+            except StorageError as error:
+                log.warning("authentication rate limit not enforced: %s", error)
+                return
+            raise TooManyRequests(
+                "Too many failed sign-in attempts; try again later.",
+                retry_after_s=max(1, math.ceil(reset_at - time.time())),
+                limited_by=kind,
+            )
+
+    def failed(self, address: str | None, credential: str) -> None:
+        """Count one refused credential against its address and its prefix."""
+        try:
+            for kind, key in self._keys(address, credential):
+                self._limiter.hit(self._limits[kind], self._namespace, kind, key)
+        except StorageError as error:
+            log.warning("failed authentication not counted: %s", error)
+
+    @staticmethod
+    def _keys(address: str | None, credential: str) -> tuple[tuple[str, str], ...]:
+        if credential.startswith(TOKEN_PREFIX):
+            prefix = credential[:TOKEN_BUCKET_CHARS]
+        else:
+            prefix = credential[-OTHER_BUCKET_CHARS:]
+        return (("address", address or "unknown"), ("credential", prefix))
