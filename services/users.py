@@ -64,7 +64,7 @@ def update_user(user_id: uuid.UUID, **changes: object) -> User:
     """Change role, name or active flag; the tenant always keeps one active admin. Changing
     nothing writes nothing."""
     user = get_user(user_id)
-    changes = {f: v for f, v in changes.items() if getattr(user, f) != v}
+    changes = {field: v for field, v in changes.items() if getattr(user, field) != v}
     if not changes:
         return user
     if changes.get("is_active") is True:

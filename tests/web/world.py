@@ -24,7 +24,7 @@ from tests.rowgen import RowBuilder
 #: Path parameter -> the table whose row it names. Tables referencing environments come
 #: first, so env_id names the environment their rows belong to.
 ID_PARAMETERS = {
-    "workflow_id": "workflows",
+    "workflow_id": "workflow_env_map",
     "credential_id": "credentials",
     "execution_id": "executions",
     "env_id": "environments",
@@ -69,6 +69,16 @@ class Operation:
         }
         chosen = schema.get("required") or list(writable)[:1]
         return {name: self._example(writable[name]) for name in chosen}
+
+    def writable_fields(self) -> set[str]:
+        """Every field the operation's body may set."""
+        content = self.spec.get("requestBody", {}).get("content", {})
+        schema = self._resolve(content.get("application/json", {}).get("schema", {}))
+        return {
+            name
+            for name, prop in schema.get("properties", {}).items()
+            if not self._resolve(prop).get("readOnly")
+        }
 
     def _resolve(self, schema: dict) -> dict:
         while "$ref" in schema:
@@ -123,13 +133,16 @@ def missing_url(path: str) -> str:
     )
 
 
-def build_world(tenant_id: uuid.UUID) -> World:
+def build_world(tenant_id: uuid.UUID, **given: uuid.UUID) -> World:
     """Rows of every kind in ``tenant_id``, inserted as the app role (row-level security
-    applies), each through the generic row builder."""
+    applies), each through the generic row builder; ``given`` ids (of rows the product
+    built, e.g. env_id=...) are used instead, and the other rows point at them."""
     tables = models.Base.metadata.tables
     with get_engine().begin() as conn:
         conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
         builder = RowBuilder(conn, tenant_id)
+        for parameter, row_id in given.items():
+            builder.rows[ID_PARAMETERS[parameter]] = [{"id": row_id}]
         ids = {}
         for parameter, table in ID_PARAMETERS.items():
             rows = builder.rows.get(table) or [builder.build(tables[table])]
