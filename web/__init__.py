@@ -74,7 +74,11 @@ def create_app(config: Settings | None = None) -> Flask:
                     "bearerAuth": {
                         "type": "http",
                         "scheme": "bearer",
-                        "description": "A personal API token (n8o_pat_...) or a Supabase JWT",
+                        "description": (
+                            "A personal API token (n8o_pat_...) or a Supabase JWT. A JWT"
+                            " whose subject belongs to several tenants names the tenant of"
+                            " each request in the X-Tenant-ID header (its id)."
+                        ),
                     }
                 }
             },
