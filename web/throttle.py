@@ -13,6 +13,7 @@ import logging
 import math
 import time
 
+import redis
 from limits import parse, storage, strategies
 from limits.errors import StorageError
 
@@ -30,6 +31,10 @@ TOKEN_BUCKET_CHARS = 12
 OTHER_BUCKET_CHARS = 16
 
 
+#: Seconds a count may take before the limit is skipped for this request.
+REDIS_TIMEOUT_S = 0.5
+
+
 class AuthThrottle:
     """The limits on failed authentication of one process."""
 
@@ -39,8 +44,11 @@ class AuthThrottle:
             "address": parse(settings.auth_failures_per_address),
             "credential": parse(settings.auth_failures_per_credential),
         }
+        # Our own pool: REDIS_URL may be any form redis-py reads (unix:// too), which
+        # the library's scheme names do not all cover.
+        pool = redis.ConnectionPool.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S)
         self._limiter = strategies.MovingWindowRateLimiter(
-            storage.storage_from_string(settings.redis_url, wrap_exceptions=True)
+            storage.RedisStorage("redis://", connection_pool=pool, wrap_exceptions=True)
         )
 
     def check(self, address: str | None, credential: str) -> None:
