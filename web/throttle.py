@@ -33,6 +33,8 @@ OTHER_BUCKET_CHARS = 16
 
 #: Seconds a count may take before the limit is skipped for this request.
 REDIS_TIMEOUT_S = 0.5
+#: Seconds the limits stay skipped after Redis failed, so requests do not each wait for it.
+REDIS_RETRY_S = 5.0
 
 
 class AuthThrottle:
@@ -50,33 +52,46 @@ class AuthThrottle:
         self._limiter = strategies.MovingWindowRateLimiter(
             storage.RedisStorage("redis://", connection_pool=pool, wrap_exceptions=True)
         )
+        self._skip_until = 0.0
 
     def check(self, address: str | None, credential: str) -> None:
         """Raise TooManyRequests when this address or credential failed too often lately."""
         for kind, key in self._keys(address, credential):
-            limit = self._limits[kind]
-            try:
-                if self._limiter.test(limit, self._namespace, kind, key):
-                    continue
-                reset_at = self._limiter.get_window_stats(
-                    limit, self._namespace, kind, key
-                ).reset_time
-            except StorageError as error:
-                log.warning("authentication rate limit not enforced: %s", error)
-                return
-            raise TooManyRequests(
-                "Too many failed sign-in attempts; try again later.",
-                retry_after_s=max(1, math.ceil(reset_at - time.time())),
-                limited_by=kind,
+            stats = self._storage_call(
+                "authentication rate limit not enforced",
+                lambda kind=kind, key=key: self._limiter.get_window_stats(
+                    self._limits[kind], self._namespace, kind, key
+                ),
             )
+            if stats is None:
+                return
+            if stats.remaining <= 0:
+                raise TooManyRequests(
+                    "Too many failed sign-in attempts; try again later.",
+                    retry_after_s=max(1, math.ceil(stats.reset_time - time.time())),
+                    limited_by=kind,
+                )
 
     def failed(self, address: str | None, credential: str) -> None:
         """Count one refused credential against its address and its prefix."""
+        for kind, key in self._keys(address, credential):
+            self._storage_call(
+                "failed authentication not counted",
+                lambda kind=kind, key=key: self._limiter.hit(
+                    self._limits[kind], self._namespace, kind, key
+                ),
+            )
+
+    def _storage_call(self, consequence: str, call):
+        """``call()``, or None (and a warning) while Redis fails."""
+        if time.monotonic() < self._skip_until:
+            return None
         try:
-            for kind, key in self._keys(address, credential):
-                self._limiter.hit(self._limits[kind], self._namespace, kind, key)
+            return call()
         except StorageError as error:
-            log.warning("failed authentication not counted: %s", error)
+            self._skip_until = time.monotonic() + REDIS_RETRY_S
+            log.warning("%s for %.0f s: %s", consequence, REDIS_RETRY_S, error)
+            return None
 
     @staticmethod
     def _keys(address: str | None, credential: str) -> tuple[tuple[str, str], ...]:
