@@ -181,8 +181,38 @@ class _Pending:
 
 @event.listens_for(SessionFactory, "after_commit")
 def _enqueue_committed(session: Session) -> None:
+    # A bulk trigger (a bulk rerun, a schedule's fan-out) commits many jobs at once: each
+    # tenant's are sent in one transaction, marked enqueued in one pipelined statement.
+    by_tenant: dict[uuid.UUID, list[_Pending]] = {}
     for pending in session.info.pop("jobs_to_enqueue", ()):
-        enqueue(pending.job_id, pending.tenant_id, route=pending.route)
+        by_tenant.setdefault(pending.tenant_id, []).append(pending)
+    for tenant_id, created in by_tenant.items():
+        _send_created(tenant_id, created)
+
+
+def _send_created(tenant_id: uuid.UUID, created: list[_Pending]) -> None:
+    """Send jobs just created (their routes known) and record their messages; a job whose
+    message or record fails stays unsent for the outbox relay."""
+    try:
+        with tenant_connection(tenant_id) as conn:
+            sent = []
+            for pending in created:
+                try:
+                    message = dramatiq.get_broker().enqueue(
+                        message_for(pending.job_id, tenant_id, pending.route)
+                    )
+                except Exception:  # noqa: BLE001 - any broker failure leaves it to the relay
+                    log.warning(
+                        "job %s: the broker refused its message; the relay sends it", pending.job_id
+                    )
+                    continue
+                sent.append({"job_id": pending.job_id, "sent_message_id": broker_key(message)})
+            if sent:
+                conn.execute(_MARK_ENQUEUED, sent)
+    except sqlalchemy.exc.OperationalError as error:
+        log.warning(
+            "%d jobs: not sent or not recorded (%s); the relay sees to them", len(created), error
+        )
 
 
 @event.listens_for(SessionFactory, "after_soft_rollback")
@@ -190,23 +220,18 @@ def _forget_rolled_back(session: Session, previous_transaction) -> None:
     session.info.pop("jobs_to_enqueue", None)
 
 
-def enqueue(
-    job_id: uuid.UUID, tenant_id: uuid.UUID, *, route: tuple[str, str] | None = None
-) -> bool:
-    """Hand a committed pending job to the broker and record which message carries it;
-    False if the broker or the database failed (the outbox relay sends it later).
-
-    ``route`` (queue, actor) saves reading it when the caller knows it (a job just created);
-    without it, only a job still pending and not yet sent is sent.
-    """
-    return _send(job_id, tenant_id, route, _UNSENT_ROUTE, {"job_id": job_id})
+def enqueue(job_id: uuid.UUID, tenant_id: uuid.UUID) -> bool:
+    """Hand a committed pending job to the broker, if it is still pending and not yet sent,
+    and record which message carries it; False if the broker or the database failed (the
+    outbox relay sends it later)."""
+    return _send(job_id, tenant_id, _UNSENT_ROUTE, {"job_id": job_id})
 
 
 def resend(job_id: uuid.UUID, tenant_id: uuid.UUID, *, lost_message_id: str | None) -> bool:
     """Send a pending job again because the broker no longer holds the message last sent
     (``lost_message_id``); a job that started, or was sent again meanwhile, is left alone."""
     params = {"job_id": job_id, "lost_message_id": lost_message_id}
-    return _send(job_id, tenant_id, None, _LOST_ROUTE, params)
+    return _send(job_id, tenant_id, _LOST_ROUTE, params)
 
 
 def broker_key(message: dramatiq.Message) -> str:
@@ -225,14 +250,13 @@ def message_for(job_id: uuid.UUID, tenant_id: uuid.UUID, route: tuple[str, str])
     )
 
 
-def _send(job_id, tenant_id, route, route_query, params) -> bool:
+def _send(job_id, tenant_id, route_query, params) -> bool:
     try:
         with tenant_connection(tenant_id) as conn:
-            if route is None:
-                row = conn.execute(route_query, params).one_or_none()
-                if row is None:
-                    return True
-                route = (row.queue_name, row.actor_name)
+            row = conn.execute(route_query, params).one_or_none()
+            if row is None:
+                return True
+            route = (row.queue_name, row.actor_name)
             try:
                 sent = dramatiq.get_broker().enqueue(message_for(job_id, tenant_id, route))
             except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay

@@ -6,13 +6,18 @@ import logging
 from http import HTTPStatus
 
 import marshmallow as ma
+import sqlalchemy.exc
 from flask import Flask, jsonify
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from models.db import db
 from services.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait when the database cannot be reached.
+DATABASE_RETRY_AFTER_S = 2
 
 
 class ErrorSchema(ma.Schema):
@@ -81,6 +86,25 @@ def register_error_handlers(app: Flask) -> None:
             message=error.message,
             details=error.details,
             headers=getattr(error, "headers", None),
+        )
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(sqlalchemy.exc.InterfaceError)
+    def _database_unavailable(error: sqlalchemy.exc.DBAPIError):
+        # Without a pre-ping, a connection the server dropped fails its first statement: the
+        # pool is invalidated with it and the client's retry gets a new connection. The unit
+        # of work is over (nothing is left to commit at teardown).
+        db.remove()
+        log.warning(
+            "database unavailable: %s (connection invalidated: %s)",
+            type(error.orig).__name__,
+            error.connection_invalidated,
+        )
+        return error_response(
+            503,
+            error="database_unavailable",
+            message="The database cannot be reached right now; try again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
 
     @app.errorhandler(Exception)

@@ -11,7 +11,7 @@
 - The app role may only INSERT and SELECT audit_logs.
 
 Revision ID: i8b_identity
-Revises: 0009_reliability
+Revises: i13_perf
 Create Date: 2026-12-01
 """
 
@@ -30,7 +30,7 @@ from migrations.helpers import (
 )
 
 revision = "i8b_identity"
-down_revision = "0009_reliability"
+down_revision = "i13_perf"
 branch_labels = None
 depends_on = None
 
