@@ -70,6 +70,8 @@ def init_engine(url: str, **options: object) -> Engine:
     """Create the engine the processes use and bind the session factory to it."""
     options.setdefault("pool_pre_ping", False)
     options.setdefault("pool_recycle", POOL_RECYCLE_S)
+    # Parameters (ciphertexts, emails, token hashes) never reach an exception text or a log.
+    options.setdefault("hide_parameters", True)
     options.setdefault("connect_args", CONNECT_ARGS)
     options.setdefault("json_serializer", _json)
     engine = create_engine(url, **options)

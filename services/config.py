@@ -75,6 +75,10 @@ class Settings:
     supabase_jwt_audience: str = "authenticated"
     supabase_jwt_issuer: str = ""
     supabase_jwt_algorithms: tuple[str, ...] = ("HS256",)
+    #: Failed authentications allowed per client address, and per credential prefix, in the
+    #: `limits` notation ("30/minute"); past either, 429 with Retry-After.
+    auth_failures_per_address: str = "30/minute"
+    auth_failures_per_credential: str = "10/minute"
     #: Database roles the migrations grant to; created by the operator or the launcher.
     app_db_role: str = "n8nops_app"
     definer_db_role: str = "n8nops_definer"

@@ -30,7 +30,7 @@ from services.n8n import (
     N8nUnauthorized,
     N8nUnreachable,
 )
-from services.rows import flush_unique, get_or_404
+from services.rows import flush_unique, get_or_404, unchanged
 from services.secrets import keyring
 from services.url_safety import UnsafeUrlError, check_url
 
@@ -157,6 +157,8 @@ def update_environment(env_id: uuid.UUID, **fields) -> Environment:
     before = _snapshot(env)
     url_before, new_key = env.url, "api_key" in fields
     _apply(env, fields)
+    if unchanged(env):
+        return env
     flush_unique(f"An environment named {env.name!r} exists.")
     if env.url != url_before or new_key:
         _forget_connection(env)

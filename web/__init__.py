@@ -28,6 +28,7 @@ from web import (
     security_headers,
 )
 from web.errors import ApiWithErrors, register_error_handlers
+from web.throttle import AuthThrottle
 
 ALEMBIC_INI = str(Path(__file__).resolve().parent.parent / "alembic.ini")
 
@@ -87,7 +88,11 @@ def create_app(config: Settings | None = None) -> Flask:
                     "bearerAuth": {
                         "type": "http",
                         "scheme": "bearer",
-                        "description": "A personal API token (n8o_pat_...) or a Supabase JWT",
+                        "description": (
+                            "A personal API token (n8o_pat_...) or a Supabase JWT. A JWT"
+                            " whose subject belongs to several tenants names the tenant of"
+                            " each request in the X-Tenant-ID header (its id)."
+                        ),
                     }
                 }
             },
@@ -99,6 +104,7 @@ def create_app(config: Settings | None = None) -> Flask:
     setup_broker(settings)
     load_actors()
     app.extensions["n8nops_redis"] = redis.Redis.from_url(settings.redis_url)
+    app.extensions["n8nops_auth_throttle"] = AuthThrottle(settings)
 
     rest = ApiWithErrors(
         app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}

@@ -88,7 +88,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
         return error_response(
-            error.status, error=error.code, message=error.message, details=error.details
+            error.status,
+            error=error.code,
+            message=error.message,
+            details=error.details,
+            headers=getattr(error, "headers", None),
         )
 
     @app.errorhandler(sqlalchemy.exc.OperationalError)

@@ -13,6 +13,7 @@ from web.api import (
     executions,
     git,
     ignore_rules,
+    invitations,
     jobs,
     me,
     tokens,
@@ -25,6 +26,7 @@ PREFIX = "/api/v1"
 
 BLUEPRINTS = (
     me.blp,
+    invitations.blp,
     users.blp,
     tokens.blp,
     jobs.blp,
