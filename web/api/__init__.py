@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from web.api import (
+    canonical,
     credentials,
     environment_drift,
     environment_types,
@@ -15,6 +16,7 @@ from web.api import (
     ignore_rules,
     jobs,
     me,
+    snapshots,
     tokens,
     users,
     workflow_policy,
@@ -38,6 +40,8 @@ BLUEPRINTS = (
     ignore_rules.blp,
     workflow_policy.blp,
     environment_drift.blp,
+    canonical.blp,
+    snapshots.blp,
 )
 
 
