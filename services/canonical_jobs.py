@@ -45,14 +45,7 @@ def _start(
 def start_onboarding(anchor_id: uuid.UUID, *, principal: Principal) -> BackgroundJob:
     """Queue canonical onboarding from an anchor environment (one per tenant at a time); a
     failed preflight is a 409 naming each failed check."""
-    checked = canonical_onboarding.preflight(anchor_id)
-    if not checked["ready"]:
-        failed = [c for c in checked["checks"] if not c["ok"]]
-        raise Conflict(
-            "Onboarding cannot start: " + " ".join(c["message"] for c in failed),
-            code="preflight_failed",
-            checks=failed,
-        )
+    canonical_onboarding.require_ready(anchor_id)
     return _start(
         canonical_onboarding.JOB_TYPE,
         principal=principal,

@@ -76,6 +76,18 @@ def preflight(anchor_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> dict:
     return {"ready": all(c["ok"] for c in checks), "anchor_id": anchor.id, "checks": checks}
 
 
+def require_ready(anchor_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> None:
+    """The preflight, as a 409 naming each failed check."""
+    checked = preflight(anchor_id, job_id=job_id)
+    if not checked["ready"]:
+        failed = [c for c in checked["checks"] if not c["ok"]]
+        raise Conflict(
+            "Onboarding cannot start: " + " ".join(c["message"] for c in failed),
+            code="preflight_failed",
+            checks=failed,
+        )
+
+
 def onboard(
     anchor_id: uuid.UUID,
     *,
@@ -85,42 +97,13 @@ def onboard(
     progress: Progress = no_progress,
 ) -> dict:
     """Run onboarding (see the module's docstring); returns the completion report."""
-    checked = preflight(anchor_id, job_id=job_id)
-    if not checked["ready"]:
-        failed = [c for c in checked["checks"] if not c["ok"]]
-        raise Conflict(
-            "Onboarding cannot start: " + " ".join(c["message"] for c in failed),
-            code="preflight_failed",
-            checks=failed,
-        )
+    require_ready(anchor_id, job_id=job_id)
     anchor = environments.get(anchor_id)
     progress(current=0, message="reading the anchor's workflows")
-    copies = rows(anchor.id, statuses=("linked", "untracked"))
-    gone = fill_definitions(anchor, copies)
-    copies = [c for c in copies if c not in gone]
-    invalid = _invalid(copies)
-    copies = [c for c in copies if c.n8n_id not in invalid]
-    created = _adopt(anchor, [c for c in copies if c.canonical_id is None])
-    files = _files(anchor, copies)
-    commit = approved.commit_approved(
-        anchor,
-        [approved.ApprovedChange(f) for f in files.values()],
-        operation="onboarding",
-        message=f"Onboard {len(files)} workflows from {anchor.name}",
-        user_id=user_id,
-        job_id=job_id,
-        lease=lease,
+    adopted, files = _adopt_and_commit(
+        anchor, None, operation="onboarding", user_id=user_id, job_id=job_id, lease=lease
     )
-    report = {
-        "anchor": {
-            "environment_id": str(anchor.id),
-            "canonical_created": len(created),
-            "linked": len(files),
-            "commit": commit.sha,
-            "invalid": [{"n8n_id": k, "error": v} for k, v in sorted(invalid.items())],
-        },
-        "environments": [],
-    }
+    report = {"anchor": {**adopted, "linked": len(files)}, "environments": []}
     others = db.scalars(
         select(Environment).where(Environment.id != anchor.id).order_by(Environment.name)
     ).all()
@@ -267,6 +250,23 @@ def adopt(
     """Create canonical workflows for untracked workflows of an environment, link them, and
     commit their approved copies as one commit (the create-canonical action)."""
     env = environments.get(env_id)
+    report, _ = _adopt_and_commit(
+        env, n8n_ids, operation="create_canonical", user_id=user_id, job_id=job_id, lease=lease
+    )
+    return report
+
+
+def _adopt_and_commit(
+    env: Environment,
+    n8n_ids: list[str] | None,
+    *,
+    operation: str,
+    user_id: uuid.UUID | None,
+    job_id: uuid.UUID | None,
+    lease: LeaseCheck | None,
+) -> tuple[dict, dict[uuid.UUID, WorkflowFile]]:
+    """Adopt the environment's untracked workflows (all, or ``n8n_ids``) and commit the
+    approved copy of each linked one as one commit; (report, files by canonical id)."""
     copies = rows(env.id, n8n_ids=n8n_ids, statuses=("untracked", "linked"))
     gone = fill_definitions(env, copies)
     copies = [c for c in copies if c not in gone]
@@ -277,16 +277,18 @@ def adopt(
     commit = approved.commit_approved(
         env,
         [approved.ApprovedChange(f) for f in files.values()],
-        operation="create_canonical",
+        operation=operation,
         message=f"Manage {len(files)} workflows of {env.name}",
         user_id=user_id,
         job_id=job_id,
         lease=lease,
     )
-    return {
+    report = {
         "environment_id": str(env.id),
         "commit": commit.sha,
+        "canonical_created": len(created),
         "created": [{"n8n_id": k, "canonical_id": str(v)} for k, v in sorted(created.items())],
         "gone": [c.n8n_id for c in gone],
         "invalid": [{"n8n_id": k, "error": v} for k, v in sorted(invalid.items())],
     }
+    return report, files
