@@ -1,5 +1,6 @@
-"""The baseline of bench/job_poll.py: a bare Flask app that reads one background_jobs row by
-primary key with plain SQLAlchemy, as the app role, and returns it as JSON.
+"""The baselines of bench/job_poll.py and bench/workflow_matrix.py: a bare Flask app that
+reads one background_jobs row by primary key, or one page of the workflow matrix (the same two
+statements as services/workflow_matrix.py), with plain SQLAlchemy, as the app role, as JSON.
 
 No authentication, no flask-smorest, no schema: one transaction that sets the tenant (row-level
 security shows nothing otherwise) and selects the row. The engine is made by the same
@@ -13,15 +14,17 @@ from __future__ import annotations
 import os
 import uuid
 
-from flask import Flask, abort, jsonify
+from flask import Flask, abort, jsonify, request
 from sqlalchemy import select, text
 
 from models.db import init_engine
 from models.jobs import BackgroundJob
 from services.config import Settings
+from services.workflow_matrix import _PAGE, _PAGE_CELLS, _PAGE_FILTERED
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 _JOBS = BackgroundJob.__table__
+_ENVIRONMENTS = text("SELECT id FROM environments WHERE tenant_id = :tenant")
 
 
 def create_app() -> Flask:
@@ -38,5 +41,31 @@ def create_app() -> Flask:
         if row is None:
             abort(404)
         return jsonify(dict(row))
+
+    @app.get("/bare/matrix")
+    def matrix():
+        limit = int(request.args.get("limit", 50))
+        page = int(request.args.get("page", 1))
+        states = request.args.getlist("state")
+        with engine.begin() as conn:
+            conn.execute(_SET_TENANT, {"tenant": tenant})
+            envs = request.args.getlist("environment_id") or list(
+                conn.scalars(_ENVIRONMENTS, {"tenant": tenant})
+            )
+            params = {"tenant": tenant, "envs": envs}
+            page_params = {"tenant": tenant, "name": None, "limit": limit + 1,
+                           "offset": (page - 1) * limit}  # fmt: skip
+            if states:
+                found = conn.execute(
+                    _PAGE_FILTERED, {**page_params, **params, "states": states}
+                ).all()
+            else:
+                found = conn.execute(_PAGE, page_params).all()
+            ids = [row.id for row in found[:limit]]
+            cells = conn.execute(_PAGE_CELLS, {**params, "ids": ids}).mappings().all()
+        rows = {i: [] for i in ids}
+        for cell in cells:
+            rows[cell["canonical_id"]].append(dict(cell))
+        return jsonify({"rows": [{"id": i, "cells": c} for i, c in rows.items()]})
 
     return app

@@ -45,22 +45,30 @@ _CELLS = """
      CROSS JOIN environments e
       LEFT JOIN workflow_env_map m
         ON m.tenant_id = c.tenant_id AND m.canonical_id = c.id AND m.environment_id = e.id
+       AND m.canonical_id IS NOT NULL
       LEFT JOIN workflow_git_state g
         ON g.tenant_id = c.tenant_id AND g.canonical_id = c.id AND g.environment_id = e.id
      WHERE c.tenant_id = :tenant AND e.tenant_id = :tenant AND e.id IN :envs
 """
 
-_PAGE = text(f"""
+_PAGE_SQL = """
     SELECT c.id, c.name, c.canonical_slug
       FROM canonical_workflows c
      WHERE c.tenant_id = :tenant AND c.deleted_at IS NULL
        AND (CAST(:name AS text) IS NULL OR c.name ILIKE '%' || :name || '%')
-       AND (CAST(:filtered AS boolean) IS FALSE OR c.id IN (
-             SELECT cells.canonical_id FROM ({_CELLS} AND c.deleted_at IS NULL) cells
-              WHERE cells.state IN :states))
+       {filtered}
      ORDER BY c.canonical_slug
      LIMIT :limit OFFSET :offset
-""").bindparams(bindparam("envs", expanding=True), bindparam("states", expanding=True))
+"""
+_STATE_FILTER = f"""
+       AND c.id IN (SELECT cells.canonical_id FROM ({_CELLS} AND c.deleted_at IS NULL) cells
+                     WHERE cells.state IN :states)
+"""
+#: A page of canonical workflows; with a state filter, of those with a cell in the states.
+_PAGE = text(_PAGE_SQL.format(filtered=""))
+_PAGE_FILTERED = text(_PAGE_SQL.format(filtered=_STATE_FILTER)).bindparams(
+    bindparam("envs", expanding=True), bindparam("states", expanding=True)
+)
 
 _PAGE_CELLS = text(f"{_CELLS} AND c.id IN :ids").bindparams(
     bindparam("envs", expanding=True), bindparam("ids", expanding=True)
@@ -96,18 +104,18 @@ def matrix(
     env_ids = [e["id"] for e in envs]
     if not env_ids:
         return {"environments": [], "rows": [], "has_more": False}
-    found = db.execute(
-        _PAGE,
-        {
-            "tenant": tenant,
-            "envs": env_ids,
-            "states": list(states) or ["in_sync"],
-            "filtered": bool(states),
-            "name": name or None,
-            "limit": limit + 1,
-            "offset": (page - 1) * limit,
-        },
-    ).all()
+    params = {
+        "tenant": tenant,
+        "name": name or None,
+        "limit": limit + 1,
+        "offset": (page - 1) * limit,
+    }
+    if states:
+        found = db.execute(
+            _PAGE_FILTERED, {**params, "envs": env_ids, "states": list(states)}
+        ).all()
+    else:
+        found = db.execute(_PAGE, params).all()
     has_more = len(found) > limit
     found = found[:limit]
     cells: dict[uuid.UUID, dict[str, dict]] = {row.id: {} for row in found}
