@@ -27,7 +27,7 @@ from models.environments import Environment
 from models.jobs import ACTIVE_STATUSES, BackgroundJob
 from models.workflows import CanonicalWorkflow
 from services import approved, canonicals, env_links, environments, git, links, runtime_digest
-from services.errors import Conflict
+from services.errors import Conflict, NotFound
 from services.progress import Progress, no_progress
 from services.runtime_copies import RuntimeCopy, fill_definitions, rows
 from services.workflow_file import InvalidWorkflowFile, WorkflowFile, from_n8n
@@ -74,6 +74,19 @@ def preflight(anchor_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> dict:
         else f"Onboarding job {running} is still running.",
     )
     return {"ready": all(c["ok"] for c in checks), "anchor_id": anchor.id, "checks": checks}
+
+
+def completion() -> BackgroundJob:
+    """The tenant's latest onboarding job: its status, progress and report (404 if none)."""
+    job = db.scalars(
+        select(BackgroundJob)
+        .where(BackgroundJob.job_type == JOB_TYPE)
+        .order_by(BackgroundJob.created_at.desc())
+        .limit(1)
+    ).first()
+    if job is None:
+        raise NotFound("No onboarding has run yet.")
+    return job
 
 
 def require_ready(anchor_id: uuid.UUID, *, job_id: uuid.UUID | None = None) -> None:

@@ -90,6 +90,8 @@ def test_onboarding_adopts_the_anchor_and_links_exact_matches(
     assert cells["alerts"] == {str(dev.id): "in_sync", str(staging.id): "absent"}
     staging_env = next(e for e in matrix["environments"] if e["id"] == str(staging.id))
     assert staging_env["untracked"] == 1
+    latest = client.get(f"{URL}/onboarding", headers=tenant.viewer).json
+    assert latest["result"] == report
     assert [a[0] for a in audit_actions(app, tenant, "canonical_onboarding")] == [
         "canonical_onboarding.start"
     ]
@@ -130,6 +132,12 @@ def test_matrix_states_filters_and_pages(
     assert diff.status_code == 200, diff.json
     assert diff.json["identical"] is False
     assert any("hoursInterval" in c["path"] for c in diff.json["changes"])
+    # An ignore rule covering it: the versions no longer differ, the change is listed as ignored.
+    rule = "$.nodes[*].parameters.rule"
+    client.post("/api/v1/ignore-rules", json={"rule": rule}, headers=tenant.admin)
+    ignored = client.get(cell["diff"], headers=tenant.viewer).json
+    assert ignored["identical"] is True and ignored["changes"] == []
+    assert [c["ignored_by"] for c in ignored["ignored"]] == [rule]
 
     first = client.get(f"{URL}/matrix?limit=2", headers=tenant.viewer).json
     second = client.get(f"{URL}/matrix?limit=2&page=2", headers=tenant.viewer).json

@@ -239,6 +239,14 @@ class OnboardingPreflight(MethodView):
 
 @blp.route("/onboarding")
 class Onboarding(MethodView):
+    @requires("canonical:read")
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No onboarding has run")
+    def get(self):
+        """The latest onboarding: its job, progress and completion report (linked,
+        ambiguous, unmatched per environment)"""
+        return canonical_onboarding.completion()
+
     @requires("canonical:onboard")
     @blp.arguments(PreflightArgs)
     @blp.response(202, JobSchema)
