@@ -74,6 +74,7 @@ def start_backup(
     """Queue a backup of the environment (all its workflows, or ``n8n_ids``)."""
     env = environments.get(env_id)
     decision = unmanaged.authorize(env, policy.BACKUP, principal)
+    snapshots.require_entitlement()
     params: dict[str, Any] = {"action": policy.BACKUP}
     if n8n_ids:
         params["n8n_ids"] = n8n_ids
@@ -101,6 +102,7 @@ def start_restore(
         raise InvalidInput("Restore from a snapshot or from a commit.", code="invalid_source")
     env = environments.get(env_id)
     decision = unmanaged.authorize(env, policy.RESTORE, principal)
+    snapshots.require_entitlement()
     if snapshot_id is not None:
         snapshots.get(env.id, snapshot_id)
     params: dict[str, Any] = {

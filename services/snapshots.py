@@ -23,8 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from models.db import db
 from models.snapshots import Snapshot
 from models.workflows import CanonicalWorkflow
-from services import approved, canonicals, env_links, environments, git, sync
-from services.errors import NotFound
+from services import approved, canonicals, entitlements, env_links, environments, git, sync
+from services.errors import NotFound, PolicyBlocked
 from services.progress import Progress, no_progress
 from services.rows import get_or_404
 from services.runtime_copies import PRESENT_STATUSES, fill_definitions, rows
@@ -126,6 +126,16 @@ def backup(
         "approved_copies": len(changes),
         "invalid": invalid,
     }
+
+
+def require_entitlement() -> None:
+    """Backups and restores are a plan feature (``snapshots_enabled``); 403 without it."""
+    if not entitlements.resolve()["features"].get("snapshots_enabled"):
+        raise PolicyBlocked(
+            "Snapshots (backups and restores) are not part of your plan; upgrade to use them.",
+            code="feature_not_entitled",
+            feature="snapshots_enabled",
+        )
 
 
 def _manifest(env, snapshot_id: uuid.UUID, entries: list[dict]) -> bytes:

@@ -23,7 +23,7 @@ from jobs import core as jobs
 from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
-from services import audit, canonicals, environments, links, policy
+from services import audit, canonicals, environments, links, policy, snapshots
 from services.errors import Conflict, InvalidInput, NotFound, PolicyBlocked
 from services.identity import Principal
 
@@ -91,6 +91,8 @@ def apply(
     _check_states(action, ids, found)
     before = {str(row.id): row.status for row in found.values()}
     result: dict[str, Any] = {"action": action, "warnings": list(decision.warnings)}
+    if action == policy.SNAPSHOT_ONLY:
+        snapshots.require_entitlement()
     if action in JOB_ACTIONS:
         job = jobs.start(
             JOB_ACTIONS[action],

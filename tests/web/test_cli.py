@@ -51,7 +51,9 @@ def test_cli_lists_cancels_and_reruns_jobs(app, tenant):
 
 def test_cli_canonical_matrix_and_jobs_act_as_a_user(app, tenant, factory, fake_n8n):
     from tests.canonical import make_canonical
+    from tests.drift import on_plan
 
+    on_plan(factory, tenant, "pro")
     env = factory.environment(tenant.id, fake_n8n, environment_class="staging", name="stg")
     make_canonical(factory, tenant, "Orders")
     runner = app.test_cli_runner()

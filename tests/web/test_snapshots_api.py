@@ -9,9 +9,16 @@ import pytest
 
 from services import git
 from tests.canonical import audit_actions, rows, run, sync_env, wait_job
+from tests.drift import on_plan
 from tests.fake_n8n.server import sample_workflow
 
 ENVS = "/api/v1/environments"
+
+
+@pytest.fixture(autouse=True)
+def _pro(factory, tenant):
+    """Snapshots are a plan feature: these tenants are on pro."""
+    on_plan(factory, tenant, "pro")
 
 
 @pytest.fixture
@@ -212,3 +219,10 @@ def test_snapshot_only_backs_up_an_unmanaged_staging_workflow(
     [snapshot] = client.get(f"{ENVS}/{staging.id}/snapshots", headers=tenant.viewer).json
     assert snapshot["snapshot_type"] == "manual_backup"
     assert snapshot["workflows"][0]["path"].endswith(f"/n8n-{wf}.json")
+
+
+def test_backups_are_a_plan_feature(client, factory, tenant, dev):
+    env, _ = dev
+    on_plan(factory, tenant, "free")
+    refused = client.post(f"{ENVS}/{env.id}/backup", json={}, headers=tenant.developer)
+    assert refused.status_code == 403 and refused.json["error"] == "feature_not_entitled"
