@@ -31,7 +31,8 @@ from services.identity import Principal
 ACCEPTS = {
     policy.LINK: ("untracked",),
     policy.UNLINK: ("linked",),
-    policy.IGNORE: ("untracked", "linked"),
+    # A linked workflow is unlinked first (its own rule), never ignored past that rule.
+    policy.IGNORE: ("untracked",),
     policy.UNIGNORE: ("ignored",),
     policy.CREATE_CANONICAL: ("untracked",),
     policy.SNAPSHOT_ONLY: ("untracked", "ignored"),
@@ -161,18 +162,8 @@ def _check_states(
 
 
 def _set_status(env_id: uuid.UUID, ids: list[uuid.UUID], *, ignored: bool) -> None:
-    """Ignore (kept across syncs; a linked workflow lets go of its canonical workflow) or
-    unignore (back to untracked) many rows in one statement."""
+    """Ignore (kept across syncs) or unignore (back to untracked) many rows in one statement."""
     table = WorkflowEnvMap
-    if ignored:
-        linked = list(
-            db.scalars(
-                select(table.n8n_workflow_id).where(
-                    table.id.in_(ids), table.canonical_id.is_not(None)
-                )
-            )
-        )
-        links.set_links(env_id, dict.fromkeys(linked))
     db.execute(
         update(table)
         .where(table.environment_id == env_id, table.id.in_(ids))
