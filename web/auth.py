@@ -59,6 +59,12 @@ PERMISSIONS: dict[str, str] = {
     "workflow_policy:read": "viewer",
     "workflow_policy:write": "admin",
     "drift:read": "viewer",
+    "canonical:read": "viewer",
+    "canonical:onboard": "admin",
+    "canonical:sync": "developer",
+    "snapshots:read": "viewer",
+    "snapshots:backup": "developer",
+    "snapshots:restore": "developer",
 }
 
 #: The action whose permission rerunning a job of each kind needs: that of the operation

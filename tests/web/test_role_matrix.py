@@ -44,6 +44,12 @@ EXPECTED_MINIMUM_ROLE = {
     "workflow_policy:read": "viewer",
     "workflow_policy:write": "admin",
     "drift:read": "viewer",
+    "canonical:read": "viewer",
+    "canonical:onboard": "admin",
+    "canonical:sync": "developer",
+    "snapshots:read": "viewer",
+    "snapshots:backup": "developer",
+    "snapshots:restore": "developer",
 }
 
 

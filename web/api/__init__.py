@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from web.api import (
+    canonical,
     credentials,
     environment_drift,
     environment_types,
@@ -16,6 +17,7 @@ from web.api import (
     invitations,
     jobs,
     me,
+    snapshots,
     tokens,
     users,
     workflow_policy,
@@ -40,6 +42,8 @@ BLUEPRINTS = (
     ignore_rules.blp,
     workflow_policy.blp,
     environment_drift.blp,
+    canonical.blp,
+    snapshots.blp,
 )
 
 
