@@ -66,7 +66,7 @@ def backup(
         try:
             file = from_n8n(
                 copy.definition,
-                canonical_id=str(copy.canonical_id) if approved_copy else key,
+                canonical_id=str(copy.canonical_id) if copy.canonical_id else key,
                 slug=slugs.get(copy.canonical_id) or canonicals.slugify(copy.name or key),
                 workflow_ref=refs.workflow_ref,
             )

@@ -3,7 +3,7 @@ unlink, ignore, unignore, and (as jobs, they commit to Git) create canonical and
 snapshot-only. Every one takes many workflows at once (bulk) and is all or nothing.
 
     unmanaged.apply(env_id, "ignore", workflow_ids, principal=...)          # -> result
-    unmanaged.apply(env_id, "link", [wid], canonical_id=cid, principal=...)
+    unmanaged.apply(env_id, "link", [w1, w2], canonical_ids=[c1, c2], principal=...)
     unmanaged.apply(env_id, "create_canonical", workflow_ids, principal=...)  # -> job
 
 The environment action guard (services/policy.py) decides per class; in production every
@@ -72,20 +72,24 @@ def apply(
     workflow_ids: Sequence[uuid.UUID],
     *,
     principal: Principal,
-    canonical_id: uuid.UUID | None = None,
+    canonical_ids: Sequence[uuid.UUID] | None = None,
 ) -> dict[str, Any]:
-    """Take ``action`` on the environment's workflows ``workflow_ids`` (see the module)."""
+    """Take ``action`` on the environment's workflows ``workflow_ids`` (see the module);
+    ``canonical_ids``, for link only, pairs each workflow with its canonical workflow."""
     if action not in ACCEPTS:
         raise InvalidInput(f"Unknown action {action!r}.", code="invalid_action")
-    ids = list(dict.fromkeys(workflow_ids))
-    if not ids or len(ids) > MAX_BULK:
-        raise InvalidInput(f"Name 1 to {MAX_BULK} workflows.", code="invalid_selection")
-    if (action == policy.LINK) != (canonical_id is not None):
+    ids = list(workflow_ids)
+    if not ids or len(ids) > MAX_BULK or len(set(ids)) != len(ids):
+        raise InvalidInput(f"Name 1 to {MAX_BULK} different workflows.", code="invalid_selection")
+    if (action == policy.LINK) != (canonical_ids is not None):
         raise InvalidInput(
-            "canonical_id goes with link, and only with link.", code="invalid_selection"
+            "canonical_ids go with link, and only with link.", code="invalid_selection"
         )
-    if action == policy.LINK and len(ids) != 1:
-        raise InvalidInput("Link one workflow at a time.", code="invalid_selection")
+    pairs = dict(zip(ids, canonical_ids or (), strict=False))
+    if action == policy.LINK and (len(canonical_ids) != len(ids)):
+        raise InvalidInput(
+            "Give one canonical id per workflow, in the same order.", code="invalid_selection"
+        )
     env = environments.get(env_id)
     decision = authorize(env, action, principal)
     found = _lock(env.id, ids)
@@ -109,8 +113,8 @@ def apply(
         )
         result["job"] = job
     elif action == policy.LINK:
-        canonicals.get(canonical_id)
-        links.set_links(env.id, {found[ids[0]].n8n_workflow_id: canonical_id})
+        canonicals.require(pairs.values())
+        links.set_links(env.id, {found[i].n8n_workflow_id: c for i, c in pairs.items()})
     elif action == policy.UNLINK:
         links.set_links(env.id, {found[i].n8n_workflow_id: None for i in ids})
     else:
@@ -120,7 +124,7 @@ def apply(
         resource_type="environment",
         resource_id=env.id,
         old={"statuses": before},
-        new={"canonical_id": str(canonical_id) if canonical_id else None, "count": len(ids)},
+        new={"links": {str(i): str(c) for i, c in pairs.items()} or None, "count": len(ids)},
     )
     db.commit()
     result["workflows"] = _rows(env.id, ids)

@@ -89,3 +89,45 @@ def test_onboarding_leaves_twins_ambiguous(app, factory, tenant, fake_n8n, secon
     assert other["linked"] == [] and other["unmatched"] == []
     assert len(other["ambiguous"]) == 2
     assert {r.status for r in rows(app, tenant, staging).values()} == {"untracked"}
+
+
+def test_a_linked_workflow_outside_dev_is_restored_linked_to_its_canonical_workflow(
+    app, factory, tenant, second_n8n
+):
+    wf = second_n8n.add_workflow(sample_workflow("Orders"))["id"]
+    staging = factory.environment(tenant.id, second_n8n, environment_class="staging", name="s")
+    sync_env(factory, tenant, staging)
+    run(factory, tenant, canonical_onboarding.adopt, staging.id, [wf])
+    canonical = rows(app, tenant, staging)[wf].canonical_id
+    snapshot = run(factory, tenant, snapshots.backup, staging.id, snapshot_id=uuid.uuid4())
+    with second_n8n._lock:
+        del second_n8n.store.workflows[wf]
+
+    result = run(
+        factory, tenant, restore.restore, staging.id,
+        snapshot_id=uuid.UUID(snapshot["snapshot_id"]),
+    )  # fmt: skip
+
+    [outcome] = result["workflows"]
+    assert outcome["action"] == "created" and outcome["canonical_id"] == str(canonical)
+    assert rows(app, tenant, staging)[outcome["n8n_id"]].canonical_id == canonical
+
+
+def test_a_backup_never_overwrites_an_edit_made_in_git_meanwhile(factory, tenant, dev):
+    target = run(factory, tenant, git.target_for, dev)
+    path = "dev/workflows/orders.json"
+    edited = run(factory, tenant, git.read_file, target, path).content.replace(
+        b'"name": "Orders"', b'"name": "Orders (by hand)"'
+    )
+    run(
+        factory, tenant, git.commit_changes, target,
+        changes={path: edited}, message="By hand", operation="manual",
+    )  # fmt: skip
+
+    with pytest.raises(git.GitConflict) as conflict:
+        run(factory, tenant, snapshots.backup, dev.id, snapshot_id=uuid.uuid4())
+
+    assert [c.path for c in conflict.value.conflicts] == [path]
+    assert run(factory, tenant, git.read_file, target, path).content == edited
+    count = run(factory, tenant, lambda: db.scalar(select(func.count()).select_from(Snapshot)))
+    assert count == 0

@@ -199,6 +199,7 @@ def test_history_content_and_repo_sync_pick_up_edits_made_in_git(
             path: edited_bytes,
             "dev/workflows/broken.json": b"{not json",
             "dev/workflows/refunds.json": new_file,
+            "dev/workflows/billing.json": None,
         },
         message="Rename orders by hand",
         operation="manual",
@@ -211,12 +212,16 @@ def test_history_content_and_repo_sync_pick_up_edits_made_in_git(
     job = wait_job(client, tenant, started.json["id"])
     assert job["status"] == "completed", job
     report = job["result"]
-    assert report["unchanged"] == 2
+    assert report["unchanged"] == 1
+    assert [r["path"] for r in report["removed"]] == ["dev/workflows/billing.json"]
     assert [u["path"] for u in report["updated"]] == [path]
     assert [a["path"] for a in report["added"]] == ["dev/workflows/refunds.json"]
     assert [i["path"] for i in report["invalid"]] == ["dev/workflows/broken.json"]
     matrix = client.get(f"{URL}/matrix?state=out_of_date", headers=tenant.viewer).json
     assert [r["slug"] for r in matrix["rows"]] == ["orders"]
+    # Billing runs, linked, but Git no longer holds its approved copy here.
+    matrix = client.get(f"{URL}/matrix?state=untracked", headers=tenant.viewer).json
+    assert [r["slug"] for r in matrix["rows"]] == ["billing"]
     refunds = client.get(f"{URL}?name=Refunds", headers=tenant.viewer).json
     assert [r["id"] for r in refunds] == ["6a1c3c8e-3f0e-4a43-9a57-0f7f3a1d9b10"]
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from services import git
-from tests.canonical import audit_actions, rows, run, sync_env, wait_job
+from tests.canonical import audit_actions, make_canonical, rows, run, sync_env, wait_job
 from tests.drift import on_plan
 from tests.fake_n8n.server import sample_workflow
 
@@ -52,22 +52,26 @@ def test_ignore_unignore_link_unlink_in_bulk_all_or_nothing(app, client, tenant,
     assert mixed.status_code == 409 and mixed.json["error"] == "illegal_transition"
     assert [w["status"] for w in mixed.json["details"]["workflows"]] == ["untracked"]
     assert rows(app, tenant, env)[orders].status == "ignored"
-    back = _act(client, tenant, env, "unignore", _ids(app, tenant, env, orders))
-    assert [w["status"] for w in back.json["workflows"]] == ["untracked"]
+    back = _act(client, tenant, env, "unignore", _ids(app, tenant, env, orders, billing))
+    assert [w["status"] for w in back.json["workflows"]] == ["untracked", "untracked"]
 
-    canonical = client.get("/api/v1/canonical-workflows", headers=tenant.viewer).json
-    assert canonical == []
-    from tests.canonical import make_canonical
-
-    cid = make_canonical(factory, tenant, "Orders")
+    assert client.get("/api/v1/canonical-workflows", headers=tenant.viewer).json == []
+    cid, other = (make_canonical(factory, tenant, name) for name in ("Orders", "Billing"))
     linked = _act(
-        client, tenant, env, "link", _ids(app, tenant, env, orders), canonical_id=str(cid)
-    )
-    assert linked.status_code == 200 and linked.json["workflows"][0]["canonical_id"] == str(cid)
-    twice = _act(client, tenant, env, "link", _ids(app, tenant, env, alerts), canonical_id=str(cid))
+        client, tenant, env, "link", _ids(app, tenant, env, orders, billing),
+        canonical_ids=[str(cid), str(other)],
+    )  # fmt: skip
+    assert linked.status_code == 200, linked.json
+    assert {w["canonical_id"] for w in linked.json["workflows"]} == {str(cid), str(other)}
+    alert = _ids(app, tenant, env, alerts)
+    twice = _act(client, tenant, env, "link", alert, canonical_ids=[str(cid)])
     assert twice.status_code == 409 and twice.json["error"] == "already_linked"
-    unlinked = _act(client, tenant, env, "unlink", _ids(app, tenant, env, orders))
-    assert unlinked.json["workflows"][0]["status"] == "untracked"
+    unknown = _act(client, tenant, env, "link", alert, canonical_ids=[str(uuid.uuid4())])
+    assert unknown.status_code == 404
+    assert _act(client, tenant, env, "link", alert, canonical_ids=[]).status_code == 400
+    assert _act(client, tenant, env, "link", alert).status_code == 400
+    unlinked = _act(client, tenant, env, "unlink", _ids(app, tenant, env, orders, billing))
+    assert {w["status"] for w in unlinked.json["workflows"]} == {"untracked"}
     assert [a[0] for a in audit_actions(app, tenant, "workflow.")] == [
         "workflow.ignore",
         "workflow.unignore",

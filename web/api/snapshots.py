@@ -65,7 +65,11 @@ class ActionSchema(ma.Schema):
         ma.fields.UUID(), required=True,
         validate=ma.validate.Length(min=1, max=unmanaged.MAX_BULK),
     )  # fmt: skip
-    canonical_id = ma.fields.UUID(load_default=None, metadata={"description": "For link"})
+    canonical_ids = ma.fields.List(
+        ma.fields.UUID(),
+        load_default=None,
+        metadata={"description": "For link: the canonical workflow of each workflow, in order"},
+    )
 
 
 class ActionResultSchema(ma.Schema):
@@ -134,5 +138,5 @@ class WorkflowActions(MethodView):
             data["action"],
             data["workflow_ids"],
             principal=current_principal(),
-            canonical_id=data["canonical_id"],
+            canonical_ids=data["canonical_ids"],
         )
