@@ -118,15 +118,20 @@ class EnvironmentWriter:
         link: bool = True,
         active: bool | None = None,
         allow_unresolved: bool = False,
+        current: Mapping[str, Any] | None = None,
     ) -> DeployOutcome:
         """Write ``file`` into the environment.
 
         ``link``: the written workflow is this environment's copy of ``file.canonical_id``
         (updated in place when linked, recorded as linked). ``n8n_id``: update that workflow
         instead (a snapshot of a workflow without canonical id, with ``link=False``).
-        ``active``: the state to leave it in (default: the file's)."""
+        ``active``: the state to leave it in (default: the file's). ``current``: the target's
+        copy as the caller just read it (a snapshot), saving the read."""
         existing = n8n_id or (self.links.n8n_id_for(file.canonical_id) if link else None)
-        base = self._current(existing) if existing else None
+        base = None
+        if existing:
+            fresh = current is not None and str(current.get("id")) == existing
+            base = current if fresh else self._current(existing)
         body, unresolved = to_n8n(
             file,
             resolve_workflow=self.links.n8n_id_for,
