@@ -41,10 +41,16 @@ def _base(table: str) -> list:
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id"), ondelete="CASCADE"
@@ -114,7 +120,8 @@ def upgrade() -> None:
         _fk("promotion_approvals", "promotion_id", "promotions", "CASCADE"),
         _fk("promotion_approvals", "user_id", "users", "SET NULL"),
         sa.CheckConstraint(
-            "decision IN ('approved', 'rejected')", name=op.f("ck_promotion_approvals_decision_values")
+            "decision IN ('approved', 'rejected')",
+            name=op.f("ck_promotion_approvals_decision_values"),
         ),
         sa.UniqueConstraint(
             "tenant_id",
@@ -126,7 +133,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_promotion_approvals_tenant_id"), "promotion_approvals", ["tenant_id"])
     protect_tenant_table("promotion_approvals")
 
-    op.add_column("promotions", sa.Column("stage_index", sa.Integer(), server_default="0", nullable=False))
+    op.add_column(
+        "promotions", sa.Column("stage_index", sa.Integer(), server_default="0", nullable=False)
+    )
     op.add_column("deployments", sa.Column("job_id", sa.Uuid()))
     op.add_column("deployments", sa.Column("rollback_job_id", sa.Uuid()))
     op.add_column("deployment_workflows", sa.Column("canonical_id", sa.Uuid()))
