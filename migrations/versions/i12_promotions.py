@@ -16,6 +16,7 @@ from migrations.helpers import (
     grant_definer,
     protect_tenant_table,
     revoke_definer,
+    roles,
 )
 
 revision = "i12_promotions"
@@ -145,6 +146,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_deployments_tenant_id_job_id", "deployments", ["tenant_id", "job_id"], unique=False
     )
+    _, definer = roles()
+    op.execute(f"GRANT SELECT ON deployments TO {definer}")
     grant_definer("deployments")
     for signature, body in DEFINER_FUNCTIONS.items():
         create_definer_function(signature, body)
@@ -154,6 +157,7 @@ def downgrade() -> None:
     for signature in DEFINER_FUNCTIONS:
         drop_definer_function(signature)
     revoke_definer("deployments")
+    op.execute(f"REVOKE SELECT ON deployments FROM {roles()[1]}")
     op.drop_index("ix_deployments_tenant_id_job_id", table_name="deployments")
     for column in ("canonical_id", "target_n8n_id", "action", "rollback_status"):
         op.drop_column("deployment_workflows", column)
