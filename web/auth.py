@@ -51,6 +51,16 @@ PERMISSIONS: dict[str, str] = {
     "workflow_policy:read": "viewer",
     "workflow_policy:write": "admin",
     "drift:read": "viewer",
+    "pipelines:read": "viewer",
+    "pipelines:write": "admin",
+    "promotions:read": "viewer",
+    "promotions:request": "developer",
+    "promotions:approve": "developer",
+    "promotions:execute": "admin",
+    "deployments:read": "viewer",
+    "deployments:manage": "admin",
+    "credential_mappings:read": "viewer",
+    "credential_mappings:write": "admin",
 }
 
 

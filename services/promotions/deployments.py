@@ -142,11 +142,7 @@ def _check(promotion: Promotion, principal: Principal | None) -> lifecycle.Check
         pipeline_id=promotion.pipeline_id,
         source_environment_id=promotion.source_environment_id,
         target_environment_id=promotion.target_environment_id,
-        canonical_ids=[
-            uuid.UUID(w["canonical_id"])
-            for w in promotion.workflow_selections
-            if w["status"] != "target_only"
-        ],
+        canonical_ids=lifecycle.selected(promotion),
         principal=principal,
     )
 

@@ -69,6 +69,27 @@ def validate(**selection: Any) -> dict[str, Any]:
     }
 
 
+def diff(promotion_id: uuid.UUID, *, principal: Principal) -> dict[str, Any]:
+    """A promotion's workflows compared with the target as it is now."""
+    promotion = get(promotion_id)
+    return compare(
+        pipeline_id=promotion.pipeline_id,
+        source_environment_id=promotion.source_environment_id,
+        target_environment_id=promotion.target_environment_id,
+        canonical_ids=selected(promotion),
+        principal=principal,
+    )
+
+
+def selected(promotion: Promotion) -> list[uuid.UUID]:
+    """The canonical workflows a promotion moves."""
+    return [
+        uuid.UUID(w["canonical_id"])
+        for w in promotion.workflow_selections
+        if w["status"] != "target_only"
+    ]
+
+
 def list_query(
     *,
     status: str | None = None,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from web.api import (
+    credential_mappings,
     credentials,
+    deployments,
     environment_drift,
     environment_types,
     environments,
@@ -15,6 +17,8 @@ from web.api import (
     ignore_rules,
     jobs,
     me,
+    pipelines,
+    promotions,
     tokens,
     users,
     workflow_policy,
@@ -38,6 +42,10 @@ BLUEPRINTS = (
     ignore_rules.blp,
     workflow_policy.blp,
     environment_drift.blp,
+    pipelines.blp,
+    promotions.blp,
+    deployments.blp,
+    credential_mappings.blp,
 )
 
 
