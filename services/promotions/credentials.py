@@ -17,9 +17,6 @@ from models.promotions import CredentialMapping, LogicalCredential
 from services import audit, environments
 from services.rows import flush_unique, get_or_404
 
-#: Least similarity (difflib ratio, 0..1) of two names for a suggestion.
-SUGGEST_MIN_RATIO = 0.6
-
 
 def list_logical() -> Select:
     return select(LogicalCredential).order_by(
@@ -165,7 +162,7 @@ def delete_mapping(mapping_id: uuid.UUID) -> None:
 
 def suggestions(environment_id: uuid.UUID) -> list[dict[str, Any]]:
     """For each logical credential not mapped in the environment, its inventory's credentials
-    of the same type, best name match first (exact names score 1)."""
+    of the same type, the most similar name first (score: difflib ratio; same name 1)."""
     environments.get(environment_id)
     mapped = select(CredentialMapping.logical_credential_id).where(
         CredentialMapping.environment_id == environment_id
@@ -192,7 +189,6 @@ def suggestions(environment_id: uuid.UUID) -> list[dict[str, Any]]:
                 "score": round(score, 3),
             }
             for score, name in ranked
-            if score >= SUGGEST_MIN_RATIO
         ]
         if candidates:
             found.append(
