@@ -112,7 +112,7 @@ def execute(
         db.add(deployment)
         db.flush()
     else:
-        checked = _check(promotion, principal)
+        checked = check_promotion(promotion, principal)
         if not checked.report.passed:
             raise Conflict(
                 "The promotion's gates block it; nothing was changed.",
@@ -137,7 +137,7 @@ def execute(
     return deployment
 
 
-def _check(promotion: Promotion, principal: Principal | None) -> lifecycle.Checked:
+def check_promotion(promotion: Promotion, principal: Principal | None) -> lifecycle.Checked:
     return lifecycle.check(
         pipeline_id=promotion.pipeline_id,
         source_environment_id=promotion.source_environment_id,
