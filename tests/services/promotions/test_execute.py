@@ -12,27 +12,13 @@ from tests.promotions import (
     Seed,
     approve,
     deploy_now,
+    new_version_in_dev,
     pipeline,
     promote,
     seed,
     state,
     workflow,
 )
-
-
-def edit(fake, workflow_id: str, url: str) -> None:
-    """Change a workflow's HTTP call in n8n (as someone editing it would)."""
-    with fake._lock:
-        for node in fake.store.workflows[workflow_id]["nodes"]:
-            if node["name"] == "Call":
-                node["parameters"]["url"] = url
-
-
-def new_version_in_dev(factory, tenant, dev, fake, seeds, url="https://api.example/v2"):
-    for s in seeds.values():
-        edit(fake, s.dev_id, url)
-    sync_env(factory, tenant, dev)
-    approve(factory, tenant, dev, fake, seeds)
 
 
 def test_promotion_updates_in_place_keeping_ids_and_webhooks(

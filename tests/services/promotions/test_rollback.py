@@ -16,22 +16,12 @@ from services.promotions import deployments
 from tests.canonical import run
 from tests.drift import principal, set_environment
 from tests.jobs.helpers import wait_for
-from tests.promotions import deploy_now, pipeline, promote, seed, state, workflow
-from tests.services.promotions.test_execute import new_version_in_dev
+from tests.promotions import deploy_now, pipeline, promote, state
 
 
 def _events(app, tenant) -> list[str]:
     with app.app_context(), tenant_scope(tenant.id):
         return list(db.scalars(select(NotificationEvent.event_type)))
-
-
-@pytest.fixture
-def ten(factory, tenant, dev, staging, fake_n8n, second_n8n):
-    """Ten workflows in dev and staging, linked and approved; dev has a newer version."""
-    bodies = {f"Flow {n:02d}": workflow(f"Flow {n:02d}") for n in range(1, 11)}
-    seeds = seed(factory, tenant, dev, fake_n8n, bodies, staging=staging, fake_staging=second_n8n)
-    new_version_in_dev(factory, tenant, dev, fake_n8n, seeds)
-    return seeds
 
 
 def test_a_failure_on_workflow_7_of_10_rolls_back_1_to_6(
