@@ -37,6 +37,19 @@ DEFINER_FUNCTIONS = {
 }
 
 
+#: (environment class, policy, minimum role) of toggling a workflow's active state in n8n
+#: through the platform (system.md §2 row 19).
+ACTIVATE = (
+    ("dev", "allowed", None),
+    ("staging", "allowed", None),
+    ("production", "allowed", "admin"),
+)
+ACTIVATE_RULE = (
+    "Turning a workflow on or off changes what runs: anyone who manages workflows may in dev "
+    "and staging; production takes an admin."
+)
+
+
 def _base(table: str) -> list:
     return [
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
@@ -151,9 +164,31 @@ def upgrade() -> None:
     grant_definer("deployments")
     for signature, body in DEFINER_FUNCTIONS.items():
         create_definer_function(signature, body)
+    matrix = sa.table(
+        "workflow_policy_matrix",
+        sa.column("environment_class", sa.String),
+        sa.column("action_type", sa.String),
+        sa.column("policy", sa.String),
+        sa.column("minimum_role", sa.String),
+        sa.column("rule", sa.Text),
+    )
+    op.bulk_insert(
+        matrix,
+        [
+            {
+                "environment_class": env_class,
+                "action_type": "activate",
+                "policy": policy,
+                "minimum_role": role,
+                "rule": ACTIVATE_RULE,
+            }
+            for env_class, policy, role in ACTIVATE
+        ],
+    )
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM workflow_policy_matrix WHERE action_type = 'activate'")
     for signature in DEFINER_FUNCTIONS:
         drop_definer_function(signature)
     revoke_definer("deployments")
