@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import case, func, update
+from sqlalchemy import Connection, case, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jobs.core import tenant_connection
@@ -95,8 +95,13 @@ class EnvironmentWriter:
         lease: LeaseCheck | None = None,
         links: env_links.EnvLinks | None = None,
         credentials: env_links.CredentialResolver | None = None,
+        defer_records: bool = False,
     ) -> None:
         self.env = env
+        #: Record each outcome at ``finish`` (one transaction for the batch) instead of at
+        #: once; a creation's link is recorded at once either way.
+        self._defer = defer_records
+        self._deferred: list[tuple[tuple, dict[str, Any]]] = []
         self.client = client
         self._lease = lease or (lambda: None)
         self.links = links if links is not None else env_links.links_for(env.id)
@@ -158,14 +163,19 @@ class EnvironmentWriter:
             self._record(workflow_id, stored, file, link=True, digest=None, approved=None)
             self.links = self.links.with_link(workflow_id, file.canonical_id)
             self._links_moved = True
-        self._set_tags(workflow_id, list(file.tags), tag_names(base or {}))
+        moved = self._set_tags(workflow_id, list(file.tags), tag_names(base or {}))
         want_active = file.active if active is None else active
         is_active = bool(base and base.get("active"))
         if want_active != is_active:
+            moved = True
             is_active, refused = self._activate(workflow_id, want_active)
             if refused:
                 problems.append(refused)
-        read = self.client.get_workflow(workflow_id)
+        # n8n answers an update with the stored workflow: that is the read-back unless tags
+        # or the active state changed after it.
+        read = (
+            stored if action == "updated" and not moved else self.client.get_workflow(workflow_id)
+        )
         verified = _verified(read, body)
         if not verified:
             problems.append(
@@ -183,19 +193,23 @@ class EnvironmentWriter:
             tuple(problems),
             read,
         )
-        self._record(
-            workflow_id,
-            read,
-            file,
-            link=link,
-            digest=outcome.digest,
-            approved=outcome.approved_digest,
-        )
+        record = (workflow_id, read, file)
+        options = {"link": link, "digest": outcome.digest, "approved": outcome.approved_digest}
+        if self._defer:
+            self._deferred.append((record, options))
+        else:
+            self._record(*record, **options)
         return outcome
 
     def finish(self) -> None:
-        """After a batch that created workflows: recompute the digests of the environment's
-        rows that reference other workflows (their links moved); commits."""
+        """After a batch: the deferred records (one transaction); when it created workflows,
+        the digests of the environment's rows that reference other workflows (their links
+        moved); commits."""
+        if self._deferred:
+            with tenant_connection(self.env.tenant_id) as conn:
+                for record, options in self._deferred:
+                    self._record(*record, conn=conn, **options)
+            self._deferred = []
         if self._links_moved:
             runtime_digest.recompute_environment(self.env.id, ctx=self.context())
             db.commit()
@@ -209,12 +223,13 @@ class EnvironmentWriter:
         except N8nNotFound:
             return None
 
-    def _set_tags(self, workflow_id: str, wanted: list[str], current: list[str]) -> None:
+    def _set_tags(self, workflow_id: str, wanted: list[str], current: list[str]) -> bool:
         if sorted(set(wanted)) == sorted(current):
-            return
+            return False
         ids = [self._tag_id(name) for name in sorted(set(wanted))]
         self._lease()
         self.client.set_workflow_tags(workflow_id, ids)
+        return True
 
     def _tag_id(self, name: str) -> str:
         if self._tags is None:
@@ -251,7 +266,20 @@ class EnvironmentWriter:
         link: bool,
         digest: str | None,
         approved: str | None,
+        conn: Connection | None = None,
     ) -> None:
+        if conn is None:
+            with tenant_connection(self.env.tenant_id) as own:
+                self._record(
+                    workflow_id,
+                    workflow,
+                    file,
+                    link=link,
+                    digest=digest,
+                    approved=approved,
+                    conn=own,
+                )
+            return
         size = len(orjson.dumps(workflow))
         values = {
             "environment_id": self.env.id,
@@ -280,32 +308,31 @@ class EnvironmentWriter:
                 (table.c.canonical_id.is_not(None), "linked"),
                 else_="untracked",
             )
-        with tenant_connection(self.env.tenant_id) as conn:
-            if link:
-                # The canonical workflow's previous copy here (gone from n8n) lets go of it.
-                conn.execute(
-                    update(WorkflowEnvMap)
-                    .where(
-                        WorkflowEnvMap.environment_id == self.env.id,
-                        WorkflowEnvMap.canonical_id == canonical,
-                        WorkflowEnvMap.n8n_workflow_id != workflow_id,
-                    )
-                    .values(
-                        canonical_id=None,
-                        git_content_hash=None,
-                        status=case(
-                            (WorkflowEnvMap.status == "linked", "untracked"),
-                            else_=WorkflowEnvMap.status,
-                        ),
-                        updated_at=func.now(),
-                    )
-                )
+        if link:
+            # The canonical workflow's previous copy here (gone from n8n) lets go of it.
             conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
-                    set_={**updated, "updated_at": func.now()},
+                update(WorkflowEnvMap)
+                .where(
+                    WorkflowEnvMap.environment_id == self.env.id,
+                    WorkflowEnvMap.canonical_id == canonical,
+                    WorkflowEnvMap.n8n_workflow_id != workflow_id,
+                )
+                .values(
+                    canonical_id=None,
+                    git_content_hash=None,
+                    status=case(
+                        (WorkflowEnvMap.status == "linked", "untracked"),
+                        else_=WorkflowEnvMap.status,
+                    ),
+                    updated_at=func.now(),
                 )
             )
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
+                set_={**updated, "updated_at": func.now()},
+            )
+        )
 
 
 def _verified(read: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:

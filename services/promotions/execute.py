@@ -69,6 +69,9 @@ def run(ctx) -> dict[str, Any]:
             lease=ctx.ensure_lease,
             links=built.links,
             credentials=built.credentials,
+            # The deployment's own rows are the per-workflow record as it goes; the map
+            # follows in one transaction once every workflow landed.
+            defer_records=True,
         )
         applied: list[dict[str, Any]] = []
         try:
