@@ -102,6 +102,7 @@ class EnvironmentWriter:
         #: once; a creation's link is recorded at once either way.
         self._defer = defer_records
         self._deferred: list[tuple[tuple, dict[str, Any]]] = []
+        self._created: set[str] = set()
         self.client = client
         self._lease = lease or (lambda: None)
         self.links = links if links is not None else env_links.links_for(env.id)
@@ -162,6 +163,7 @@ class EnvironmentWriter:
             # Recorded at once: a retry after a crash updates this one instead of a twin.
             self._record(workflow_id, stored, file, link=True, digest=None, approved=None)
             self.links = self.links.with_link(workflow_id, file.canonical_id)
+            self._created.add(workflow_id)
             self._links_moved = True
         moved = self._set_tags(workflow_id, list(file.tags), tag_names(base or {}))
         want_active = file.active if active is None else active
@@ -216,6 +218,11 @@ class EnvironmentWriter:
             self._links_moved = False
 
     # --- steps ------------------------------------------------------------------------------
+
+    def _linked_elsewhere(self, canonical: uuid.UUID, workflow_id: str) -> bool:
+        """Whether another workflow here may still hold the canonical id (the links read at
+        the start, or one gone from n8n since): an update in place of the linked copy is not."""
+        return self.links.n8n_id_for(canonical) != workflow_id or workflow_id in self._created
 
     def _current(self, workflow_id: str) -> dict[str, Any] | None:
         try:
@@ -308,7 +315,7 @@ class EnvironmentWriter:
                 (table.c.canonical_id.is_not(None), "linked"),
                 else_="untracked",
             )
-        if link:
+        if link and self._linked_elsewhere(canonical, workflow_id):
             # The canonical workflow's previous copy here (gone from n8n) lets go of it.
             conn.execute(
                 update(WorkflowEnvMap)
