@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, update
 
+from jobs.attempts import LeaseLost
 from models.db import db
 from models.promotions import Deployment, DeploymentWorkflow, Promotion
 from services import audit, deploy, environments
-from services.promotions import deployments, plan, records, rollback
+from services.promotions import deployments, plan, records, rollback, verify
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ def run(ctx) -> dict[str, Any]:
             defer_records=True,
         )
         applied: list[dict[str, Any]] = []
+        landed_since = datetime.now(UTC)
+        window = checked.stage["gates"]["verify_executions_within_s"]
+        ran: list[str] = []
         try:
             for n, item in enumerate(writing, 1):
                 applied.append(
@@ -82,9 +87,13 @@ def run(ctx) -> dict[str, Any]:
                 ctx.progress(n, len(writing), f"promoted {item.name}")
             writer.finish()
             _verify(client, applied)
+            if window:
+                ran = verify.first_executions(
+                    ctx, built.target, applied, window_s=window, since=landed_since
+                )
+        except LeaseLost:
+            raise  # another attempt owns the deployment now: it decides
         except Exception as error:
-            if type(error).__name__ == "LeaseLost":
-                raise  # another attempt owns the deployment now: it decides
             records.fail_row(ctx, deployment, error, applied)
             results = rollback.restore(
                 built.target, client, applied, snapshot.index, lease=ctx.ensure_lease
@@ -106,7 +115,7 @@ def run(ctx) -> dict[str, Any]:
     result = {
         "workflows": applied,
         "rewrites": _rewrites(built, writing),
-        "warnings": warnings,
+        "warnings": warnings + ran,
         "gate_warnings": checked.report.warnings,
     }
     records.finish(

@@ -4,6 +4,8 @@ snapshot; a completed one can be rolled back by hand; a blocked one changes noth
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +18,15 @@ from services.promotions import deployments
 from tests.canonical import run
 from tests.drift import principal, set_environment
 from tests.jobs.helpers import wait_for
-from tests.promotions import deploy_now, pipeline, promote, state
+from tests.promotions import (
+    deploy_now,
+    new_version_in_dev,
+    pipeline,
+    promote,
+    seed,
+    state,
+    workflow,
+)
 
 
 def _events(app, tenant) -> list[str]:
@@ -108,3 +118,45 @@ def test_a_blocked_promotion_changes_nothing(
     assert deployment.status == "failed" and promotion.execution_result["blocked"]
     assert by_name == {} and second_n8n.writes() == []
     assert promotion.target_pre_snapshot_id is None
+
+
+def test_a_failed_first_execution_after_the_deploy_rolls_it_back(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
+):
+    seeds = seed(
+        factory,
+        tenant,
+        dev,
+        fake_n8n,
+        {"Hook": workflow("Hook")},
+        staging=staging,
+        fake_staging=second_n8n,
+    )
+    target_id = seeds["Hook"].staging_id
+    with fake_n8n._lock:
+        fake_n8n.store.set_active(seeds["Hook"].dev_id, True, check=False)
+    new_version_in_dev(factory, tenant, dev, fake_n8n, seeds)
+    pipe = pipeline(factory, tenant, dev, staging, gates={"verify_executions_within_s": 20})
+    promotion = promote(factory, tenant, pipe, dev, staging, seeds)
+
+    def first_run_fails():
+        # The new version goes live and its first run fails.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if second_n8n.workflow(target_id)["active"]:
+                second_n8n.add_execution(target_id, status="error", error_message="boom")
+                return
+            time.sleep(0.05)
+
+    runner = threading.Thread(target=first_run_fails)
+    runner.start()
+    job = deploy_now(app, factory, tenant, promotion)
+    runner.join()
+
+    assert job.status == "failed" and "boom" in job.error_message
+    after = second_n8n.workflow(target_id)
+    call = next(n for n in after["nodes"] if n["name"] == "Call")
+    assert call["parameters"]["url"] == "https://api.example/v1"
+    assert after["active"] is False
+    _, deployment, by_name = state(app, tenant, promotion.id)
+    assert deployment.status == "failed" and by_name["Hook"].rollback_status == "restored"
