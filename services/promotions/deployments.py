@@ -15,10 +15,10 @@ from jobs import core as jobs
 from models.db import db, get_engine, reset_context, tenant_scope
 from models.jobs import BackgroundJob
 from models.promotions import Deployment, DeploymentWorkflow, Promotion
-from services import audit, environments, policy
+from services import audit, entitlements, environments, policy
 from services.errors import Conflict, InvalidInput, NotFound
 from services.identity import Principal
-from services.promotions import lifecycle
+from services.promotions import lifecycle, pipelines
 from services.rows import get_or_404
 
 #: Deployment statuses that are not over.
@@ -77,6 +77,7 @@ def execute(
 ) -> Deployment:
     """Run a promotion now (gates first: a blocked one starts nothing, 409 with the report)
     or schedule it."""
+    entitlements.require_feature(pipelines.FEATURE, "Deployments")
     promotion = lifecycle.get(promotion_id)
     if promotion.status == "pending_approval":
         raise Conflict("The promotion waits for approval.", code="approval_required")
@@ -103,6 +104,13 @@ def execute(
     if scheduled_for is not None:
         if scheduled_for.tzinfo is None:
             raise InvalidInput("scheduled_for needs a time zone.", code="naive_time")
+        stage = pipelines.stage(pipelines.get(promotion.pipeline_id), promotion.stage_index)
+        if not pipelines.in_window(stage["schedule_window"], scheduled_for):
+            raise Conflict(
+                "That time is outside the stage's schedule window.",
+                code="outside_window",
+                window=stage["schedule_window"],
+            )
         deployment = Deployment(
             promotion_id=promotion.id,
             status="scheduled",

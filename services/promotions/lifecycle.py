@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.db import db
 from models.promotions import Deployment, Promotion, PromotionApproval
-from services import audit, environments, events
+from services import audit, entitlements, environments, events
 from services.errors import Conflict, Forbidden
 from services.identity import Principal
 from services.promotions import gates, pipelines, plan
@@ -119,6 +119,7 @@ def create(
     principal: Principal,
 ) -> Promotion:
     """Request a promotion of ``canonical_ids``; its gates are run now (and again at start)."""
+    entitlements.require_feature("promotions_enabled", "Promotions")
     pipeline = pipelines.get(pipeline_id)
     if not pipeline.is_active:
         raise Conflict("The pipeline is inactive.", code="pipeline_inactive")
@@ -153,6 +154,17 @@ def create(
             "superseded": superseded,
         },
     )
+    for missing in {
+        e["reference"]
+        for e in checked.report.errors + checked.report.warnings
+        if e["code"] == "credential_missing"
+    }:
+        events.record(
+            "credential.missing",
+            resource_type="environment",
+            resource_id=target_environment_id,
+            payload={"reference": missing, "promotion_id": str(promotion.id)},
+        )
     if needs_approval:
         events.record(
             "promotion.pending_approval",

@@ -16,10 +16,12 @@ from models.db import db
 from models.environments import Environment
 from models.promotions import Pipeline, Promotion
 from models.tenancy import User
-from services import audit
+from services import audit, entitlements
 from services.errors import Conflict, InvalidInput
 from services.rows import flush_unique, get_or_404
 
+#: The plan feature pipelines and deployments need.
+FEATURE = "workflow_ci_cd"
 RISK_LEVELS = ("low", "medium", "high")
 APPROVAL_MODES = ("any", "all")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -146,6 +148,7 @@ def _stages(raw: list[dict]) -> list[dict]:
 
 
 def create(*, name: str, stages: list[dict], description: str | None = None, **_: Any) -> Pipeline:
+    entitlements.require_feature(FEATURE, "Pipelines")
     pipeline = Pipeline(name=name, description=description, stages=_stages(stages))
     db.add(pipeline)
     flush_unique("A pipeline of that name exists already.")

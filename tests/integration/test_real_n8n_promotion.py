@@ -15,6 +15,7 @@ import pytest
 
 from services.n8n import N8nClient, N8nNotFound
 from tests.canonical import link, make_canonical, sync_env
+from tests.drift import on_plan
 from tests.promotions import Seed, approve, deploy_now, pipeline, promote, state, workflow
 
 pytestmark = pytest.mark.real_n8n
@@ -58,6 +59,7 @@ def _body(name: str, call: str | None = None) -> dict:
 
 def test_a_promotion_between_two_real_n8n(app, factory, tenant, pair, worker):
     source, target, created = pair
+    on_plan(factory, tenant, "pro")
     tag = uuid.uuid4().hex[:6]
     callee = source.create_workflow(_body(f"n8n-ops it callee {tag}"))
     caller = source.create_workflow(_body(f"n8n-ops it caller {tag}", call=str(callee["id"])))

@@ -13,7 +13,7 @@ from models.db import db, tenant_scope
 from models.promotions import Deployment
 from services import credentials as inventory
 from services.promotions import deployments
-from tests.drift import set_environment
+from tests.drift import on_plan, set_environment
 from tests.promotions import seed, workflow
 
 
@@ -32,6 +32,11 @@ def credential_inventory(env_id) -> None:
 
     sync.sync_workflows(env_id)
     inventory.sync_inventory(env_id)
+
+
+@pytest.fixture(autouse=True)
+def _entitled(factory, tenant):
+    on_plan(factory, tenant, "pro")
 
 
 @pytest.fixture
@@ -304,3 +309,15 @@ def test_credential_mappings_and_suggestions(
         == []
     )
     assert client.delete(murl, headers=tenant.admin).status_code == 204
+
+
+def test_the_free_plan_has_no_pipelines(client, factory, dev, staging):
+    free = factory.tenant()
+    body = {
+        "name": "p",
+        "stages": [
+            {"source_environment_id": str(dev.id), "target_environment_id": str(staging.id)}
+        ],
+    }
+    refused = client.post("/api/v1/pipelines", json=body, headers=free.admin)
+    assert refused.status_code == 403 and refused.json["error"] == "feature_not_entitled"

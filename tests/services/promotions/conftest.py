@@ -1,7 +1,14 @@
 import pytest
 
+from tests.drift import on_plan
 from tests.jobs.test_worker_process import start_worker  # noqa: F401 - a fixture used here
 from tests.promotions import new_version_in_dev, seed, workflow
+
+
+@pytest.fixture(autouse=True)
+def _entitled(factory, tenant):
+    """Promotions are a paid feature: the tenant is on the pro plan."""
+    on_plan(factory, tenant, "pro")
 
 
 @pytest.fixture
