@@ -43,6 +43,23 @@ def run(ctx) -> dict[str, Any]:
         deployment, promotion = _start(deployment_id)
     if deployment is None:
         return {"skipped": "the deployment is not pending"}
+    try:
+        return _deploy(ctx, deployment, promotion)
+    except (DeploymentFailed, LeaseLost):
+        raise
+    except Exception as error:
+        # Before the first write (gates, the snapshot): nothing to roll back, and the
+        # deployment must not stay running.
+        db.rollback()
+        records.finish(
+            ctx, deployment, promotion, "failed", result={"error": _text(error), "workflows": []}
+        )
+        raise DeploymentFailed(
+            f"The deployment failed; nothing was changed: {_text(error)}"
+        ) from error
+
+
+def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]:
     checked = deployments.check_promotion(promotion, None)
     built = checked.plan
     if not checked.report.passed:

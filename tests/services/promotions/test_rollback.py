@@ -160,3 +160,20 @@ def test_a_failed_first_execution_after_the_deploy_rolls_it_back(
     assert after["active"] is False
     _, deployment, by_name = state(app, tenant, promotion.id)
     assert deployment.status == "failed" and by_name["Hook"].rollback_status == "restored"
+
+
+def test_a_deployment_that_cannot_snapshot_the_target_fails_having_changed_nothing(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, ten, worker
+):
+    pipe = pipeline(factory, tenant, dev, staging)
+    promotion = promote(factory, tenant, pipe, dev, staging, ten)
+    second_n8n.fail_path(rf"/workflows/{ten['Flow 03'].staging_id}$", 404, method="GET")
+    second_n8n.clear_requests()
+
+    job = deploy_now(app, factory, tenant, promotion)
+
+    assert job.status == "failed" and "nothing was changed" in job.error_message
+    assert second_n8n.writes() == []
+    promotion, deployment, _ = state(app, tenant, promotion.id)
+    assert promotion.status == deployment.status == "failed"
+    assert promotion.target_pre_snapshot_id is None
