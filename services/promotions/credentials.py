@@ -37,45 +37,17 @@ def create_logical(
 ) -> LogicalCredential:
     row = LogicalCredential(credential_type=credential_type, name=name, description=description)
     db.add(row)
-    flush_unique("A logical credential of that type and name exists already.")
-    audit.record(
-        "credential_mapping.logical_created",
-        resource_type="logical_credential",
-        resource_id=row.id,
-        new=_public(row),
-    )
-    db.commit()
-    return row
+    return _saved(row, "logical_created", changes={})
 
 
 def update_logical(logical_id: uuid.UUID, **fields: Any) -> LogicalCredential:
-    row = get_logical(logical_id)
-    old = _public(row)
-    for key in ("credential_type", "name", "description"):
-        if key in fields:
-            setattr(row, key, fields[key])
-    flush_unique("A logical credential of that type and name exists already.")
-    audit.record(
-        "credential_mapping.logical_updated",
-        resource_type="logical_credential",
-        resource_id=row.id,
-        old=old,
-        new=_public(row),
-    )
-    db.commit()
-    return row
+    keys = ("credential_type", "name", "description")
+    changes = {k: fields[k] for k in keys if k in fields}
+    return _saved(get_logical(logical_id), "logical_updated", changes=changes)
 
 
 def delete_logical(logical_id: uuid.UUID) -> None:
-    row = get_logical(logical_id)
-    db.delete(row)
-    audit.record(
-        "credential_mapping.logical_deleted",
-        resource_type="logical_credential",
-        resource_id=logical_id,
-        old=_public(row),
-    )
-    db.commit()
+    _saved(get_logical(logical_id), "logical_deleted", delete=True)
 
 
 def list_mappings(
@@ -119,45 +91,43 @@ def create_mapping(
         n8n_credential_name=n8n_credential_name,
     )
     db.add(row)
-    flush_unique("That logical credential is mapped in that environment already.")
-    audit.record(
-        "credential_mapping.created",
-        resource_type="credential_mapping",
-        resource_id=row.id,
-        new=_mapping_public(row),
-    )
-    db.commit()
-    return row
+    return _saved(row, "created", changes={})
 
 
 def update_mapping(mapping_id: uuid.UUID, **fields: Any) -> CredentialMapping:
-    row = get_mapping(mapping_id)
-    old = _mapping_public(row)
-    for key in ("n8n_credential_type", "n8n_credential_name"):
-        if fields.get(key):
-            setattr(row, key, fields[key])
-    db.flush()
-    audit.record(
-        "credential_mapping.updated",
-        resource_type="credential_mapping",
-        resource_id=row.id,
-        old=old,
-        new=_mapping_public(row),
-    )
-    db.commit()
-    return row
+    keys = ("n8n_credential_type", "n8n_credential_name")
+    changes = {k: fields[k] for k in keys if fields.get(k)}
+    return _saved(get_mapping(mapping_id), "updated", changes=changes)
 
 
 def delete_mapping(mapping_id: uuid.UUID) -> None:
-    row = get_mapping(mapping_id)
-    db.delete(row)
+    _saved(get_mapping(mapping_id), "deleted", delete=True)
+
+
+def _saved(row, action: str, *, changes: dict[str, Any] | None = None, delete: bool = False):
+    """Apply ``changes`` to ``row`` (or delete it), audit ``action`` with the public values
+    before and after, commit. A duplicate (type and name, or a second mapping) is a 409."""
+    logical = isinstance(row, LogicalCredential)
+    public = _public if logical else _mapping_public
+    before = public(row) if row.id is not None and (delete or changes) else None
+    if delete:
+        db.delete(row)
+    for key, value in (changes or {}).items():
+        setattr(row, key, value)
+    flush_unique(
+        "A logical credential of that type and name exists already."
+        if logical
+        else "That logical credential is mapped in that environment already."
+    )
     audit.record(
-        "credential_mapping.deleted",
-        resource_type="credential_mapping",
-        resource_id=mapping_id,
-        old=_mapping_public(row),
+        f"credential_mapping.{action}",
+        resource_type="logical_credential" if logical else "credential_mapping",
+        resource_id=row.id,
+        old=before,
+        new=None if delete else public(row),
     )
     db.commit()
+    return row
 
 
 def suggestions(environment_id: uuid.UUID) -> list[dict[str, Any]]:
