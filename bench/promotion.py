@@ -36,6 +36,7 @@ from sqlalchemy import select
 
 from bench import common
 from bench.sync_workflows import Instance, new_environment, timed
+from models.billing import Plan, TenantPlan
 from models.db import db, init_engine, reset_context, tenant_scope
 from models.environments import Environment
 from models.promotions import Deployment
@@ -116,6 +117,9 @@ def set_up(tenant_id, dev_fake: Instance, staging_fake: Instance, workflows: int
     dev_id = new_environment(tenant_id, dev_fake)
     staging_id = new_environment(tenant_id, staging_fake)
     with tenant_scope(tenant_id):
+        # Promotions are a paid feature.
+        pro = db.scalar(select(Plan.id).where(Plan.name == "pro"))
+        db.add(TenantPlan(tenant_id=tenant_id, provider="n8n", plan_id=pro, is_active=True))
         db.get(Environment, staging_id).environment_class = "staging"
         db.commit()
         names = {}

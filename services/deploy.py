@@ -209,8 +209,7 @@ class EnvironmentWriter:
         moved); commits."""
         if self._deferred:
             with tenant_connection(self.env.tenant_id) as conn:
-                for record, options in self._deferred:
-                    self._record(*record, conn=conn, **options)
+                self._record_many(conn, self._deferred)
             self._deferred = []
         if self._links_moved:
             runtime_digest.recompute_environment(self.env.id, ctx=self.context())
@@ -264,6 +263,44 @@ class EnvironmentWriter:
             }
         return active, None
 
+    def _values(self, workflow_id: str, workflow: Mapping[str, Any], digest: str | None) -> dict:
+        """A workflow_env_map row's values for what n8n stored."""
+        size = len(orjson.dumps(workflow))
+        return {
+            "environment_id": self.env.id,
+            "n8n_workflow_id": workflow_id,
+            "workflow_name": workflow.get("name"),
+            "workflow_data": dict(workflow) if size <= MAX_CACHED_BYTES else None,
+            "workflow_data_bytes": size,
+            "env_content_hash": digest,
+            "n8n_updated_at": workflow.get("updatedAt"),
+            "is_active": bool(workflow.get("active")),
+            "is_archived": bool(workflow.get("isArchived")),
+            "tags": tag_names(workflow),
+            "missing_since": None,
+        }
+
+    def _record_many(self, conn: Connection, deferred: list[tuple[tuple, dict[str, Any]]]) -> None:
+        """Deferred records: updates in place of linked copies in one statement, the rest
+        one by one."""
+        rows = []
+        for (workflow_id, workflow, file), options in deferred:
+            canonical = uuid.UUID(file.canonical_id)
+            if options["link"] and not self._linked_elsewhere(canonical, workflow_id):
+                rows.append(
+                    self._values(workflow_id, workflow, options["digest"])
+                    | {
+                        "tenant_id": self.env.tenant_id,
+                        "canonical_id": canonical,
+                        "status": "linked",
+                        "git_content_hash": options["approved"],
+                    }
+                )
+            else:
+                self._record(workflow_id, workflow, file, conn=conn, **options)
+        if rows:
+            conn.execute(_UPSERT_LINKED, rows)
+
     def _record(
         self,
         workflow_id: str,
@@ -287,20 +324,7 @@ class EnvironmentWriter:
                     conn=own,
                 )
             return
-        size = len(orjson.dumps(workflow))
-        values = {
-            "environment_id": self.env.id,
-            "n8n_workflow_id": workflow_id,
-            "workflow_name": workflow.get("name"),
-            "workflow_data": dict(workflow) if size <= MAX_CACHED_BYTES else None,
-            "workflow_data_bytes": size,
-            "env_content_hash": digest,
-            "n8n_updated_at": workflow.get("updatedAt"),
-            "is_active": bool(workflow.get("active")),
-            "is_archived": bool(workflow.get("isArchived")),
-            "tags": tag_names(workflow),
-            "missing_since": None,
-        }
+        values = self._values(workflow_id, workflow, digest)
         table = WorkflowEnvMap.__table__
         canonical = uuid.UUID(file.canonical_id) if link else None
         if link:
@@ -340,6 +364,32 @@ class EnvironmentWriter:
                 set_={**updated, "updated_at": func.now()},
             )
         )
+
+
+def _upsert_linked():
+    insert = pg_insert(WorkflowEnvMap)
+    named = (
+        "workflow_name",
+        "workflow_data",
+        "workflow_data_bytes",
+        "env_content_hash",
+        "n8n_updated_at",
+        "is_active",
+        "is_archived",
+        "tags",
+        "missing_since",
+        "canonical_id",
+        "status",
+        "git_content_hash",
+    )
+    return insert.on_conflict_do_update(
+        index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
+        set_={name: insert.excluded[name] for name in named} | {"updated_at": func.now()},
+    )
+
+
+#: The batch record of linked copies updated in place (executemany: one round trip).
+_UPSERT_LINKED = _upsert_linked()
 
 
 def _verified(read: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
