@@ -65,6 +65,16 @@ PERMISSIONS: dict[str, str] = {
     "snapshots:read": "viewer",
     "snapshots:backup": "developer",
     "snapshots:restore": "developer",
+    "pipelines:read": "viewer",
+    "pipelines:write": "admin",
+    "promotions:read": "viewer",
+    "promotions:request": "developer",
+    "promotions:approve": "developer",
+    "promotions:execute": "admin",
+    "deployments:read": "viewer",
+    "deployments:manage": "admin",
+    "credential_mappings:read": "viewer",
+    "credential_mappings:write": "admin",
 }
 
 #: The action whose permission rerunning a job of each kind needs: that of the operation

@@ -6,7 +6,9 @@ from flask_smorest import Api
 
 from web.api import (
     canonical,
+    credential_mappings,
     credentials,
+    deployments,
     environment_drift,
     environment_types,
     environments,
@@ -17,6 +19,8 @@ from web.api import (
     invitations,
     jobs,
     me,
+    pipelines,
+    promotions,
     snapshots,
     tokens,
     users,
@@ -44,6 +48,10 @@ BLUEPRINTS = (
     environment_drift.blp,
     canonical.blp,
     snapshots.blp,
+    pipelines.blp,
+    promotions.blp,
+    deployments.blp,
+    credential_mappings.blp,
 )
 
 
