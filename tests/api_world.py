@@ -18,8 +18,8 @@ import models
 from models.db import current_tenant, db
 from models.environments import ENVIRONMENT_CLASSES
 from services import credentials, events, ignore_rules, ingestion, sync, tokens, users
-from services.promotions import pipelines
 from services.policy import ACTIONS
+from services.promotions import pipelines
 from tests.drift import on_plan
 from tests.fake_n8n.server import sample_workflow
 from tests.rowgen import RowBuilder
