@@ -180,14 +180,16 @@ def current_principal() -> Principal:
             lambda credential: authenticate(credential, settings, tenant_id=_named_tenant())
         )
         g.principal = principal
-        audit.set_actor(
-            audit.AuditActor(
-                actor_id=principal.user_id,
-                ip_address=request.remote_addr,
-                user_agent=request.user_agent.string[:500] or None,
-            )
-        )
+        audit.set_actor(_request_actor(principal.user_id))
     return principal
+
+
+def _request_actor(user_id: uuid.UUID | None) -> audit.AuditActor:
+    return audit.AuditActor(
+        actor_id=user_id,
+        ip_address=request.remote_addr,
+        user_agent=request.user_agent.string[:500] or None,
+    )
 
 
 def current_subject() -> str:
@@ -204,6 +206,7 @@ def current_subject() -> str:
 def _allowed(minimum: str) -> bool:
     if minimum == IDENTITY:
         g.subject = current_subject()
+        audit.set_actor(_request_actor(None))
         return True
     principal = current_principal()
     return principal.is_platform_admin if minimum == PLATFORM else principal.has_role(minimum)
