@@ -104,7 +104,7 @@ def fingerprint(affected: Iterable[dict[str, Any]]) -> str | None:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _expiry(policy: policies.Policy, severity: str, detected_at: datetime | None = None):
+def expiry(policy: policies.Policy, severity: str, detected_at: datetime | None = None):
     """expires_at for ``severity``: from detection (now, in the database, for a new one)."""
     hours = timedelta(hours=policy.ttl_hours(severity))
     return (detected_at + hours) if detected_at else func.now() + hours
@@ -192,14 +192,14 @@ def open_incident(
         environment_id=env.id,
         status="detected",
         title=title or _title(env, affected),
-        summary=_summary(affected),
+        summary=summary_of(affected),
         detected_by=detected_by,
         owner_user_id=owner_user_id,
         reason=reason,
         ticket_ref=ticket_ref,
         severity=chosen,
         severity_source="person" if severity else "rules",
-        expires_at=_expiry(policy, chosen),
+        expires_at=expiry(policy, chosen),
         affected_workflows=affected[:MAX_AFFECTED],
         drift_fingerprint=fingerprint(affected),
         drift_snapshot=snapshot or {"workflows": affected[:MAX_AFFECTED]},
@@ -254,7 +254,7 @@ def _title(env: Environment, affected: list[dict[str, Any]]) -> str:
     return f"Drift in {env.name}: {names}{more}"
 
 
-def _summary(affected: list[dict[str, Any]]) -> dict[str, Any]:
+def summary_of(affected: list[dict[str, Any]]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for item in affected:
         counts[item.get("kind", "modified")] = counts.get(item.get("kind", "modified"), 0) + 1

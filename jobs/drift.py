@@ -1,0 +1,59 @@
+"""Drift work that runs as jobs (issue 11): the check of one environment, the TTL checker and
+retention of a tenant, and the two resolutions of an incident (revert, keep hotfix)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+
+from jobs.actor import JobContext, job_actor
+from jobs.schedule import Schedule, start_scheduled
+from models.db import get_engine
+from models.drift import DEFAULT_CHECK_INTERVAL_MINUTES
+from services.drift import checks, detection
+
+
+@job_actor("drift_check", queue="n8n", time_limit=timedelta(minutes=30), max_attempts=2)
+def check_drift(ctx: JobContext) -> dict:
+    """Refresh the environment from n8n and Git, compare, record, open or grow its incident."""
+    return detection.check(
+        ctx.resource_id,
+        check_type=ctx.params.get("check_type", "scheduled"),
+        job_id=ctx.job_id,
+        progress=ctx.progress,
+    )
+
+
+def plan_checks(slot: datetime) -> int:
+    """Start the check of every non-DEV environment whose own cadence has a new slot now."""
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            text("SELECT * FROM drift_checks_due(:now, :every)"),
+            {"now": slot, "every": DEFAULT_CHECK_INTERVAL_MINUTES},
+        ).all()
+    return sum(
+        start_scheduled(
+            checks.JOB_TYPE,
+            tenant_id=row.tenant_id,
+            schedule_key=f"{checks.JOB_TYPE}:{row.environment_id}",
+            slot=row.slot,
+            resource_type="environment",
+            resource_id=row.environment_id,
+            params={"check_type": "scheduled"},
+            concurrency_key=checks.concurrency_key(row.environment_id),
+        )
+        for row in rows
+    )
+
+
+#: Every minute the clock asks which environments' cadences (policy check_interval_minutes,
+#: default 5) start a new slot; each slot's check is inserted once.
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule(
+        key="drift_check",
+        every=timedelta(minutes=1),
+        plan=plan_checks,
+        misfire_grace=timedelta(seconds=50),
+    ),
+)
