@@ -11,7 +11,10 @@ from jobs.actor import JobContext, job_actor
 from jobs.schedule import Schedule, start_scheduled
 from models.db import get_engine
 from models.drift import DEFAULT_CHECK_INTERVAL_MINUTES
-from services.drift import checks, detection
+from services.drift import checks, detection, retention, ttl
+
+#: Hours before expiry an incident is warned unless its policy says otherwise.
+DEFAULT_WARNING_HOURS = 24
 
 
 @job_actor("drift_check", queue="n8n", time_limit=timedelta(minutes=30), max_attempts=2)
@@ -47,6 +50,38 @@ def plan_checks(slot: datetime) -> int:
     )
 
 
+@job_actor("drift_ttl", queue="default", time_limit=timedelta(minutes=5), max_attempts=3)
+def check_ttls(ctx: JobContext) -> dict:
+    """Warn of incidents about to expire, mark the expired ones (never closing them)."""
+    return ttl.run()
+
+
+@job_actor("drift_retention", queue="default", time_limit=timedelta(minutes=30), max_attempts=3)
+def purge_drift(ctx: JobContext) -> dict:
+    """Empty the payloads of closed incidents and artifacts past the policy's days."""
+    return retention.purge()
+
+
+def _tenant_plan(job_type: str, query: str, **params):
+    """A plan starting one ``job_type`` job per tenant that ``query`` returns."""
+
+    def plan(slot: datetime) -> int:
+        with get_engine().connect() as conn:
+            tenants = conn.execute(text(query), params).scalars().all()
+        return sum(
+            start_scheduled(
+                job_type,
+                tenant_id=tenant_id,
+                schedule_key=job_type,
+                slot=slot,
+                concurrency_key=job_type,
+            )
+            for tenant_id in tenants
+        )
+
+    return plan
+
+
 #: Every minute the clock asks which environments' cadences (policy check_interval_minutes,
 #: default 5) start a new slot; each slot's check is inserted once.
 SCHEDULES: tuple[Schedule, ...] = (
@@ -55,5 +90,20 @@ SCHEDULES: tuple[Schedule, ...] = (
         every=timedelta(minutes=1),
         plan=plan_checks,
         misfire_grace=timedelta(seconds=50),
+    ),
+    # Only tenants with an incident due for a warning or expiry get a job.
+    Schedule(
+        key="drift_ttl",
+        every=timedelta(minutes=1),
+        plan=_tenant_plan(
+            "drift_ttl", "SELECT * FROM drift_ttl_due(:hours)", hours=DEFAULT_WARNING_HOURS
+        ),
+        misfire_grace=timedelta(seconds=50),
+    ),
+    Schedule(
+        key="drift_retention",
+        every=timedelta(days=1),
+        plan=_tenant_plan("drift_retention", "SELECT * FROM all_tenant_ids()"),
+        misfire_grace=timedelta(hours=6),
     ),
 )
