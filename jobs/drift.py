@@ -11,7 +11,7 @@ from jobs.actor import JobContext, job_actor
 from jobs.schedule import Schedule, start_scheduled
 from models.db import get_engine
 from models.drift import DEFAULT_CHECK_INTERVAL_MINUTES
-from services.drift import checks, detection, retention, ttl
+from services.drift import checks, detection, resolution, retention, ttl
 
 #: Hours before expiry an incident is warned unless its policy says otherwise.
 DEFAULT_WARNING_HOURS = 24
@@ -26,6 +26,26 @@ def check_drift(ctx: JobContext) -> dict:
         job_id=ctx.job_id,
         progress=ctx.progress,
     )
+
+
+# Resolutions write to n8n and Git: re-run only by a person (the lease guards each write,
+# and a re-run is idempotent: the same versions written again, a commit with no change).
+@job_actor(
+    "drift_revert", queue="n8n", time_limit=timedelta(minutes=30), max_attempts=1,
+    requeue_if_stale=False,
+)  # fmt: skip
+def revert_drift(ctx: JobContext) -> dict:
+    """Write the approved Git versions back into the environment, re-check, reconcile."""
+    return resolution.run(ctx, "revert")
+
+
+@job_actor(
+    "drift_keep_hotfix", queue="git", time_limit=timedelta(minutes=30), max_attempts=1,
+    requeue_if_stale=False,
+)  # fmt: skip
+def keep_hotfix(ctx: JobContext) -> dict:
+    """Commit the running versions as the approved ones, re-check, reconcile."""
+    return resolution.run(ctx, "keep_hotfix")
 
 
 def plan_checks(slot: datetime) -> int:
