@@ -51,6 +51,15 @@ PERMISSIONS: dict[str, str] = {
     "workflow_policy:read": "viewer",
     "workflow_policy:write": "admin",
     "drift:read": "viewer",
+    "drift:check": "developer",
+    "drift:acknowledge": "developer",
+    "drift:request_approval": "developer",
+    "drift:manage": "admin",
+    "drift:approve": "admin",
+    "drift:override": "admin",
+    "drift:resolve": "admin",
+    "drift_policies:read": "viewer",
+    "drift_policies:write": "admin",
 }
 
 

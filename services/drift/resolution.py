@@ -71,6 +71,18 @@ def start(incident_id: uuid.UUID, resolution: str, *, principal: Principal) -> B
     return job
 
 
+def artifacts(incident_id: uuid.UUID) -> list[ReconciliationArtifact]:
+    """The incident's reconciliation artifacts, oldest first."""
+    incidents.get(incident_id)
+    return list(
+        db.scalars(
+            select(ReconciliationArtifact)
+            .where(ReconciliationArtifact.incident_id == incident_id)
+            .order_by(ReconciliationArtifact.created_at, ReconciliationArtifact.id)
+        )
+    )
+
+
 def _require_git(env: Environment) -> None:
     try:
         git.head(git.target_for(env))

@@ -6,6 +6,9 @@ from flask_smorest import Api
 
 from web.api import (
     credentials,
+    drift_approvals,
+    drift_incidents,
+    drift_policies,
     environment_drift,
     environment_types,
     environments,
@@ -38,6 +41,9 @@ BLUEPRINTS = (
     ignore_rules.blp,
     workflow_policy.blp,
     environment_drift.blp,
+    drift_incidents.blp,
+    drift_approvals.blp,
+    drift_policies.blp,
 )
 
 
