@@ -11,10 +11,11 @@ from sqlalchemy import func, select, update
 from jobs.drift import SCHEDULES
 from jobs.schedule import fire
 from models.db import db, tenant_scope
+from models.drift import DriftIncident
 from models.environments import Environment
 from models.jobs import BackgroundJob
 from services.drift import checks, policies
-from tests.drift import approve_all, edit_in_n8n, on_plan
+from tests.drift import approve_all, edit_in_n8n, on_plan, open_incident, set_incident
 from tests.jobs.helpers import wait_for
 
 CHECKS = next(s for s in SCHEDULES if s.key == "drift_check")
@@ -84,3 +85,21 @@ def test_an_edit_in_n8n_is_found_by_the_next_scheduled_check(
     with app.app_context(), tenant_scope(tenant.id):
         env = db.get(Environment, prod.id)
         assert env.drift_status == "DRIFT_DETECTED" and "1 modified" in env.drift_status_reason
+
+
+def test_the_ttl_checker_runs_for_tenants_with_an_incident_due_and_marks_it_expired(
+    app, factory, tenant, fake_n8n, worker
+):
+    on_plan(factory, tenant, "enterprise")
+    prod = factory.environment(tenant.id, fake_n8n, environment_class="production")
+    incident = open_incident(factory, tenant, prod)
+    set_incident(app, tenant, incident.id, expires_at=datetime.now(UTC) - timedelta(minutes=1))
+
+    fire(next(s for s in SCHEDULES if s.key == "drift_ttl"))
+    with app.app_context(), tenant_scope(tenant.id):
+        job_id = db.scalar(select(BackgroundJob.id).where(BackgroundJob.job_type == "drift_ttl"))
+    assert wait_for(app, tenant.id, job_id, timeout=60).status == "completed"
+
+    with app.app_context(), tenant_scope(tenant.id):
+        row = db.get(DriftIncident, incident.id)
+        assert row.expired_at is not None and row.status == "detected"
