@@ -62,6 +62,17 @@ def request(
     if approval_type == "extend_ttl" and not ttl_extension_hours:
         raise InvalidInput("An extend_ttl request names ttl_extension_hours.", code="invalid")
     policy = policies.effective(incident.environment_id)
+    # A lapsed request no longer holds the incident's one pending place for its type.
+    db.execute(
+        update(DriftApproval)
+        .where(
+            DriftApproval.incident_id == incident.id,
+            DriftApproval.approval_type == approval_type,
+            DriftApproval.status == "pending",
+            DriftApproval.expires_at <= func.now(),
+        )
+        .values(status="cancelled", review_notes="Lapsed unanswered.", updated_at=func.now())
+    )
     row = DriftApproval(
         incident_id=incident.id,
         approval_type=approval_type,

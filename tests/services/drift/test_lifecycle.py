@@ -253,3 +253,24 @@ def test_retention_purges_closed_payloads_and_never_open_ones(
     assert purged.drift_snapshot is None and purged.payload_purged_at is not None
     assert kept.drift_snapshot is not None and kept.payload_purged_at is None
     assert all(e.details == {} for e in _timeline(app, tenant, incident.id))
+
+
+def test_a_lapsed_request_cannot_be_decided_and_frees_its_place(app, factory, tenant, incident):
+    from sqlalchemy import update
+
+    from models.drift import DriftApproval
+
+    dev = principal(tenant, "developer")
+    first = factory.run_as(tenant.id, approvals.request, incident.id, "close", principal=dev)
+    with app.app_context(), tenant_scope(tenant.id):
+        db.execute(
+            update(DriftApproval)
+            .where(DriftApproval.id == first.id)
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        db.commit()
+    with pytest.raises(Conflict) as raised:
+        factory.run_as(tenant.id, approvals.approve, first.id, principal=principal(tenant))
+    assert raised.value.code == "approval_expired"
+    factory.run_as(tenant.id, approvals.request, incident.id, "close", principal=dev)
+    assert factory.run_as(tenant.id, approvals.get, first.id).status == "cancelled"

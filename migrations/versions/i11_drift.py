@@ -1,8 +1,8 @@
-"""The clock's drift scans can read what they scan: drift_checks_due and drift_ttl_due (0011b)
-run as the definer role, which had row policies on drift_policies and drift_incidents but no
-SELECT on them, so every scan failed with "permission denied".
+"""Drift (issue 11): the clock's drift scans can read what they scan. drift_checks_due and
+drift_ttl_due (0011b) run as the definer role, which had row policies on drift_policies and
+drift_incidents but no SELECT on them, so every scan failed with "permission denied".
 
-Revision ID: i11_drift_scans
+Revision ID: i11_drift
 Revises: 0009_reliability
 Create Date: 2026-12-01
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 from migrations.helpers import roles
 
-revision = "i11_drift_scans"
+revision = "i11_drift"
 down_revision = "0009_reliability"
 branch_labels = None
 depends_on = None
