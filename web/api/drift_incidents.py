@@ -240,6 +240,17 @@ class IncidentOverrides(MethodView):
         return attestations.as_dict(row)
 
 
+@blp.route("/<uuid:incident_id>/overrides/<uuid:override_id>")
+class IncidentOverrideById(MethodView):
+    @requires("drift:override")
+    @blp.response(200, OverrideSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="Revoked already")
+    def delete(self, incident_id, override_id):
+        """Withdraw an override or attestation: promotions are blocked again"""
+        incidents.get(incident_id)
+        return attestations.as_dict(attestations.revoke(override_id, principal=current_principal()))
+
+
 def _resolution_view(kind: str, summary: str):
     class Resolve(MethodView):
         @requires("drift:resolve")

@@ -274,3 +274,35 @@ def test_a_lapsed_request_cannot_be_decided_and_frees_its_place(app, factory, te
     assert raised.value.code == "approval_expired"
     factory.run_as(tenant.id, approvals.request, incident.id, "close", principal=dev)
     assert factory.run_as(tenant.id, approvals.get, first.id).status == "cancelled"
+
+
+def test_a_severity_set_by_a_person_stays_and_every_change_is_audited(
+    app, factory, tenant, prod, incident
+):
+    from services.drift import recording
+    from tests.canonical import audit_actions
+    from tests.drift import finding
+
+    factory.run_as(
+        tenant.id, lifecycle.update_fields, incident.id, principal=principal(tenant),
+        severity="critical", ticket_ref="OPS-9",
+    )  # fmt: skip
+    row = _read(app, tenant, incident.id)
+    assert row.severity == "critical" and row.severity_source == "person"
+
+    def grow():
+        env = db.get(Environment, prod.id)
+        live = db.get(DriftIncident, incident.id)
+        recording.accumulate(env, live, [finding(n) for n in range(6)], incident.id)
+        db.commit()
+
+    factory.run_as(tenant.id, grow)
+    assert _read(app, tenant, incident.id).severity == "critical"  # the rules do not move it
+    _move(factory, tenant, incident.id, "acknowledged", "developer")
+    actions = [a[0] for a in audit_actions(app, tenant, "drift_incident.")]
+    assert actions == [
+        "drift_incident.create",
+        "drift_incident.update",
+        "drift_incident.accumulate",
+        "drift_incident.acknowledged",
+    ]
