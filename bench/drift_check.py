@@ -25,6 +25,7 @@ import multiprocessing
 import statistics
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,27 +62,8 @@ def _serve(conn, workflows: int) -> None:
         conn.recv()
 
 
-def bare_check(fake: Instance, expected: dict[str, str]) -> int:
-    """Fetch every workflow, sort and hash its JSON, compare; returns how many differ."""
-    differ, cursor = 0, None
-    with requests.Session() as session:
-        session.headers["X-N8N-API-KEY"] = fake.api_key
-        while True:
-            params = {"limit": 250, "excludePinnedData": "true"}
-            if cursor:
-                params["cursor"] = cursor
-            page = session.get(f"{fake.url}/api/v1/workflows", params=params, timeout=30).json()
-            for workflow in page["data"]:
-                digest = hashlib.sha256(orjson.dumps(workflow, option=orjson.OPT_SORT_KEYS))
-                differ += expected.get(str(workflow["id"])) != digest.hexdigest()
-            cursor = page.get("nextCursor")
-            if not cursor:
-                return differ
-
-
-def expected_hashes(fake: Instance) -> dict[str, str]:
-    """The bare side's approved state: the hash of each workflow as it is now."""
-    found: dict[str, str] = {}
+def _workflows(fake: Instance) -> Iterator[dict]:
+    """Every workflow, paged with nothing but requests."""
     cursor = None
     with requests.Session() as session:
         session.headers["X-N8N-API-KEY"] = fake.api_key
@@ -90,13 +72,24 @@ def expected_hashes(fake: Instance) -> dict[str, str]:
             if cursor:
                 params["cursor"] = cursor
             page = session.get(f"{fake.url}/api/v1/workflows", params=params, timeout=30).json()
-            for w in page["data"]:
-                found[str(w["id"])] = hashlib.sha256(
-                    orjson.dumps(w, option=orjson.OPT_SORT_KEYS)
-                ).hexdigest()
+            yield from page["data"]
             cursor = page.get("nextCursor")
             if not cursor:
-                return found
+                return
+
+
+def _hash(workflow: dict) -> str:
+    return hashlib.sha256(orjson.dumps(workflow, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def bare_check(fake: Instance, expected: dict[str, str]) -> int:
+    """Fetch every workflow, sort and hash its JSON, compare; returns how many differ."""
+    return sum(expected.get(str(w["id"])) != _hash(w) for w in _workflows(fake))
+
+
+def expected_hashes(fake: Instance) -> dict[str, str]:
+    """The bare side's approved state: the hash of each workflow as it is now."""
+    return {str(w["id"]): _hash(w) for w in _workflows(fake)}
 
 
 def approve_everything(tenant_id: uuid.UUID, env_id: uuid.UUID) -> int:

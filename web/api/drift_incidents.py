@@ -77,21 +77,16 @@ class IncidentListArgs(PageArgs):
         return {"page": page, "limit": limit, "filters": incidents.IncidentFilters(**data)}
 
 
-class IncidentCreateSchema(ma.Schema):
-    environment_id = ma.fields.UUID(required=True)
-    title = ma.fields.String(validate=_TEXT)
-    reason = ma.fields.String(validate=_TEXT)
-    severity = ma.fields.String(validate=ma.validate.OneOf(SEVERITIES))
-    owner_user_id = ma.fields.UUID()
-    ticket_ref = ma.fields.String(validate=_TICKET)
-
-
 class IncidentUpdateSchema(ma.Schema):
     title = ma.fields.String(validate=_TEXT)
     reason = ma.fields.String(validate=_TEXT)
     severity = ma.fields.String(validate=ma.validate.OneOf(SEVERITIES))
     owner_user_id = ma.fields.UUID()
     ticket_ref = ma.fields.String(validate=_TICKET)
+
+
+class IncidentCreateSchema(IncidentUpdateSchema):
+    environment_id = ma.fields.UUID(required=True)
 
 
 class TransitionSchema(ma.Schema):
