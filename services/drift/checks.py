@@ -27,8 +27,12 @@ def concurrency_key(env_id: uuid.UUID) -> str:
     return f"{JOB_TYPE}:{env_id}"
 
 
+def detection_entitled() -> bool:
+    return bool(entitlements.resolve()["features"].get("drift_detection_enabled"))
+
+
 def require_detection_entitlement() -> None:
-    if not entitlements.resolve()["features"].get("drift_detection_enabled"):
+    if not detection_entitled():
         raise PolicyBlocked(
             "Drift detection is not part of your plan.",
             code="feature_not_entitled",

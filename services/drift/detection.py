@@ -29,7 +29,7 @@ from sqlalchemy import func, or_, select
 from models.db import db
 from models.workflows import WorkflowEnvMap, WorkflowGitState
 from services import environments, sync
-from services.drift import git_refresh, recording
+from services.drift import checks, git_refresh, recording
 from services.errors import DomainError
 from services.git.errors import GitAttachPending, GitBusy, GitRemoteError, GitRemoteRequired
 from services.n8n.errors import N8nError
@@ -65,8 +65,11 @@ def check(
     job_id: uuid.UUID | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
-    """Refresh both sides, compare, record; returns the check's summary."""
+    """Refresh both sides, compare, record; returns the check's summary. A scheduled check
+    of a tenant whose plan has no drift detection records nothing."""
     env = environments.get(env_id)
+    if check_type == "scheduled" and not checks.detection_entitled():
+        return {"environment_id": str(env.id), "skipped": "drift detection is not in the plan"}
     started = time.monotonic()
     findings = _refreshed_findings(env, progress)
     duration_ms = int((time.monotonic() - started) * 1000)
