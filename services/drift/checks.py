@@ -64,3 +64,8 @@ def history_query(env_id: uuid.UUID) -> Select:
         .where(DriftCheckHistory.environment_id == env_id)
         .order_by(DriftCheckHistory.checked_at.desc(), DriftCheckHistory.id.desc())
     )
+
+
+def latest(env_id: uuid.UUID) -> DriftCheckHistory | None:
+    """The environment's most recent check."""
+    return db.scalar(history_query(env_id).limit(1))

@@ -103,8 +103,7 @@ class EnvironmentDrift(MethodView):
     def get(self, env_id):
         """The environment's drift status, with its active incident"""
         env = environments.get(env_id)
-        latest = checks.history_query(env.id).limit(1)
-        last = next(iter(paginate(latest, page=1, limit=1)[0]), None)
+        last = checks.latest(env.id)
         return {
             "environment_id": env.id,
             "drift_status": env.drift_status,
