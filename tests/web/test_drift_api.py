@@ -32,6 +32,9 @@ def test_drift_status_shows_the_latest_check_and_the_active_incident(
     assert body["drift_status"] == "DRIFT_DETECTED" and "1 modified" in body["reason"]
     assert body["active_incident"]["id"] == result["incident_id"]
     assert body["latest_check"]["modified"] == 1
+    shown = client.get(f"/api/v1/environments/{prod.id}", headers=tenant.viewer).json
+    assert shown["drift_status"] == "DRIFT_DETECTED"
+    assert shown["active_drift_incident_id"] == result["incident_id"]
     checks = client.get(f"/api/v1/environments/{prod.id}/drift-checks", headers=tenant.viewer)
     assert checks.headers["X-Total-Count"] == "1" and checks.json[0]["drift_found"] is True
 
