@@ -130,3 +130,24 @@ def test_policies_are_validated_and_one_per_scope(client, tenant, prod):
         "/api/v1/drift-policies", json={"environment_id": str(prod.id)}, headers=tenant.admin
     )
     assert twice.status_code == 409
+
+
+def test_a_person_opens_an_incident_from_the_latest_check_once(
+    client, factory, tenant, prod, fake_n8n
+):
+    ids = list(approve_all(factory, tenant, prod, fake_n8n, 2))
+    edit_in_n8n(fake_n8n, ids[0], lambda b: b.update(name="Renamed"))
+    check(factory, tenant, prod)  # no policy: drift recorded, no incident
+
+    made = client.post(
+        "/api/v1/incidents",
+        json={"environment_id": str(prod.id), "reason": "seen on the dashboard"},
+        headers=tenant.developer,
+    )
+
+    assert made.status_code == 201 and made.json["detected_by"] == str(tenant.user_ids["developer"])
+    assert [w["n8n_workflow_id"] for w in made.json["affected_workflows"]] == [ids[0]]
+    again = client.post(
+        "/api/v1/incidents", json={"environment_id": str(prod.id)}, headers=tenant.developer
+    )
+    assert again.status_code == 409
