@@ -8,6 +8,7 @@ informational: its status is recorded, it never has incidents.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -22,6 +23,8 @@ from services.errors import Conflict
 if TYPE_CHECKING:
     from services.drift.detection import Findings
 
+#: How long a closed incident keeps a check from opening another over the same drift.
+DUPLICATE_WINDOW = timedelta(hours=24)
 #: Statuses that say the comparison could not be made.
 UNAVAILABLE = ("ERROR", "GIT_UNAVAILABLE")
 
@@ -109,7 +112,7 @@ def _on_drift(
     if active is not None:
         accumulate(env, active, affected, check_id)
         return active
-    if not _auto_creates(env):
+    if not _auto_creates(env) or _closed_lately(env.id, affected):
         return None
     snap = {
         "check_id": str(check_id),
@@ -123,6 +126,24 @@ def _on_drift(
         if active is not None:
             accumulate(env, active, affected, check_id)
         return active
+
+
+def _closed_lately(env_id: uuid.UUID, affected: list[dict[str, Any]]) -> bool:
+    """An incident of the environment closed within DUPLICATE_WINDOW over this very drift:
+    someone decided about it, so a check does not open it again at once (system.md §3.1)."""
+    return (
+        db.scalar(
+            select(DriftIncident.id)
+            .where(
+                DriftIncident.environment_id == env_id,
+                DriftIncident.status == "closed",
+                DriftIncident.drift_fingerprint == incidents.fingerprint(affected),
+                DriftIncident.closed_at > func.now() - DUPLICATE_WINDOW,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _auto_creates(env: Environment) -> bool:

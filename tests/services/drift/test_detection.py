@@ -5,6 +5,8 @@ and is marked cleared (never closed) by a clean check."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import select
 
@@ -223,3 +225,24 @@ def test_dev_drift_is_informational_and_opens_no_incident(app, factory, tenant, 
 
     assert check(factory, tenant, dev)["drift_status"] == "DRIFT_DETECTED"
     assert _incidents(app, tenant, dev) == []
+
+
+def test_drift_someone_closed_today_does_not_reopen_but_new_drift_does(
+    app, factory, tenant, prod, fake_n8n
+):
+    from services.drift import lifecycle
+    from tests.drift import principal
+
+    _auto_create(factory, tenant)
+    ids = list(approve_all(factory, tenant, prod, fake_n8n, 2))
+    edit_in_n8n(fake_n8n, ids[0], _rename_no_op)
+    first = check(factory, tenant, prod)["incident_id"]
+    factory.run_as(
+        tenant.id, lifecycle.transition, uuid.UUID(first), "closed", principal=principal(tenant),
+        reason="accepted for now", resolution_type="acknowledge",
+    )  # fmt: skip
+
+    assert check(factory, tenant, prod)["incident_id"] is None
+    edit_in_n8n(fake_n8n, ids[1], _rename_no_op)
+    reopened = check(factory, tenant, prod)["incident_id"]
+    assert reopened and reopened != first
