@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 
 from models.db import db, tenant_scope
 from models.tenancy import ApiToken
-from services import users
 from tests.conftest import JWT_SECRET
 
 
@@ -27,13 +26,8 @@ def _jwt(sub: str, *, secret=JWT_SECRET, aud="authenticated", exp_in=300):
 @pytest.fixture
 def jwt_user(factory, tenant):
     sub = f"supabase-{tenant.slug}"
-    factory.run_as(
-        tenant.id,
-        users.create_user,
-        email=f"jwt@{tenant.slug}.example",
-        role="developer",
-        supabase_auth_id=sub,
-    )
+    factory.plan(tenant.id, "pro")
+    factory.member(tenant.id, sub, role="developer")
     return sub
 
 
@@ -190,13 +184,8 @@ def test_jwt_verified_against_a_jwks_url(make_app, jwks_server, factory, tenant)
         supabase_jwt_issuer="https://example.supabase.co/auth/v1",
     )
     sub = f"rsa-{tenant.slug}"
-    factory.run_as(
-        tenant.id,
-        users.create_user,
-        email=f"rsa@{tenant.slug}.example",
-        role="viewer",
-        supabase_auth_id=sub,
-    )
+    factory.plan(tenant.id, "pro")
+    factory.member(tenant.id, sub, role="viewer")
     claims = {
         "sub": sub,
         "aud": "authenticated",

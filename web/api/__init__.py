@@ -16,6 +16,7 @@ from web.api import (
     executions,
     git,
     ignore_rules,
+    invitations,
     jobs,
     me,
     tokens,
@@ -28,6 +29,7 @@ PREFIX = "/api/v1"
 
 BLUEPRINTS = (
     me.blp,
+    invitations.blp,
     users.blp,
     tokens.blp,
     jobs.blp,

@@ -26,6 +26,10 @@ class WorkflowSchema(ma.Schema):
     n8n_workflow_id = ma.fields.String()
     workflow_name = ma.fields.String(data_key="name")
     status = ma.fields.String()
+    ignored = ma.fields.Function(
+        lambda mapping: mapping.status == "ignored",
+        metadata={"description": "Kept across syncs without being tracked (PATCH sets it)"},
+    )
     canonical_id = ma.fields.UUID(allow_none=True)
     is_active = ma.fields.Boolean(data_key="active")
     is_archived = ma.fields.Boolean(data_key="archived")

@@ -1,0 +1,96 @@
+"""A tenant with one real object of every kind the API's paths name, built through the
+product's services, and the value each path parameter of the OpenAPI takes in it.
+
+Tests that walk every operation (the fuzz, the cross-tenant walk) fill path parameters from
+here by name; a parameter no builder knows fails loudly, so a new endpoint gets a builder
+rather than a walk that quietly skips it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import text
+
+from models.db import db
+from models.environments import ENVIRONMENT_CLASSES
+from services import credentials, events, ignore_rules, ingestion, sync, tokens, users
+from services.policy import ACTIONS
+from tests.fake_n8n.server import sample_workflow
+
+#: Path parameter -> the table whose first row (in the world's tenant) it names.
+ID_TABLES = {
+    "env_id": "environments",
+    "workflow_id": "workflow_env_map",
+    "execution_id": "executions",
+    "credential_id": "credentials",
+    "event_id": "notification_events",
+    "rule_id": "workflow_ignore_rules",
+    "type_id": "environment_types",
+    "job_id": "background_jobs",
+}
+#: Path parameters that are not ids: a valid value of each.
+NAMES = {"environment_class": ENVIRONMENT_CLASSES[0], "action": ACTIONS[0]}
+
+
+@dataclass
+class World:
+    tenant: object
+    values: dict[str, str] = field(default_factory=dict)
+    #: Per role: (the user another request may change, a token of the caller it may revoke).
+    spares: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def path_value(self, name: str, role: str, operation: str) -> str:
+        """The world's value for path parameter ``name`` when ``role`` calls ``operation``."""
+        if name == "user_id":  # never the caller: deactivating it would end the walk
+            return self.spares[role][0]
+        if name == "token_id":  # the caller's own (only those are reachable), not the one in use
+            return self.spares[role][1]
+        if name not in self.values:
+            pytest.fail(
+                f"no builder for path parameter {name!r} of {operation}: add its table to "
+                "ID_TABLES (or its value to NAMES) in tests/api_world.py"
+            )
+        return self.values[name]
+
+
+def build_world(factory, fake_n8n) -> World:
+    """One tenant with an environment synced from ``fake_n8n`` (workflows, executions,
+    credentials), an ignore rule, a spare user and a spare token per role."""
+    tenant = factory.tenant()
+    workflow = sample_workflow("Orders")
+    workflow["nodes"][0]["credentials"] = {"httpHeaderAuth": {"id": "c1", "name": "Orders API"}}
+    workflow_id = fake_n8n.add_workflow(workflow)["id"]
+    fake_n8n.add_execution(workflow_id)
+    fake_n8n.add_execution(workflow_id, status="error", error_message="boom")
+    env = factory.environment(tenant.id, fake_n8n, environment_class="dev")
+    for step in (sync.sync_workflows, ingestion.ingest, credentials.sync_inventory):
+        factory.run_as(tenant.id, step, env.id)
+    factory.run_as(tenant.id, ignore_rules.create, rule="$.nodes[*].position")
+    factory.run_as(tenant.id, _event, env.id)
+    world = World(tenant=tenant, values=dict(NAMES))
+    world.values.update(factory.run_as(tenant.id, _first_ids))
+    for role, user_id in tenant.user_ids.items():
+        spare = factory.run_as(
+            tenant.id, users.create_user, email=f"spare-{role}@{tenant.slug}.example", role=role
+        )
+        token, _secret = factory.run_as(tenant.id, tokens.issue_token, user_id, name="spare")
+        world.spares[role] = (str(spare.id), str(token.id))
+    return world
+
+
+def _event(env_id: uuid.UUID) -> None:
+    events.record("environment.sync_finished", resource_type="environment", resource_id=env_id)
+    db.commit()
+
+
+def _first_ids() -> dict[str, str]:
+    found = {}
+    for name, table in ID_TABLES.items():
+        value = db.scalar(text(f"SELECT id FROM {table} ORDER BY id LIMIT 1"))
+        if value is None:
+            raise AssertionError(f"the world has no {table} row for {name}")
+        found[name] = str(value)
+    return found
