@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import text
 
-from models.db import db
+import models
+from models.db import current_tenant, db
 from models.environments import ENVIRONMENT_CLASSES
 from services import credentials, events, ignore_rules, ingestion, sync, tokens, users
 from services.policy import ACTIONS
+from tests.drift import on_plan
 from tests.fake_n8n.server import sample_workflow
+from tests.rowgen import RowBuilder
 
 #: Path parameter -> the table whose first row (in the world's tenant) it names.
 ID_TABLES = {
@@ -30,6 +33,8 @@ ID_TABLES = {
     "rule_id": "workflow_ignore_rules",
     "type_id": "environment_types",
     "job_id": "background_jobs",
+    "canonical_id": "canonical_workflows",
+    "snapshot_id": "snapshots",
 }
 #: Path parameters that are not ids: a valid value of each.
 NAMES = {"environment_class": ENVIRONMENT_CLASSES[0], "action": ACTIONS[0]}
@@ -60,6 +65,7 @@ def build_world(factory, fake_n8n) -> World:
     """One tenant with an environment synced from ``fake_n8n`` (workflows, executions,
     credentials), an ignore rule, a spare user and a spare token per role."""
     tenant = factory.tenant()
+    on_plan(factory, tenant, "pro")  # a spare user per role is more than the free plan's seats
     workflow = sample_workflow("Orders")
     workflow["nodes"][0]["credentials"] = {"httpHeaderAuth": {"id": "c1", "name": "Orders API"}}
     workflow_id = fake_n8n.add_workflow(workflow)["id"]
@@ -87,10 +93,15 @@ def _event(env_id: uuid.UUID) -> None:
 
 
 def _first_ids() -> dict[str, str]:
+    """The first row of each table; a kind the services above did not make gets a generic
+    row (tests/rowgen.py) that points at the world's rows."""
+    builder = RowBuilder(db.connection(), current_tenant())
     found = {}
     for name, table in ID_TABLES.items():
         value = db.scalar(text(f"SELECT id FROM {table} ORDER BY id LIMIT 1"))
         if value is None:
-            raise AssertionError(f"the world has no {table} row for {name}")
+            value = builder.build(models.Base.metadata.tables[table])["id"]
+        builder.rows.setdefault(table, [{"id": value}])
         found[name] = str(value)
+    db.commit()
     return found

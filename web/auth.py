@@ -68,6 +68,12 @@ PERMISSIONS: dict[str, str] = {
     "drift:resolve": "admin",
     "drift_policies:read": "viewer",
     "drift_policies:write": "admin",
+    "canonical:read": "viewer",
+    "canonical:onboard": "admin",
+    "canonical:sync": "developer",
+    "snapshots:read": "viewer",
+    "snapshots:backup": "developer",
+    "snapshots:restore": "developer",
 }
 
 #: The action whose permission rerunning a job of each kind needs: that of the operation

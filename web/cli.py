@@ -34,6 +34,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(issue_token)
     app.cli.add_command(jobs_group)
     app.cli.add_command(rotate_secrets)
+    # Imported here: its commands reuse this module's helpers.
+    from web.cli_canonical import canonical_group
+
+    app.cli.add_command(canonical_group)
 
 
 @click.command("create-tenant")

@@ -58,3 +58,28 @@ def test_cli_shows_broker_queue_depths_to_operators(app, tenant):
     assert result.exit_code == 0, result.output
     depths = {line.split()[0]: int(line.split()[2]) for line in result.output.splitlines()}
     assert depths["default"] >= 1
+
+
+def test_cli_canonical_matrix_and_jobs_act_as_a_user(app, tenant, factory, fake_n8n):
+    from tests.canonical import make_canonical
+    from tests.drift import on_plan
+
+    on_plan(factory, tenant, "pro")
+    env = factory.environment(tenant.id, fake_n8n, environment_class="staging", name="stg")
+    make_canonical(factory, tenant, "Orders")
+    runner = app.test_cli_runner()
+    shown = runner.invoke(args=["canonical", "matrix", "--tenant", tenant.slug])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines() == ["slug\tstg", "orders\tabsent"]
+    viewer, admin = (f"{role}@{tenant.slug}.example" for role in ("viewer", "admin"))
+    refused = runner.invoke(
+        args=["canonical", "backup", "--tenant", tenant.slug, "--as", admin,
+              "--environment", str(env.id)]
+    )  # fmt: skip
+    assert refused.exit_code != 0 and "not allowed in staging" in refused.output
+    by_viewer = runner.invoke(
+        args=["canonical", "repo-sync", "--tenant", tenant.slug, "--as", viewer]
+    )
+    assert by_viewer.exit_code != 0 and "takes the developer role" in by_viewer.output
+    synced = runner.invoke(args=["canonical", "repo-sync", "--tenant", tenant.slug, "--as", admin])
+    assert synced.exit_code == 0 and "repo_sync  pending" in synced.output

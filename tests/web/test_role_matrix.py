@@ -53,6 +53,12 @@ EXPECTED_MINIMUM_ROLE = {
     "drift:resolve": "admin",
     "drift_policies:read": "viewer",
     "drift_policies:write": "admin",
+    "canonical:read": "viewer",
+    "canonical:onboard": "admin",
+    "canonical:sync": "developer",
+    "snapshots:read": "viewer",
+    "snapshots:backup": "developer",
+    "snapshots:restore": "developer",
 }
 
 

@@ -27,6 +27,8 @@ ID_PARAMETERS = {
     "workflow_id": "workflow_env_map",
     "credential_id": "credentials",
     "execution_id": "executions",
+    "snapshot_id": "snapshots",
+    "canonical_id": "canonical_workflows",
     "env_id": "environments",
     "event_id": "notification_events",
     "job_id": "background_jobs",
@@ -70,6 +72,14 @@ class Operation:
         chosen = schema.get("required") or list(writable)[:1]
         return {name: self._example(writable[name]) for name in chosen}
 
+    def example_query(self) -> dict:
+        """The operation's required query parameters, each with a value of its type."""
+        return {
+            parameter["name"]: self._example(parameter.get("schema", {}))
+            for parameter in self.spec.get("parameters", ())
+            if parameter.get("in") == "query" and parameter.get("required")
+        }
+
     def writable_fields(self) -> set[str]:
         """Every field the operation's body may set."""
         content = self.spec.get("requestBody", {}).get("content", {})
@@ -93,11 +103,16 @@ class Operation:
         if kind == "object":
             properties = schema.get("properties", {})
             return {name: self._example(properties[name]) for name in schema.get("required", ())}
-        scalars = {"boolean": False, "integer": 1, "number": 1, "array": []}
+        if kind == "array":
+            return [self._example(schema["items"])] if schema.get("minItems") else []
+        scalars = {"boolean": False, "integer": 1, "number": 1}
         if kind in scalars:
             return scalars[kind]
         formats = {"uuid": str(uuid.uuid4()), "email": "someone@example.com", "url": URL}
-        return formats.get(schema.get("format"), "example")
+        value = formats.get(schema.get("format"), "example")
+        if pattern := schema.get("pattern"):  # e.g. a commit id: the first candidate it takes
+            value = next((v for v in (value, "0" * 40) if re.search(pattern, v)), value)
+        return value
 
 
 def operations(app: Flask) -> Iterator[Operation]:

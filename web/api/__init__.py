@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from web.api import (
+    canonical,
     credentials,
     drift_approvals,
     drift_incidents,
@@ -19,6 +20,7 @@ from web.api import (
     invitations,
     jobs,
     me,
+    snapshots,
     tokens,
     users,
     workflow_policy,
@@ -46,6 +48,8 @@ BLUEPRINTS = (
     drift_incidents.blp,
     drift_approvals.blp,
     drift_policies.blp,
+    canonical.blp,
+    snapshots.blp,
 )
 
 
