@@ -35,6 +35,10 @@ ID_TABLES = {
     "job_id": "background_jobs",
     "canonical_id": "canonical_workflows",
     "snapshot_id": "snapshots",
+    "incident_id": "drift_incidents",
+    "approval_id": "drift_approvals",
+    "policy_id": "drift_policies",
+    "override_id": "drift_attestations",
 }
 #: Path parameters that are not ids: a valid value of each.
 NAMES = {"environment_class": ENVIRONMENT_CLASSES[0], "action": ACTIONS[0]}
@@ -76,6 +80,7 @@ def build_world(factory, fake_n8n) -> World:
         factory.run_as(tenant.id, step, env.id)
     factory.run_as(tenant.id, ignore_rules.create, rule="$.nodes[*].position")
     factory.run_as(tenant.id, _event, env.id)
+    factory.run_as(tenant.id, _drift, env.id, tenant.user_ids)
     world = World(tenant=tenant, values=dict(NAMES))
     world.values.update(factory.run_as(tenant.id, _first_ids))
     for role, user_id in tenant.user_ids.items():
@@ -90,6 +95,23 @@ def build_world(factory, fake_n8n) -> World:
 def _event(env_id: uuid.UUID) -> None:
     events.record("environment.sync_finished", resource_type="environment", resource_id=env_id)
     db.commit()
+
+
+def _drift(env_id: uuid.UUID, user_ids: dict) -> None:
+    """An open incident with a pending approval and an override, and a drift policy."""
+    from models.drift import DriftPolicy
+    from models.environments import Environment
+    from services.drift import approvals, attestations, incidents
+    from services.identity import Principal
+
+    def who(role: str) -> Principal:
+        return Principal(user_id=user_ids[role], tenant_id=None, role=role)
+
+    incident = incidents.open_incident(db.get(Environment, env_id), [], detected_by=None)
+    db.add(DriftPolicy(environment_id=None))  # the plan's entitlement is not the point here
+    db.commit()
+    approvals.request(incident.id, "close", principal=who("developer"), reason="fuzz")
+    attestations.give(incident.id, principal=who("admin"), reason="fuzz", ticket_ref="T-1")
 
 
 def _first_ids() -> dict[str, str]:

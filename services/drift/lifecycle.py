@@ -267,6 +267,7 @@ def extend_ttl(
 ) -> DriftIncident:
     """Push the incident's expiry ``hours`` further (from now if it has passed); an expired
     incident is no longer expired. Needs drift_ttl_sla and, per policy, an approval."""
+    incident = locked(incident_id)  # another tenant's or a missing one: 404 before all else
     _require_ttl_entitlement()
     if not isinstance(hours, int) or not 0 < hours <= MAX_EXTENSION_HOURS:
         raise InvalidInput(
@@ -274,7 +275,6 @@ def extend_ttl(
         )
     if admin_override and not principal.has_role("admin"):
         raise Forbidden("Only an admin may override the lifecycle.", code="insufficient_role")
-    incident = locked(incident_id)
     if incident.status == "closed":
         raise Conflict("The incident is closed.", code="incident_closed")
     if approval is None and not admin_override:
