@@ -151,3 +151,23 @@ def test_a_person_opens_an_incident_from_the_latest_check_once(
         "/api/v1/incidents", json={"environment_id": str(prod.id)}, headers=tenant.developer
     )
     assert again.status_code == 409
+
+
+def test_an_override_over_the_api_lets_the_gate_pass(client, factory, tenant, prod):
+    incident = open_incident(factory, tenant, prod)
+    given = client.post(
+        f"/api/v1/incidents/{incident.id}/overrides",
+        json={"reason": "hotfix approved by the CAB", "ticket_ref": "CAB-1"},
+        headers=tenant.admin,
+    )
+    assert given.status_code == 201 and given.json["kind"] == "attestation"
+    gate = client.get(f"/api/v1/environments/{prod.id}/drift-gate", headers=tenant.viewer).json
+    assert gate["blocked"] is False and gate["override"]["id"] == given.json["id"]
+    listed = client.get(f"/api/v1/incidents/{incident.id}/overrides", headers=tenant.viewer)
+    assert [o["id"] for o in listed.json] == [given.json["id"]]
+    withdrawn = client.delete(
+        f"/api/v1/incidents/{incident.id}/overrides/{given.json['id']}", headers=tenant.admin
+    )
+    assert withdrawn.status_code == 200
+    gate = client.get(f"/api/v1/environments/{prod.id}/drift-gate", headers=tenant.viewer).json
+    assert gate["blocked"] is True

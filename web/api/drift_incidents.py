@@ -224,15 +224,14 @@ class IncidentOverrides(MethodView):
     @blp.response(200, OverrideSchema(many=True))
     def get(self, incident_id):
         """The incident's overrides and attestations, newest first"""
-        return [attestations.as_dict(a) for a in attestations.for_incident(incident_id)]
+        return attestations.for_incident(incident_id)
 
     @requires("drift:override")
     @blp.arguments(OverrideCreateSchema)
     @blp.response(201, OverrideSchema)
     def post(self, data, incident_id):
         """Let promotions pass this drift: an override, or an attestation with a ticket"""
-        row = attestations.give(incident_id, principal=current_principal(), **data)
-        return attestations.as_dict(row)
+        return attestations.give(incident_id, principal=current_principal(), **data)
 
 
 @blp.route("/<uuid:incident_id>/overrides/<uuid:override_id>")
@@ -243,7 +242,7 @@ class IncidentOverrideById(MethodView):
     def delete(self, incident_id, override_id):
         """Withdraw an override or attestation: promotions are blocked again"""
         incidents.get(incident_id)
-        return attestations.as_dict(attestations.revoke(override_id, principal=current_principal()))
+        return attestations.revoke(override_id, principal=current_principal())
 
 
 def _resolution_view(kind: str, summary: str):

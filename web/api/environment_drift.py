@@ -33,6 +33,13 @@ class OverrideSchema(ma.Schema):
     expires_at = ma.fields.DateTime(allow_none=True)
 
 
+class GateOverrideSchema(OverrideSchema):
+    """The override as the gate reports it (services.drift.attestations.as_dict)."""
+
+    created_at = ma.fields.String(metadata={"format": "date-time"})
+    expires_at = ma.fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
 class DriftGateSchema(ma.Schema):
     environment_id = ma.fields.UUID()
     blocked = ma.fields.Boolean(metadata={"description": "Promotions into it are refused now"})
@@ -40,7 +47,7 @@ class DriftGateSchema(ma.Schema):
     reasons = ma.fields.List(ma.fields.String(), metadata={"description": "Why, in sentences"})
     incident_id = ma.fields.UUID(allow_none=True)
     expired = ma.fields.Boolean()
-    override = ma.fields.Nested(OverrideSchema, allow_none=True)
+    override = ma.fields.Nested(GateOverrideSchema, allow_none=True)
     drift_status = ma.fields.String(allow_none=True)
 
 
