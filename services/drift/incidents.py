@@ -27,9 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from models.db import db
 from models.drift import DriftCheckHistory, DriftIncident
 from models.environments import Environment
+from models.tenancy import User
 from services import audit, entitlements, environments
 from services.drift import policies, timeline
-from services.errors import Conflict, NotFound, PolicyBlocked
+from services.errors import Conflict, InvalidInput, NotFound, PolicyBlocked
 from services.identity import Principal
 from services.rows import get_or_404
 
@@ -127,6 +128,12 @@ def _latest_findings(env_id: uuid.UUID) -> list[dict[str, Any]]:
 # --- opening ------------------------------------------------------------------------------------
 
 
+def check_owner(owner_user_id: uuid.UUID | None) -> None:
+    """An owner is a user of the tenant (400 otherwise, never a foreign-key error)."""
+    if owner_user_id is not None and db.get(User, owner_user_id) is None:
+        raise InvalidInput("owner_user_id names no user of this tenant.", code="unknown_owner")
+
+
 def require_incidents_entitlement() -> None:
     if not entitlements.resolve()["features"].get("drift_incidents"):
         raise PolicyBlocked(
@@ -150,6 +157,7 @@ def create(
     it takes the drifted workflows of the environment's latest check."""
     env = environments.get(env_id)
     require_incidents_entitlement()
+    check_owner(owner_user_id)
     if env.environment_class == "dev":
         raise Conflict(
             "Drift in a DEV environment is informational: its runtime is its own source of "

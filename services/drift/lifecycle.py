@@ -87,6 +87,7 @@ def transition(
         raise Forbidden("Only an admin may override the lifecycle.", code="insufficient_role")
     _check_step(incident, to, bypass=admin_override or (system and to == "reconciled"))
     _check_fields(incident, to, reason, resolution_type)
+    incidents.check_owner(owner_user_id)
     if to == "acknowledged" and owner_user_id is None:
         owner_user_id = incident.owner_user_id or actor
     _require_approval(incident, to, approval, skip=admin_override or system)
@@ -326,6 +327,7 @@ def update_fields(incident_id: uuid.UUID, *, principal: Principal, **values: Any
     if incident.status == "closed":
         raise Conflict("The incident is closed.", code="incident_closed")
     changes = {k: v for k, v in values.items() if k in EDITABLE}
+    incidents.check_owner(changes.get("owner_user_id"))
     if "severity" in changes:
         if changes["severity"] not in SEVERITIES:
             raise InvalidInput(f"severity is one of {', '.join(SEVERITIES)}.", code="invalid")
