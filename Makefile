@@ -41,7 +41,7 @@ test: lint system-packages
 	$(BIN)/pytest -n auto --durations=10 $(PYTEST_ARGS)
 	$(MAKE) chaos
 
-# The same suite with every process's clock a year ahead, PostgreSQL's, Redis's and git's included
+# The same suite with the clock a year ahead in every process the tests use
 # (scripts/test_future.sh): no test may depend on today's date.
 test-future: lint system-packages
 	scripts/test_future.sh --durations=10 $(PYTEST_ARGS)

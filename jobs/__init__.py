@@ -19,6 +19,7 @@ ACTOR_MODULES = (
     "jobs.git",
     "jobs.canonical",
     "jobs.drift",
+    "jobs.deployments",
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -74,6 +74,9 @@ class JobPolicy:
 
 
 _POLICIES: dict[str, JobPolicy] = {}
+#: Per kind: what else a job's worker lost must settle when the reaper fails it (a deployment
+#: left running), called with the tenant's connection inside the reaper's transaction.
+LOST_HANDLERS: dict[str, Callable[[Connection, uuid.UUID], None]] = {}
 
 
 def register(policy: JobPolicy) -> None:

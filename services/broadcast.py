@@ -27,9 +27,12 @@ PUBLISH_TIMEOUT_S = 0.5
 
 _started_in: int | None = None
 _lock = threading.Lock()
+#: Set while this process's listener is subscribed (changes announced then reach it).
+_subscribed = threading.Event()
 
 
-def _channel() -> str:
+def channel() -> str:
+    """The pub/sub channel of this deployment's principal changes."""
     return f"{config.current().dramatiq_namespace}:principals-changed"
 
 
@@ -41,7 +44,7 @@ def announce() -> None:
     """Tell every process that remembered principals are stale (best effort)."""
     try:
         with _client(socket_timeout=PUBLISH_TIMEOUT_S) as client:
-            client.publish(_channel(), b"1")
+            client.publish(channel(), b"1")
     except redis.RedisError as error:
         log.warning("principal change not broadcast (%s); other processes expire it", error)
 
@@ -60,16 +63,24 @@ def listen(on_change: Callable[[], None]) -> None:
         ).start()
 
 
+def wait_subscribed(timeout_s: float) -> bool:
+    """Whether this process's listener is subscribed, waiting up to ``timeout_s`` for it."""
+    return _subscribed.wait(timeout_s)
+
+
 def _listen(on_change: Callable[[], None]) -> None:
     while True:
         try:
             with _client(health_check_interval=10) as client, client.pubsub() as pubsub:
-                pubsub.subscribe(_channel())
+                pubsub.subscribe(channel())
                 for message in pubsub.listen():
                     # The subscription's confirmation included: changes made while this
                     # process was not subscribed are unknown, so forget everything then too.
                     if message["type"] in ("message", "subscribe"):
                         on_change()
+                    if message["type"] == "subscribe":
+                        _subscribed.set()
         except redis.RedisError as error:
+            _subscribed.clear()
             log.warning("principal broadcast unavailable (%s); retrying", error)
             time.sleep(RECONNECT_S)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, text
@@ -68,6 +68,8 @@ def accept(token: str, *, subject: str) -> uuid.UUID:
     if row.outcome == "already_member":
         raise Conflict("You are already a member of this tenant.", code="already_member")
     adopt_tenant(row.tenant_id)  # accept_invitation set it in the transaction
+    # The person acts from now on as the user they just became.
+    audit.set_actor(replace(audit.current_actor(), actor_id=row.user_id))
     audit.record("user.accept_invitation", resource_type="user", resource_id=row.user_id)
     db.commit()
     return row.user_id

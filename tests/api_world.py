@@ -19,6 +19,7 @@ from models.db import current_tenant, db
 from models.environments import ENVIRONMENT_CLASSES
 from services import credentials, events, ignore_rules, ingestion, sync, tokens, users
 from services.policy import ACTIONS
+from services.promotions import pipelines
 from tests.drift import on_plan
 from tests.fake_n8n.server import sample_workflow
 from tests.rowgen import RowBuilder
@@ -39,6 +40,11 @@ ID_TABLES = {
     "approval_id": "drift_approvals",
     "policy_id": "drift_policies",
     "override_id": "drift_attestations",
+    "logical_id": "logical_credentials",
+    "mapping_id": "credential_mappings",
+    "pipeline_id": "pipelines",
+    "promotion_id": "promotions",
+    "deployment_id": "deployments",
 }
 #: Path parameters that are not ids: a valid value of each.
 NAMES = {"environment_class": ENVIRONMENT_CLASSES[0], "action": ACTIONS[0]}
@@ -79,6 +85,9 @@ def build_world(factory, fake_n8n) -> World:
     for step in (sync.sync_workflows, ingestion.ingest, credentials.sync_inventory):
         factory.run_as(tenant.id, step, env.id)
     factory.run_as(tenant.id, ignore_rules.create, rule="$.nodes[*].position")
+    staging = factory.environment(tenant.id, fake_n8n, environment_class="staging")
+    stage = {"source_environment_id": str(env.id), "target_environment_id": str(staging.id)}
+    factory.run_as(tenant.id, pipelines.create, name="Release", stages=[stage])
     factory.run_as(tenant.id, _event, env.id)
     factory.run_as(tenant.id, _drift, env.id, tenant.user_ids)
     world = World(tenant=tenant, values=dict(NAMES))

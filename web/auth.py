@@ -74,6 +74,16 @@ PERMISSIONS: dict[str, str] = {
     "snapshots:read": "viewer",
     "snapshots:backup": "developer",
     "snapshots:restore": "developer",
+    "pipelines:read": "viewer",
+    "pipelines:write": "admin",
+    "promotions:read": "viewer",
+    "promotions:request": "developer",
+    "promotions:approve": "developer",
+    "promotions:execute": "admin",
+    "deployments:read": "viewer",
+    "deployments:manage": "admin",
+    "credential_mappings:read": "viewer",
+    "credential_mappings:write": "admin",
 }
 
 #: The action whose permission rerunning a job of each kind needs: that of the operation
@@ -179,14 +189,16 @@ def current_principal() -> Principal:
             lambda credential: authenticate(credential, settings, tenant_id=_named_tenant())
         )
         g.principal = principal
-        audit.set_actor(
-            audit.AuditActor(
-                actor_id=principal.user_id,
-                ip_address=request.remote_addr,
-                user_agent=request.user_agent.string[:500] or None,
-            )
-        )
+        audit.set_actor(_request_actor(principal.user_id))
     return principal
+
+
+def _request_actor(user_id: uuid.UUID | None) -> audit.AuditActor:
+    return audit.AuditActor(
+        actor_id=user_id,
+        ip_address=request.remote_addr,
+        user_agent=request.user_agent.string[:500] or None,
+    )
 
 
 def current_subject() -> str:
@@ -203,6 +215,7 @@ def current_subject() -> str:
 def _allowed(minimum: str) -> bool:
     if minimum == IDENTITY:
         g.subject = current_subject()
+        audit.set_actor(_request_actor(None))
         return True
     principal = current_principal()
     return principal.is_platform_admin if minimum == PLATFORM else principal.has_role(minimum)

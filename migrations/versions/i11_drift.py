@@ -3,7 +3,7 @@ drift_ttl_due (0011b) run as the definer role, which had row policies on drift_p
 drift_incidents but no SELECT on them, so every scan failed with "permission denied".
 
 Revision ID: i11_drift
-Revises: i8b_identity
+Revises: i12_promotions
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from migrations.helpers import roles
 
 revision = "i11_drift"
-down_revision = "i8b_identity"
+down_revision = "i12_promotions"
 branch_labels = None
 depends_on = None
 

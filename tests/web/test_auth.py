@@ -207,9 +207,13 @@ def test_jwt_verified_against_a_jwks_url(make_app, jwks_server, factory, tenant)
 
 
 @pytest.fixture
-def short_principal_cache(monkeypatch):
-    from services import identity
+def short_principal_cache(monkeypatch, client, tenant):
+    from services import broadcast, identity
 
+    # The broadcast listener starts with the first token: its subscribing (which forgets
+    # every principal) must be over before a test relies on what is remembered.
+    client.get("/api/v1/me", headers=tenant.admin)
+    assert broadcast.wait_subscribed(5)
     monkeypatch.setattr(identity, "PRINCIPAL_CACHE_S", 0.3)
     identity.forget_principals()
 

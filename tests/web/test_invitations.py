@@ -7,8 +7,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import jwt
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from models.audit import AuditLog
 from models.db import db, tenant_scope
 from models.tenancy import UserInvitation
 from tests.conftest import JWT_SECRET
@@ -47,7 +48,7 @@ def test_an_admin_cannot_set_a_subject_on_a_user(client, tenant):
     assert client.get("/api/v1/users", headers=tenant.admin).headers["X-Total-Count"] == "3"
 
 
-def test_the_invitee_accepts_with_their_own_jwt_once(client, factory, tenant):
+def test_the_invitee_accepts_with_their_own_jwt_once(app, client, factory, tenant):
     factory.plan(tenant.id, "pro")
     sub = f"person-{uuid.uuid4()}"
     assert client.get("/api/v1/me", headers=_bearer(sub)).status_code == 401
@@ -62,6 +63,10 @@ def test_the_invitee_accepts_with_their_own_jwt_once(client, factory, tenant):
     assert me.status_code == 200
     assert me.json["user"]["id"] == invited["id"]
     assert me.json["user"]["role"] == "developer"
+    with app.app_context(), tenant_scope(tenant.id):
+        entry = db.scalar(select(AuditLog).where(AuditLog.action == "user.accept_invitation"))
+        assert entry.actor_id == uuid.UUID(invited["id"])
+        assert entry.ip_address is not None
     thief = f"thief-{uuid.uuid4()}"
     assert _accept(client, token, thief).status_code == 404
     assert client.get("/api/v1/me", headers=_bearer(thief)).status_code == 401

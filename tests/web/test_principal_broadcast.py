@@ -7,8 +7,9 @@ import logging
 import time
 
 import pytest
+import redis
 
-from services import identity
+from services import broadcast, identity
 from tests.web.gunicorn_process import get, gunicorn
 
 #: Seconds another process may take to stop honouring a change: well under a second, and
@@ -16,14 +17,25 @@ from tests.web.gunicorn_process import get, gunicorn
 PROPAGATION_S = 0.5
 
 
+def _listeners(settings) -> int:
+    with redis.Redis.from_url(settings.redis_url) as client:
+        return dict(client.pubsub_numsub(broadcast.channel()))[broadcast.channel().encode()]
+
+
 @pytest.fixture
-def other_process(settings, tmp_path, tenant):
+def other_process(app, settings, tmp_path, tenant):
     """A gunicorn web process next to this one, on the same database and Redis."""
+    with app.app_context():
+        before = _listeners(settings)
     with gunicorn(settings, tmp_path, WEB_THREADS="1") as (base, _out):
         # Its first authentication starts its listener, whose subscription forgets what
         # was remembered before it: let that happen before the tests fill its cache.
         assert get(f"{base}/api/v1/me", tenant.admin)[0] == 200
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        with app.app_context():
+            while _listeners(settings) <= before:
+                assert time.monotonic() < deadline, "the other process never subscribed"
+                time.sleep(0.05)
         yield base
 
 

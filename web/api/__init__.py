@@ -6,7 +6,9 @@ from flask_smorest import Api
 
 from web.api import (
     canonical,
+    credential_mappings,
     credentials,
+    deployments,
     drift_approvals,
     drift_incidents,
     drift_policies,
@@ -20,6 +22,8 @@ from web.api import (
     invitations,
     jobs,
     me,
+    pipelines,
+    promotions,
     snapshots,
     tokens,
     users,
@@ -50,6 +54,10 @@ BLUEPRINTS = (
     drift_policies.blp,
     canonical.blp,
     snapshots.blp,
+    pipelines.blp,
+    promotions.blp,
+    deployments.blp,
+    credential_mappings.blp,
 )
 
 
