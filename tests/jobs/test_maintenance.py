@@ -95,9 +95,9 @@ def test_a_retry_is_sent_by_its_worker_when_the_backoff_is_over(app, tenant, wor
 
 
 def test_the_reaper_fails_a_stale_job_of_a_kind_it_does_not_know(app, tenant):
-    # drift_check is a valid job type that no actor of this release registers.
+    # retention_purge is a valid job type that no actor of this release registers.
     unknown = start_job(app, tenant.id, "noop")
-    _set(app, tenant.id, unknown, job_type="drift_check")
+    _set(app, tenant.id, unknown, job_type="retention_purge")
     known = start_job(app, tenant.id)
     for job_id in (unknown, known):
         assert attempts.claim(job_id, tenant.id, message_id=None)
