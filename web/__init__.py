@@ -17,7 +17,7 @@ from services import logs
 from services.config import Settings, configure
 from services.git import announce_storage
 from services.secrets import configuration_problem
-from web import api, cli, health, index, observability
+from web import api, cli, health, index, observability, ui
 from web.errors import ApiWithErrors, register_error_handlers
 
 ALEMBIC_INI = str(Path(__file__).resolve().parent.parent / "alembic.ini")
@@ -93,6 +93,7 @@ def create_app(config: Settings | None = None) -> Flask:
     api.register(rest)
     app.register_blueprint(health.bp)
     app.register_blueprint(index.bp)
+    ui.register(app)
     observability.init_app(app)
     register_error_handlers(app)
     cli.register(app)

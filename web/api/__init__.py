@@ -14,6 +14,7 @@ from web.api import (
     git,
     ignore_rules,
     jobs,
+    live,
     me,
     tokens,
     users,
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     ignore_rules.blp,
     workflow_policy.blp,
     environment_drift.blp,
+    live.blp,
 )
 
 
