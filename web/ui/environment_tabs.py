@@ -30,8 +30,9 @@ def workflow_list(env_id):
 @requires("executions:read")
 def execution_list(env_id):
     """An environment's executions, newest first."""
-    args = {k: v for k, v in request.args.items() if v and k in ("status", "cursor")}
-    loaded = ExecutionListArgs().load({**args, "environment_id": str(env_id), "limit": PAGE_SIZE})
+    status, cursor = request.args.get("status") or None, request.args.get("cursor") or None
+    args = {"environment_id": str(env_id), "limit": PAGE_SIZE, "cursor": cursor}
+    loaded = ExecutionListArgs().load({**args, "status": [status] if status else []})
     items, next_cursor = executions.list_page(
         loaded["filters"], cursor=loaded["cursor"], limit=loaded["limit"]
     )
@@ -40,7 +41,7 @@ def execution_list(env_id):
         env=environments.get(env_id),
         executions=items,
         next_cursor=next_cursor,
-        status=args.get("status"),
+        status=status,
     )
 
 
