@@ -95,6 +95,8 @@ class Hub:
                 continue
             if subscriber.inbox.qsize() >= MAX_BACKLOG:
                 subscriber.overflowed = True
+                self.unsubscribe(subscriber)
+                continue
             subscriber.inbox.put(change)
 
     def _listen(self) -> None:
@@ -105,9 +107,13 @@ class Hub:
                     self.ready.set()
                     for notice in conn.notifies():
                         self.dispatch(notice.payload)
-            except Exception:  # the connection dropped: listen again, subscribers stay
-                log.exception("live updates: listening failed; connecting again")
+            except Exception:  # the connection dropped: listen again while anyone listens
                 self.ready.clear()
+                with self.lock:
+                    if not self.by_tenant:
+                        self.thread = None  # the next subscriber starts another
+                        return
+                log.exception("live updates: listening failed; connecting again")
                 time.sleep(RECONNECT_S)
 
 
@@ -189,19 +195,26 @@ def message(change: dict) -> bytes:
     )
 
 
-def stream(subscriber: Subscriber, first: list[dict]) -> Iterator[bytes]:
+class Stream:
     """The body of an event stream: ``first`` (the replay or the current state), then each
-    change as it commits, with keep-alive comments; ends when the client goes away."""
-    yield b"retry: %d\n\n" % RETRY_MS
-    for change in first:
-        yield message(change)
-    try:
-        while not subscriber.overflowed:
+    change as it commits, with keep-alive comments. Closing it (the server does when the
+    client goes away, even before the first byte) ends the subscription."""
+
+    def __init__(self, subscriber: Subscriber, first: list[dict]) -> None:
+        self.subscriber = subscriber
+        self.first = first
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"retry: %d\n\n" % RETRY_MS
+        for change in self.first:
+            yield message(change)
+        while not self.subscriber.overflowed:
             try:
-                change = subscriber.inbox.get(timeout=KEEPALIVE_S)
+                change = self.subscriber.inbox.get(timeout=KEEPALIVE_S)
             except queue.Empty:
                 yield b": keep-alive\n\n"
                 continue
             yield message(change)
-    finally:
-        hub().unsubscribe(subscriber)
+
+    def close(self) -> None:
+        hub().unsubscribe(self.subscriber)

@@ -50,17 +50,21 @@ def event_stream(job_id: uuid.UUID | None = None) -> Response:
     database session is released before streaming starts."""
     subscriber = live.Subscriber(tenant_id=current_tenant(), job_id=job_id)
     live.hub().subscribe(subscriber)
-    after = last_event_id()
-    if after is not None:
-        first = live.missed(after, job_id=job_id)
-    elif job_id is not None:
-        first = [live.job_change(core.get(job_id))]
-    else:
-        first = []
+    try:
+        after = last_event_id()
+        if after is not None:
+            first = live.missed(after, job_id=job_id)
+        elif job_id is not None:
+            first = [live.job_change(core.get(job_id))]
+        else:
+            first = []
+    except BaseException:
+        live.hub().unsubscribe(subscriber)
+        raise
     db.commit()
     reset_context()
     return Response(
-        live.stream(subscriber, first),
+        live.Stream(subscriber, first),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
