@@ -5,86 +5,22 @@ browser (Debian's chromium, headless) with every address but loopback unreachabl
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+from tests.web.servers import chromium, get, gunicorn
 
 
 @pytest.fixture(scope="module")
 def web(settings, tmp_path_factory):
     """gunicorn serving the app; yields (base URL, metrics URL, its stdout, its HOME)."""
     home = tmp_path_factory.mktemp("home")
-    port, metrics_port = free_port(), free_port()
-    out = home / "stdout.log"
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "PORT": str(port),
-        "WEB_METRICS_PORT": str(metrics_port),
-        "WEB_CONCURRENCY": "1",
-        "WEB_THREADS": "2",
-        "DATABASE_URL": settings.database_url,
-        "MIGRATION_DATABASE_URL": settings.migration_database_url,
-        "REDIS_URL": settings.redis_url,
-        # Its own namespace: its presence reports must not meet other tests' key rotations.
-        "DRAMATIQ_NAMESPACE": f"{settings.dramatiq_namespace}-gunicorn",
-        "ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
-    }
-    env.pop("XDG_RUNTIME_DIR", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with out.open("wb") as log:
-        process = subprocess.Popen(
-            [str(GUNICORN), "--config", "gunicorn.conf.py", "web:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if get(f"{base}/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        assert process.poll() is None, out.read_text()
-        assert time.monotonic() < deadline, out.read_text()
-        time.sleep(0.2)
-    yield base, f"http://127.0.0.1:{metrics_port}/metrics", out, home
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    # Its own namespace: its presence reports must not meet other tests' key rotations.
+    namespace = f"{settings.dramatiq_namespace}-gunicorn"
+    with gunicorn(settings, home, namespace) as server:
+        yield server["base"], server["metrics"], server["log"], home
 
 
 def _access_lines(out: Path) -> list[dict]:
@@ -146,29 +82,11 @@ def test_header_limits_answer_in_the_error_shape_where_the_app_can(web):
 
 
 def test_docs_render_in_a_browser_without_internet(web, tmp_path):
-    from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        # Every host but loopback is unreachable: a CDN asset would fail to load.
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver")
-    browser = webdriver.Chrome(options=options, service=service)
+    browser = chromium(tmp_path / "profile")
     try:
         browser.get(f"{web[0]}/docs")
         WebDriverWait(browser, 30).until(
@@ -182,3 +100,19 @@ def test_docs_render_in_a_browser_without_internet(web, tmp_path):
         assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) >= 20
     finally:
         browser.quit()
+
+
+def test_the_master_never_imports_the_session_registry():
+    """gunicorn's master loads the config's hooks and logger class before a gevent worker
+    patches threading; a session registry created then would be shared by all greenlets."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys, services.logs, services.metrics, services.config;"
+        "services.logs.configure('INFO', process='web', fmt='json');"
+        "logging.getLogger('gunicorn.error').info('master logs');"
+        "print('models.db' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -78,12 +78,17 @@ def test_another_tenants_objects_are_404_like_missing_ones(app, signed_in, other
         theirs = factory.environment(other_tenant.id, fake)
     their_job = start_job(app, other_tenant.id)
     admin = signed_in("admin")
-    for url in (f"/ui/environments/{theirs.id}", f"/ui/jobs/{their_job}"):
-        assert admin.get(url).status_code == 404
-        assert (
-            admin.get(url).data
-            == admin.get(url.replace(str(url.split("/")[-1]), str(uuid.uuid4()))).data
-        )
+    for theirs_url, missing_url, message in [
+        (
+            f"/ui/environments/{theirs.id}",
+            f"/ui/environments/{uuid.uuid4()}",
+            b"No such environment",
+        ),
+        (f"/ui/jobs/{their_job}", f"/ui/jobs/{uuid.uuid4()}", b"No such job"),
+    ]:
+        for url in (theirs_url, missing_url):
+            response = admin.get(url)
+            assert response.status_code == 404 and message in response.data, url
     assert admin.post(f"/ui/jobs/{their_job}/cancel").status_code == 404
     assert read_job(app, other_tenant.id, their_job).status == "pending"
 

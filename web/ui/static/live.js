@@ -69,5 +69,11 @@
     source.addEventListener("event", function () { refresh(); });
   }
 
+  // A page left (or kept in the back-forward cache) closes its stream: browsers allow a few
+  // connections per site, and a forgotten stream would hold one.
+  window.addEventListener("pagehide", function () {
+    if (source) { source.close(); source = null; }
+  });
+  window.addEventListener("pageshow", connect);
   document.addEventListener("DOMContentLoaded", connect);
 })();
