@@ -51,6 +51,7 @@ class Subscriber:
 
     tenant_id: uuid.UUID
     job_id: uuid.UUID | None = None
+    #: SSE frames to send, formatted once by the hub.
     inbox: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     overflowed: bool = False
 
@@ -90,6 +91,7 @@ class Hub:
         change = orjson.loads(payload)
         with self.lock:
             subscribers = list(self.by_tenant.get(change["tenant_id"], ()))
+        frame = message(change)  # once, however many streams send it
         for subscriber in subscribers:
             if not subscriber.wants(change):
                 continue
@@ -97,7 +99,7 @@ class Hub:
                 subscriber.overflowed = True
                 self.unsubscribe(subscriber)
                 continue
-            subscriber.inbox.put(change)
+            subscriber.inbox.put(frame)
 
     def _listen(self) -> None:
         while True:
@@ -210,11 +212,9 @@ class Stream:
             yield message(change)
         while not self.subscriber.overflowed:
             try:
-                change = self.subscriber.inbox.get(timeout=KEEPALIVE_S)
+                yield self.subscriber.inbox.get(timeout=KEEPALIVE_S)
             except queue.Empty:
                 yield b": keep-alive\n\n"
-                continue
-            yield message(change)
 
     def close(self) -> None:
         hub().unsubscribe(self.subscriber)

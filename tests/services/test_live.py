@@ -15,7 +15,9 @@ from tests.jobs.helpers import start_job
 
 
 def next_change(subscriber: live.Subscriber, timeout: float = 10) -> dict:
-    return subscriber.inbox.get(timeout=timeout)
+    """The data of the next SSE frame the subscriber would send."""
+    frame = subscriber.inbox.get(timeout=timeout).decode()
+    return orjson.loads(frame.split("data: ", 1)[1])
 
 
 def subscribe(app, tenant_id, job_id=None) -> live.Subscriber:
