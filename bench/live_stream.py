@@ -5,10 +5,10 @@ subscribes ``--subscribers`` times to GET /api/v1/events/stream (bench/sse_clien
 gevent process). The driver changes a job's progress ``--events`` times (``--rate`` per second)
 with plain UPDATEs, as a worker's progress report does; the trigger announces each change and
 every subscriber records how long after the UPDATE's time it arrived: once with nothing else
-running, then while wrk polls
-GET /api/v1/jobs/<id> on the same server; the same wrk run without subscribers, in the same
-run, is the polling baseline. The delivery baseline is the same fan-out with no platform
-(bench/bare_sse.py: a gevent WSGI server handing each NOTIFY payload to every stream).
+running, then while wrk polls GET /api/v1/jobs/<id> on the same server; the same wrk run
+without subscribers, in the same run, is the polling baseline. The delivery baseline is the
+same fan-out with no platform (bench/bare_sse.py: a gevent WSGI server handing each NOTIFY
+payload to every stream).
 
     .venv/bin/python bench/live_stream.py [--subscribers 1000] [--events 40] [--rate 4]
         [--duration 10] [--workers 2]
@@ -109,6 +109,33 @@ def report(label: str, subscribers: Subscribers, outcome: dict, expected: int) -
     return p99
 
 
+def while_polled(args, dsn, tenant, job_id, *, stream_url: str, poll_url: str):
+    """Deliveries while wrk polls the job: the polling result and the delivery p99."""
+    subscribers = Subscribers(stream_url, tenant.token, args.subscribers)
+    polled = {}
+
+    def poll() -> None:
+        try:
+            polled["r"] = load(poll_url, tenant.token, args.duration, args)
+        except (subprocess.SubprocessError, KeyError, AttributeError) as error:
+            polled["error"] = error
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    publish(dsn, tenant.id, job_id, args.events, args.rate)
+    poller.join()
+    time.sleep(1)
+    p99 = report("app+poll", subscribers, subscribers.stop(), args.subscribers * args.events)
+    if "error" in polled:
+        raise SystemExit(f"polling with the subscribers failed: {polled['error']!r}")
+    busy = polled["r"]
+    print(
+        f"polling with {subscribers.open} streams open: {busy.rps:.0f} req/s, "
+        f"p99 {busy.p99_ms:.1f} ms, {busy.errors} errors"
+    )
+    return busy, p99
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=1000)
@@ -144,30 +171,11 @@ def main() -> None:
             stream_url = f"{app_url}/api/v1/events/stream"
             quiet = deliveries(args, dsn, tenant, job_id, url=stream_url, token=tenant.token)
             report("app", *quiet, expected)
-            subscribers = Subscribers(stream_url, tenant.token, args.subscribers)
-            polled = {}
-
-            def poll() -> None:
-                try:
-                    polled["r"] = load(poll_url, tenant.token, args.duration, args)
-                except (subprocess.SubprocessError, KeyError, AttributeError) as error:
-                    polled["error"] = error
-
-            poller = threading.Thread(target=poll)
-            poller.start()
-            publish(dsn, tenant.id, job_id, args.events, args.rate)
-            poller.join()
-            time.sleep(1)
-            app_p99 = report("app+poll", subscribers, subscribers.stop(), expected)
-            if "error" in polled:
-                raise SystemExit(f"polling with the subscribers failed: {polled['error']!r}")
-            busy = polled["r"]
-            print(
-                f"polling with {subscribers.open} streams open: {busy.rps:.0f} req/s, "
-                f"p99 {busy.p99_ms:.1f} ms, {busy.errors} errors"
+            busy, app_p99 = while_polled(
+                args, dsn, tenant, job_id, stream_url=stream_url, poll_url=poll_url
             )
-            bare_subscribers, bare_outcome = deliveries(args, dsn, tenant, job_id, url=bare_url, token="")
-            bare_p99 = report("bare", bare_subscribers, bare_outcome, expected)
+            bare = deliveries(args, dsn, tenant, job_id, url=bare_url, token="")
+            bare_p99 = report("bare", *bare, expected)
 
         ratio = busy.rps / alone.rps
         print(
