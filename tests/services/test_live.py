@@ -62,11 +62,16 @@ def test_a_rolled_back_change_announces_nothing(app, tenant):
         live.hub().unsubscribe(subscriber)
 
 
-def test_a_job_subscriber_gets_that_job_only(app, tenant):
+def test_a_job_subscriber_gets_that_job_only(app, client, tenant):
     first = start_job(app, tenant.id)
     subscriber = subscribe(app, tenant.id, job_id=first)
     try:
         start_job(app, tenant.id)
+        cancel(app, client, tenant, first)
+        # The first job's own announcements only (its creation may arrive late too).
+        while (change := next_change(subscriber))["status"] != "cancelled":
+            assert change["id"] == str(first)
+        assert change["id"] == str(first)
         with pytest.raises(queue.Empty):
             subscriber.inbox.get(timeout=0.5)
     finally:
