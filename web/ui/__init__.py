@@ -17,6 +17,7 @@ from web.ui import (
     events,
     jobs,
     overview,
+    policies,
     settings,
     signin,
 )
@@ -40,6 +41,7 @@ BLUEPRINTS = (
     environment_tabs.bp,
     events.bp,
     settings.bp,
+    policies.bp,
 )
 
 

@@ -141,6 +141,8 @@ def test_connect_an_environment_and_browse_it(web, browser, tenant, fake_n8n):
         ("users", "/ui/users"),
         ("tokens", "/ui/tokens"),
         ("ignore-rules", "/ui/ignore-rules"),
+        ("environment-types", "/ui/environment-types"),
+        ("workflow-policy", "/ui/workflow-policy"),
     ]:
         browser.get(f"{web}{path}")
         shoot(browser, name)

@@ -31,6 +31,8 @@ def page_urls(env_id, job_id) -> list[str]:
         "/ui/users",
         "/ui/tokens",
         "/ui/ignore-rules",
+        "/ui/environment-types",
+        "/ui/workflow-policy",
     ]
 
 
@@ -65,6 +67,8 @@ def test_the_viewer_sees_no_admin_buttons_and_forcing_them_is_403(app, signed_in
         "/ui/users",
         "/ui/ignore-rules",
         f"{detail}/git",
+        "/ui/environment-types",
+        "/ui/workflow-policy/dev/delete",
     ]:
         assert viewer.post(url, {"email": "x@example.com", "role": "admin"}).status_code == 403
     assert viewer.get("/ui/environments/new").status_code == 403
@@ -162,3 +166,30 @@ def test_unknown_filters_are_a_400_page_not_a_500(signed_in):
     assert viewer.get("/ui/jobs?status=exploded").status_code == 400
     assert viewer.get("/ui/jobs?page=abc").status_code == 200
     assert viewer.get("/ui/nothing-here").status_code == 404
+
+
+def test_admins_add_environment_types_and_switch_policy_flags(signed_in, client, tenant):
+    admin = signed_in("admin")
+    assert admin.post("/ui/environment-types", {"name": "QA"}).status_code == 303
+    assert b"QA" in admin.get("/ui/environment-types").data
+    rules = client.get("/api/v1/workflow-policy", headers=tenant.admin).json
+    flag = next(r for r in rules if r["tenant_configurable"] and r["policy"] != "allowed")
+    url = f"/ui/workflow-policy/{flag['environment_class']}/{flag['action']}"
+    assert admin.post(url, {"enabled": "true"}).status_code == 303
+    after = client.get("/api/v1/workflow-policy", headers=tenant.admin).json
+    assert (
+        next(
+            r["policy"]
+            for r in after
+            if (r["environment_class"], r["action"]) == (flag["environment_class"], flag["action"])
+        )
+        == "allowed"
+    )
+    fixed = next(r for r in rules if not r["tenant_configurable"])
+    refused = admin.post(
+        f"/ui/workflow-policy/{fixed['environment_class']}/{fixed['action']}",
+        {"enabled": "true"},
+        headers={"Referer": "/ui/workflow-policy"},
+    )
+    assert refused.status_code == 303
+    assert b"is fixed" in admin.get("/ui/workflow-policy").data
