@@ -193,3 +193,14 @@ def test_admins_add_environment_types_and_switch_policy_flags(signed_in, client,
     )
     assert refused.status_code == 303
     assert b"is fixed" in admin.get("/ui/workflow-policy").data
+
+
+def test_the_pages_stream_uses_the_session(app, signed_in, tenant, client):
+    job_id = start_job(app, tenant.id)
+    viewer = signed_in("viewer")
+    response = viewer.client.get(f"/ui/jobs/{job_id}/stream", buffered=False)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    body = b"".join(next(iter(response.response)) for _ in range(2))
+    assert f'"id":"{job_id}"'.encode() in body and b'"status":"pending"' in body
+    response.close()
+    assert client.get("/ui/stream").status_code == 303  # no session: sign in first
