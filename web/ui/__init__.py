@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from flask import Blueprint, Flask, redirect, url_for
-from flask_session import Session
+from flask import Blueprint, Flask, redirect, request, url_for
+from flask_session.redis import RedisSessionInterface
 
 from web.ui import (
     base,
@@ -45,6 +45,14 @@ BLUEPRINTS = (
 )
 
 
+class SessionInterface(RedisSessionInterface):
+    """Server-side sessions in Redis (the cookie holds only a random id), whose cookie is
+    Secure whenever the request came over TLS, or always with SESSION_COOKIE_SECURE."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or request.is_secure
+
+
 def secret_key(config) -> str:
     """The configured secret key, else one derived from the first encryption key (so every
     worker of a deployment agrees without another setting)."""
@@ -59,22 +67,21 @@ def register(app: Flask) -> None:
     app.config.update(
         SECRET_KEY=secret_key(config),
         SEND_FILE_MAX_AGE_DEFAULT=ASSET_MAX_AGE_S,
-        # Server-side sessions in Redis: the cookie holds only a random id.
-        SESSION_TYPE="redis",
-        SESSION_REDIS=app.extensions["n8nops_redis"],
-        SESSION_KEY_PREFIX=f"{config.dramatiq_namespace}:ui-session:",
         SESSION_COOKIE_NAME="n8nops_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.session_cookie_secure,
-        SESSION_PERMANENT=True,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
         # Checked by the dashboard's blueprints only: API clients send bearer tokens, not
         # cookies, so a forged cross-site request carries no credential there.
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,
     )
-    Session(app)
+    app.session_interface = SessionInterface(
+        app,
+        client=app.extensions["n8nops_redis"],
+        key_prefix=f"{config.dramatiq_namespace}:ui-session:",
+    )
     base.csrf.init_app(app)
     app.jinja_env.globals.update(can=base.can)
     for blueprint in BLUEPRINTS:

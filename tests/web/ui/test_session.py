@@ -79,3 +79,22 @@ def test_a_role_change_applies_to_an_open_session(signed_in, client, tenant):
     assert b">viewer<" in browser.get("/ui/").data
     client.post(f"/api/v1/users/{user_id}/deactivate", headers=tenant.admin)
     assert browser.get("/ui/").status_code == 403
+
+
+def test_the_session_cookie_is_secure_over_tls(app, tenant):
+    browser = app.test_client()
+    page = browser.get("/ui/sign-in", base_url="https://ops.example")
+    token = csrf_token(page.data)
+    response = browser.post(
+        "/ui/sign-in",
+        data={"credential": tenant.tokens["viewer"], "csrf_token": token},
+        base_url="https://ops.example",
+        # Over TLS the CSRF check also wants a same-site Referer, as browsers send it.
+        headers={"Referer": "https://ops.example/ui/sign-in"},
+    )
+    assert response.status_code == 303
+    assert "Secure" in response.headers["Set-Cookie"]
+    plain = app.test_client()
+    token = csrf_token(plain.get("/ui/sign-in").data)
+    data = {"credential": tenant.tokens["viewer"], "csrf_token": token}
+    assert "Secure" not in plain.post("/ui/sign-in", data=data).headers["Set-Cookie"]
