@@ -40,11 +40,15 @@ def browser(tmp_path):
 
 
 def wait(browser, condition, timeout: float = WAIT_S):
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # A live update may replace an element between finding and using it: try again.
+    waiting = WebDriverWait(
+        browser, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+    )
     try:
-        return WebDriverWait(browser, timeout, poll_frequency=0.05).until(condition)
+        return waiting.until(condition)
     except TimeoutException:
         shoot(browser, "timed-out")
         raise
@@ -105,7 +109,7 @@ def test_cancel_a_job_from_its_page(app, web, browser, tenant):
     job_id = start_job(app, tenant.id)  # no worker: it waits
     sign_in(browser, web, tenant.tokens["developer"])
     browser.get(f"{web}/ui/jobs/{job_id}")
-    css(browser, "button[data-action='jobs:cancel']").click()
+    wait(browser, lambda b: css(b, "button[data-action='jobs:cancel']").click() or True)
     wait(browser, lambda b: text(b, ".flash.ok") == "Cancellation requested.")
     wait(browser, lambda b: text(b, "[data-field=status] .badge") == "cancelled")
     assert read_job(app, tenant.id, job_id).status == "cancelled"
@@ -128,7 +132,7 @@ def test_connect_an_environment_and_browse_it(web, browser, tenant, fake_n8n):
     assert fake_n8n.api_key not in browser.page_source
     shoot(browser, "environment")
     for tab in ("Workflows", "Executions", "Credentials", "Git"):
-        browser.find_element("link text", tab).click()
+        wait(browser, lambda b, tab=tab: b.find_element("link text", tab).click() or True)
         wait(
             browser,
             lambda b, tab=tab: text(b, ".tabs [aria-current=page]") == tab,
