@@ -19,6 +19,8 @@
 import os
 import shutil
 import tempfile
+import threading
+import time
 
 # Values are chosen before prometheus_client is first imported (in the app, after the fork).
 _metrics_dir_is_ours = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
@@ -64,6 +66,17 @@ def post_worker_init(worker):
     from services import config, presence
 
     presence.start("web", config.current())
+    threading.Thread(target=_end_streams_when_stopping, args=(worker,), daemon=True).start()
+
+
+def _end_streams_when_stopping(worker):
+    # A stopping worker waits for its open connections (up to graceful_timeout): its event
+    # streams end as soon as it stops accepting, and their clients reconnect elsewhere.
+    from services import live
+
+    while worker.alive:
+        time.sleep(0.5)
+    live.end_streams()
 
 
 def worker_exit(server, worker):

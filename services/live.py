@@ -53,7 +53,8 @@ class Subscriber:
     job_id: uuid.UUID | None = None
     #: SSE frames to send, formatted once by the hub.
     inbox: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
-    overflowed: bool = False
+    #: Cut off (it fell behind) or ended (the process stops): the stream closes.
+    ended: bool = False
 
     def wants(self, change: dict) -> bool:
         return self.job_id is None or change.get("id") == str(self.job_id)
@@ -86,6 +87,19 @@ class Hub:
                 if not tenant:
                     del self.by_tenant[str(subscriber.tenant_id)]
 
+    def end(self, subscriber: Subscriber) -> None:
+        """Close a stream: it stops at once (a client reconnects and replays what it missed)."""
+        subscriber.ended = True
+        subscriber.inbox.put(None)
+        self.unsubscribe(subscriber)
+
+    def end_all(self) -> None:
+        """Close every stream, so a stopping web worker need not wait for its clients."""
+        with self.lock:
+            subscribers = [s for tenant in self.by_tenant.values() for s in tenant]
+        for subscriber in subscribers:
+            self.end(subscriber)
+
     def dispatch(self, payload: str) -> None:
         """Hand one announcement to its tenant's subscribers (never another tenant's)."""
         change = orjson.loads(payload)
@@ -96,8 +110,7 @@ class Hub:
             if not subscriber.wants(change):
                 continue
             if subscriber.inbox.qsize() >= MAX_BACKLOG:
-                subscriber.overflowed = True
-                self.unsubscribe(subscriber)
+                self.end(subscriber)
                 continue
             subscriber.inbox.put(frame)
 
@@ -122,6 +135,14 @@ class Hub:
 #: Each process's hub, by process id: a forked child never uses its parent's connection.
 _hubs: dict[int, Hub] = {}
 _hubs_lock = threading.Lock()
+
+
+def end_streams() -> None:
+    """Close this process's open streams (its web worker is stopping)."""
+    with _hubs_lock:
+        found = _hubs.get(os.getpid())
+    if found is not None:
+        found.end_all()
 
 
 def hub() -> Hub:
@@ -210,11 +231,14 @@ class Stream:
         yield b"retry: %d\n\n" % RETRY_MS
         for change in self.first:
             yield message(change)
-        while not self.subscriber.overflowed:
+        while not self.subscriber.ended:
             try:
-                yield self.subscriber.inbox.get(timeout=KEEPALIVE_S)
+                frame = self.subscriber.inbox.get(timeout=KEEPALIVE_S)
             except queue.Empty:
                 yield b": keep-alive\n\n"
+                continue
+            if frame is not None:
+                yield frame
 
     def close(self) -> None:
         hub().unsubscribe(self.subscriber)

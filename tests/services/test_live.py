@@ -160,4 +160,15 @@ def test_a_subscriber_that_falls_behind_is_cut_off(monkeypatch):
     hub.by_tenant = {str(slow.tenant_id): {slow}}
     for seq in range(4):
         hub.dispatch(orjson.dumps({"seq": seq, "tenant_id": str(slow.tenant_id), "kind": "job"}))
-    assert slow.overflowed and slow.inbox.qsize() == 2 and not hub.by_tenant
+    assert slow.ended and not hub.by_tenant
+    assert [slow.inbox.get() is None for _ in range(3)] == [False, False, True]
+
+
+def test_ending_the_streams_closes_them_at_once(app, client, tenant):
+    response = client.get("/api/v1/events/stream", headers=tenant.viewer, buffered=False)
+    chunks = iter(response.response)
+    assert next(chunks).startswith(b"retry:")
+    live.end_streams()
+    assert list(chunks) == []  # ended without waiting for a keep-alive
+    assert str(tenant.id) not in live.hub().by_tenant
+    response.close()

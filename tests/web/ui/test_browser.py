@@ -21,13 +21,8 @@ WAIT_S = 30
 def web(settings, tmp_path_factory):
     """gunicorn on the tests' database and broker, so this process's worker runs its jobs."""
     home = tmp_path_factory.mktemp("ui-home")
-    # Open event streams hold a stopping worker for its graceful timeout: keep it short here.
     with gunicorn(
-        settings,
-        home,
-        settings.dramatiq_namespace,
-        ALLOW_PRIVATE_NETWORKS="true",
-        GUNICORN_CMD_ARGS="--graceful-timeout 2",
+        settings, home, settings.dramatiq_namespace, ALLOW_PRIVATE_NETWORKS="true"
     ) as server:
         yield server["base"]
 
