@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv run demo test lint chaos system-packages lock
+.PHONY: venv run demo test test-future lint chaos system-packages lock
 
 venv:
 	@$(PYTHON) scripts/bootstrap.py --extras dev,test
@@ -26,9 +26,9 @@ lint: venv
 
 # What the suite runs besides Python: git (repositories and a smart-HTTP server), Debian's
 # openssh-server (a private sshd for Git over SSH), chromium and its chromedriver (the browser
-# tests; never a downloaded browser).
-SYSTEM_COMMANDS := git /usr/sbin/sshd chromium chromedriver
-SYSTEM_PACKAGES := git openssh-server chromium chromium-driver
+# tests; never a downloaded browser), faketime (libfaketime, for `make test-future`).
+SYSTEM_COMMANDS := git /usr/sbin/sshd chromium chromedriver faketime
+SYSTEM_PACKAGES := git openssh-server chromium chromium-driver faketime
 
 system-packages:
 	@for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
@@ -40,6 +40,11 @@ system-packages:
 test: lint system-packages
 	$(BIN)/pytest -n auto --durations=10 $(PYTEST_ARGS)
 	$(MAKE) chaos
+
+# The same suite with the clock a year ahead in every process the tests use
+# (scripts/test_future.sh): no test may depend on today's date.
+test-future: lint system-packages
+	scripts/test_future.sh --durations=10 $(PYTEST_ARGS)
 
 chaos: venv
 	CHAOS=1 $(BIN)/pytest -p no:xdist --durations=0 tests/chaos

@@ -1,11 +1,10 @@
-"""The baseline of bench/job_poll.py: a bare Flask app that reads one background_jobs row by
-primary key with plain SQLAlchemy, as the app role, and returns it as JSON.
+"""The baseline of bench/job_poll.py: the endpoint a developer would write with no platform
+around it. Flask + flask-smorest + marshmallow + SQLAlchemy, one primary-key select of the job
+row, SQLAlchemy's default pool (no pre-ping), no authentication, no tenant setting: it
+connects as a role that row-level security does not apply to (BENCH_BARE_DATABASE_URL, the
+benchmark's superuser on the same database), as a single-tenant app would.
 
-No authentication, no flask-smorest, no schema: one transaction that sets the tenant (row-level
-security shows nothing otherwise) and selects the row. The engine is made by the same
-``init_engine`` the app uses, from the same DATABASE_URL, so the pool and its settings match.
-
-    gunicorn "bench.bare_app:create_app()"   (DATABASE_URL and BENCH_TENANT_ID set)
+    gunicorn --config gunicorn.conf.py "bench.bare_app:create_app()"
 """
 
 from __future__ import annotations
@@ -13,30 +12,46 @@ from __future__ import annotations
 import os
 import uuid
 
-from flask import Flask, abort, jsonify
-from sqlalchemy import select, text
+import marshmallow as ma
+from flask import Flask
+from flask_smorest import Api, Blueprint, abort
+from sqlalchemy import create_engine, select
 
-from models.db import init_engine
 from models.jobs import BackgroundJob
-from services.config import Settings
+from services.config import normalize_database_url
 
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 _JOBS = BackgroundJob.__table__
 
 
-def create_app() -> Flask:
-    settings = Settings.from_env()
-    engine = init_engine(settings.database_url)
-    tenant = str(uuid.UUID(os.environ["BENCH_TENANT_ID"]))
-    app = Flask(__name__)
+class JobSchema(ma.Schema):
+    id = ma.fields.UUID()
+    job_type = ma.fields.String()
+    status = ma.fields.String()
+    params = ma.fields.Dict()
+    progress = ma.fields.Dict(allow_none=True)
+    result = ma.fields.Dict(allow_none=True)
+    error = ma.fields.Dict(allow_none=True)
+    created_at = ma.fields.DateTime()
+    started_at = ma.fields.DateTime(allow_none=True)
+    completed_at = ma.fields.DateTime(allow_none=True)
 
-    @app.get("/bare/jobs/<uuid:job_id>")
+
+def create_app() -> Flask:
+    engine = create_engine(normalize_database_url(os.environ["BENCH_BARE_DATABASE_URL"]))
+    app = Flask(__name__)
+    app.config.update(API_TITLE="bare", API_VERSION="v1", OPENAPI_VERSION="3.0.3")
+    api = Api(app)
+    blp = Blueprint("bare", __name__, url_prefix="/bare")
+
+    @blp.get("/jobs/<uuid:job_id>")
+    @blp.response(200, JobSchema)
     def job(job_id: uuid.UUID):
-        with engine.begin() as conn:
-            conn.execute(_SET_TENANT, {"tenant": tenant})
-            row = conn.execute(select(_JOBS).where(_JOBS.c.id == job_id)).mappings().one_or_none()
+        """One job by id."""
+        with engine.connect() as conn:
+            row = conn.execute(select(_JOBS).where(_JOBS.c.id == job_id)).mappings().first()
         if row is None:
             abort(404)
-        return jsonify(dict(row))
+        return row
 
+    api.register_blueprint(blp)
     return app

@@ -216,11 +216,12 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def summary_ms(values_s: list[float]) -> dict[str, float]:
-    """p50, p90, p99, mean and max of durations given in seconds, in milliseconds."""
+    """p50, p90, p95, p99, mean and max of durations given in seconds, in milliseconds."""
     ms = [value * 1000 for value in values_s]
     return {
         "p50": percentile(ms, 50),
         "p90": percentile(ms, 90),
+        "p95": percentile(ms, 95),
         "p99": percentile(ms, 99),
         "mean": statistics.fmean(ms),
         "max": max(ms),

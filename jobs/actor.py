@@ -282,7 +282,9 @@ def _run(policy: JobPolicy, func, claim: Claim, ctx: JobContext) -> str:
         log.warning("job %s attempt %d: lease lost to another attempt; stopped", *_ids(claim))
         return "lease_lost"
     # TimeLimitExceeded is a BaseException raised into the thread by Dramatiq's time limit.
-    except (Exception, TimeLimitExceeded) as error:  # noqa: BLE001 - every failure is recorded
+    except (Exception, TimeLimitExceeded) as error:
+        # The traceback goes to the logs only: the API shows the error's class and message.
+        log.warning("job %s attempt %d failed", *_ids(claim), exc_info=error)
         # An error may say retrying cannot help (a refused API key): then it fails now.
         if claim.attempt < claim.max_attempts and getattr(error, "retryable", True):
             _retry(claim, error=error, delay=policy.backoff(claim.attempt))

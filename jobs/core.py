@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased
 
+from models.base import NAMES_TENANT
 from models.db import SessionFactory, current_tenant, db, get_engine
 from models.jobs import ACTIVE_STATUSES, BackgroundJob
 from services.errors import Conflict, NotFound
@@ -73,6 +74,9 @@ class JobPolicy:
 
 
 _POLICIES: dict[str, JobPolicy] = {}
+#: Per kind: what else a job's worker lost must settle when the reaper fails it (a deployment
+#: left running), called with the tenant's connection inside the reaper's transaction.
+LOST_HANDLERS: dict[str, Callable[[Connection, uuid.UUID], None]] = {}
 
 
 def register(policy: JobPolicy) -> None:
@@ -181,8 +185,38 @@ class _Pending:
 
 @event.listens_for(SessionFactory, "after_commit")
 def _enqueue_committed(session: Session) -> None:
+    # A bulk trigger (a bulk rerun, a schedule's fan-out) commits many jobs at once: each
+    # tenant's are sent in one transaction, marked enqueued in one pipelined statement.
+    by_tenant: dict[uuid.UUID, list[_Pending]] = {}
     for pending in session.info.pop("jobs_to_enqueue", ()):
-        enqueue(pending.job_id, pending.tenant_id, route=pending.route)
+        by_tenant.setdefault(pending.tenant_id, []).append(pending)
+    for tenant_id, created in by_tenant.items():
+        _send_created(tenant_id, created)
+
+
+def _send_created(tenant_id: uuid.UUID, created: list[_Pending]) -> None:
+    """Send jobs just created (their routes known) and record their messages; a job whose
+    message or record fails stays unsent for the outbox relay."""
+    try:
+        with tenant_connection(tenant_id) as conn:
+            sent = []
+            for pending in created:
+                try:
+                    message = dramatiq.get_broker().enqueue(
+                        message_for(pending.job_id, tenant_id, pending.route)
+                    )
+                except Exception:  # noqa: BLE001 - any broker failure leaves it to the relay
+                    log.warning(
+                        "job %s: the broker refused its message; the relay sends it", pending.job_id
+                    )
+                    continue
+                sent.append({"job_id": pending.job_id, "sent_message_id": broker_key(message)})
+            if sent:
+                conn.execute(_MARK_ENQUEUED, sent)
+    except sqlalchemy.exc.OperationalError as error:
+        log.warning(
+            "%d jobs: not sent or not recorded (%s); the relay sees to them", len(created), error
+        )
 
 
 @event.listens_for(SessionFactory, "after_soft_rollback")
@@ -190,23 +224,18 @@ def _forget_rolled_back(session: Session, previous_transaction) -> None:
     session.info.pop("jobs_to_enqueue", None)
 
 
-def enqueue(
-    job_id: uuid.UUID, tenant_id: uuid.UUID, *, route: tuple[str, str] | None = None
-) -> bool:
-    """Hand a committed pending job to the broker and record which message carries it;
-    False if the broker or the database failed (the outbox relay sends it later).
-
-    ``route`` (queue, actor) saves reading it when the caller knows it (a job just created);
-    without it, only a job still pending and not yet sent is sent.
-    """
-    return _send(job_id, tenant_id, route, _UNSENT_ROUTE, {"job_id": job_id})
+def enqueue(job_id: uuid.UUID, tenant_id: uuid.UUID) -> bool:
+    """Hand a committed pending job to the broker, if it is still pending and not yet sent,
+    and record which message carries it; False if the broker or the database failed (the
+    outbox relay sends it later)."""
+    return _send(job_id, tenant_id, _UNSENT_ROUTE, {"job_id": job_id})
 
 
 def resend(job_id: uuid.UUID, tenant_id: uuid.UUID, *, lost_message_id: str | None) -> bool:
     """Send a pending job again because the broker no longer holds the message last sent
     (``lost_message_id``); a job that started, or was sent again meanwhile, is left alone."""
     params = {"job_id": job_id, "lost_message_id": lost_message_id}
-    return _send(job_id, tenant_id, None, _LOST_ROUTE, params)
+    return _send(job_id, tenant_id, _LOST_ROUTE, params)
 
 
 def broker_key(message: dramatiq.Message) -> str:
@@ -225,14 +254,13 @@ def message_for(job_id: uuid.UUID, tenant_id: uuid.UUID, route: tuple[str, str])
     )
 
 
-def _send(job_id, tenant_id, route, route_query, params) -> bool:
+def _send(job_id, tenant_id, route_query, params) -> bool:
     try:
         with tenant_connection(tenant_id) as conn:
-            if route is None:
-                row = conn.execute(route_query, params).one_or_none()
-                if row is None:
-                    return True
-                route = (row.queue_name, row.actor_name)
+            row = conn.execute(route_query, params).one_or_none()
+            if row is None:
+                return True
+            route = (row.queue_name, row.actor_name)
             try:
                 sent = dramatiq.get_broker().enqueue(message_for(job_id, tenant_id, route))
             except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay
@@ -288,17 +316,21 @@ def get(job_id: uuid.UUID) -> BackgroundJob:
 
 _RERUN = aliased(BackgroundJob)
 #: A job and the ids of the jobs that rerun it, oldest first, in one round trip (the poll).
-_WITH_RERUNS = select(
-    BackgroundJob,
-    select(func.array_agg(aggregate_order_by(_RERUN.id, _RERUN.created_at)))
-    .where(_RERUN.rerun_of_id == BackgroundJob.id)
-    .scalar_subquery(),
-).where(BackgroundJob.id == bindparam("job_id"))
+_WITH_RERUNS = (
+    select(
+        BackgroundJob,
+        select(func.array_agg(aggregate_order_by(_RERUN.id, _RERUN.created_at)))
+        .where(_RERUN.rerun_of_id == BackgroundJob.id, _RERUN.tenant_id == bindparam("tenant"))
+        .scalar_subquery(),
+    )
+    .where(BackgroundJob.id == bindparam("job_id"), BackgroundJob.tenant_id == bindparam("tenant"))
+    .execution_options(**{NAMES_TENANT: True})
+)
 
 
 def get_with_reruns(job_id: uuid.UUID) -> tuple[BackgroundJob, list[uuid.UUID]]:
     """A job and the ids of its reruns (oldest first); what a client polls."""
-    row = db.execute(_WITH_RERUNS, {"job_id": job_id}).one_or_none()
+    row = db.execute(_WITH_RERUNS, {"job_id": job_id, "tenant": current_tenant()}).one_or_none()
     if row is None:
         raise NotFound("No such job.")
     job, reruns = row

@@ -201,6 +201,9 @@ def _settle(row, report: ReapReport) -> None:
             )
             .returning(BackgroundJob.status)
         ).one_or_none()
+        settle_more = core.LOST_HANDLERS.get(row.job_type)
+        if job is not None and job.status == "failed" and settle_more is not None:
+            settle_more(conn, row.id)
     if job is None:
         return
     if job.status == "pending":

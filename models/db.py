@@ -4,22 +4,35 @@ The tenant is a context variable filled by the request's authenticated user or t
 tenant. Every transaction starts with ``set_config('app.tenant_id', <tenant>, true)``, so
 PostgreSQL's policies see exactly that tenant for that transaction; with none set they see
 nothing.
+
+A session's transaction costs no round trip of its own: sessions run on the driver's
+autocommit connection and open the transaction themselves, in psycopg's pipeline mode, so
+BEGIN, the tenant setting and the first statement reach the server together (psycopg's own
+BEGIN would take one round trip, and the setting another). The pipeline ends as soon as that
+statement has run; COMMIT or ROLLBACK end the transaction as usual. Everything else on the
+engine (``get_engine()``) keeps the driver's ordinary transactions.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
 import orjson
+import psycopg
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 _tenant: ContextVar[uuid.UUID | None] = ContextVar("tenant_id", default=None)
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+_SET_TENANT_RAW = "SELECT set_config('app.tenant_id', %s, true)"
+#: Connection.info key of the pipeline a transaction's first statement rides in.
+_PIPELINE = "n8nops_first_statement_pipeline"
 
 SessionFactory = sessionmaker(expire_on_commit=False)
 #: The session of the current thread (a request or an actor's message); removed after each.
@@ -47,19 +60,44 @@ CONNECT_ARGS = {
 }
 
 
+#: Seconds after which a pooled connection is replaced rather than reused: with no pre-ping
+#: round trip on every checkout, this bounds how long a connection a server or proxy dropped
+#: quietly can sit in the pool (one that failed is invalidated with its pool at once).
+POOL_RECYCLE_S = 300
+
+
 def init_engine(url: str, **options: object) -> Engine:
     """Create the engine the processes use and bind the session factory to it."""
-    options.setdefault("pool_pre_ping", True)
+    options.setdefault("pool_pre_ping", False)
+    options.setdefault("pool_recycle", POOL_RECYCLE_S)
+    # Parameters (ciphertexts, emails, token hashes) never reach an exception text or a log.
+    options.setdefault("hide_parameters", True)
     options.setdefault("connect_args", CONNECT_ARGS)
     options.setdefault("json_serializer", _json)
     engine = create_engine(url, **options)
-    SessionFactory.configure(bind=engine)
+    for name in ("after_cursor_execute", "handle_error", "commit", "rollback"):
+        event.listen(engine, name, _end_pipeline)
+    SessionFactory.configure(bind=engine.execution_options(isolation_level="AUTOCOMMIT"))
     return engine
 
 
+def _end_pipeline(context: Connection | ExceptionContext, *_args) -> None:
+    # Called with a Connection (cursor, commit, rollback events) or an exception context.
+    connection = context.connection if isinstance(context, ExceptionContext) else context
+    if connection is None or connection.invalidated:
+        return
+    pipeline = connection.info.pop(_PIPELINE, None)
+    if pipeline is not None:
+        # Syncs: the queued BEGIN, setting and statement are sent and their results read.
+        pipeline.__exit__(None, None, None)
+
+
 def get_engine() -> Engine:
-    """The engine init_engine bound; for short transactions outside the request's session."""
-    return SessionFactory.kw["bind"]
+    """The engine init_engine made; for short transactions outside the request's session."""
+    bound = SessionFactory.kw["bind"]
+    # Sessions are bound to an autocommit view of the engine (its options over the same
+    # pool); SQLAlchemy offers no public way back from the view to the engine.
+    return getattr(bound, "_proxied", bound)
 
 
 def current_tenant() -> uuid.UUID | None:
@@ -73,10 +111,32 @@ def _apply_tenant(connection: Connection) -> None:
 
 @event.listens_for(Session, "after_begin")
 def _set_tenant_for_transaction(session: Session, transaction, connection: Connection) -> None:
-    # Without a tenant there is nothing to set: the setting is only ever set transaction-
-    # locally, so a new transaction starts without one (and policies see nothing).
-    if _tenant.get() is not None:
-        _apply_tenant(connection)
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection) or _PIPELINE in connection.info:
+        return
+    pipeline = driver.pipeline()
+    pipeline.__enter__()
+    connection.info[_PIPELINE] = pipeline
+    try:
+        driver.execute("BEGIN")
+        # Without a tenant there is nothing to set: the setting is only ever set transaction-
+        # locally, so a new transaction starts without one (and policies see nothing).
+        if (tenant := _tenant.get()) is not None:
+            driver.execute(_SET_TENANT_RAW, [str(tenant)])
+    except psycopg.Error as error:
+        # Sent outside SQLAlchemy's execution, so its handling is done here: the connection
+        # is dropped (and with a lost server, the pool's other connections) and the error
+        # is SQLAlchemy's, like any statement's.
+        connection.info.pop(_PIPELINE, None)
+        with suppress(psycopg.Error):
+            pipeline.__exit__(None, None, None)
+        lost = driver.closed or driver.broken
+        connection.invalidate(error)
+        if lost:
+            connection.engine.dispose(close=False)
+        raise sqlalchemy.exc.DBAPIError.instance(
+            "BEGIN", None, error, psycopg.Error, connection_invalidated=lost
+        ) from error
 
 
 def _sync_open_transaction() -> None:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, CreatedAt, TenantOwned, Timestamps, enum_check, tenant_fk
@@ -95,3 +96,43 @@ class ExecutionGap(TenantOwned, CreatedAt, Base):
     n8n_execution_id: Mapped[str] = mapped_column(Text)
     #: The last read that found nothing; None until the first one.
     last_checked_at: Mapped[datetime | None]
+
+
+class ExecutionRollup(TenantOwned, Base):
+    """One hour of one workflow's executions in one environment: counts, a duration histogram
+    and the hour's newest failure. Ingestion recomputes the hours it touches, so analytics over
+    long windows read hours instead of every execution (services/execution_rollups.py)."""
+
+    __tablename__ = "execution_rollups"
+    __extra_args__ = (
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        # An environment's window: a range of hours.
+        UniqueConstraint("tenant_id", "environment_id", "hour", "workflow_id"),
+        # One workflow's window.
+        Index(
+            "ix_execution_rollups_tenant_id_environment_id_workflow_id_hour",
+            "tenant_id",
+            "environment_id",
+            "workflow_id",
+            "hour",
+        ),
+    )
+
+    environment_id: Mapped[uuid.UUID]
+    workflow_id: Mapped[str] = mapped_column(Text)
+    #: The hour's start (UTC).
+    hour: Mapped[datetime]
+    workflow_name: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int]
+    success: Mapped[int]
+    error: Mapped[int]
+    running: Mapped[int]
+    waiting: Mapped[int]
+    #: Finished executions per duration bucket ({bucket: count}; bucket b holds durations d
+    #: with floor(BUCKETS_PER_DOUBLING * log2(d + 1)) = b, in milliseconds).
+    durations: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    last_failure_at: Mapped[datetime | None]
+    last_failure_id: Mapped[uuid.UUID | None]
+    last_failure_n8n_id: Mapped[str | None] = mapped_column(Text)
+    last_failure_message: Mapped[str | None] = mapped_column(Text)
+    last_failure_node: Mapped[str | None] = mapped_column(Text)

@@ -60,6 +60,15 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
         Index(
             "ix_background_jobs_tenant_id_status_created_at", "tenant_id", "status", "created_at"
         ),
+        # GET /jobs without filters: newest first, read in index order (no sort of every job).
+        Index(
+            "ix_background_jobs_tenant_id_created_at_id",
+            "tenant_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+        # /jobs/stats counts by status and kind from this index alone (index-only scan).
+        Index("ix_background_jobs_tenant_id_status_job_type", "tenant_id", "status", "job_type"),
         Index(
             "ix_background_jobs_tenant_id_job_type_created_at",
             "tenant_id",

@@ -95,6 +95,8 @@ class Promotion(TenantOwned, Timestamps, Base):
     execution_result: Mapped[JSON | None] = mapped_column(JSONB(none_as_null=True))
     created_by: Mapped[uuid.UUID | None]
     approved_by: Mapped[uuid.UUID | None]
+    #: Which stage of the pipeline (its position in ``stages``).
+    stage_index: Mapped[int] = mapped_column(server_default=text("0"))
 
 
 class Deployment(TenantOwned, Timestamps, Base):
@@ -106,6 +108,7 @@ class Deployment(TenantOwned, Timestamps, Base):
         tenant_fk("created_by", "users", ondelete="SET NULL"),
         Index("ix_deployments_tenant_id_promotion_id", "tenant_id", "promotion_id"),
         Index("ix_deployments_tenant_id_created_at", "tenant_id", "created_at"),
+        Index("ix_deployments_tenant_id_job_id", "tenant_id", "job_id"),
         # The clock's cross-tenant poll for due deployments.
         Index(
             "ix_deployments_scheduled_due",
@@ -128,6 +131,9 @@ class Deployment(TenantOwned, Timestamps, Base):
     #: Scheduled deployments only run when a user scheduled them; this records who.
     created_by: Mapped[uuid.UUID | None]
     is_deleted: Mapped[bool] = mapped_column(server_default=text("false"))
+    #: The deployment job, and the rollback job of a manual rollback.
+    job_id: Mapped[uuid.UUID | None]
+    rollback_job_id: Mapped[uuid.UUID | None]
 
 
 class DeploymentWorkflow(TenantOwned, Timestamps, Base):
@@ -147,3 +153,58 @@ class DeploymentWorkflow(TenantOwned, Timestamps, Base):
     status: Mapped[str] = mapped_column(String(20), server_default="pending")
     error_message: Mapped[str | None] = mapped_column(Text)
     promoted_at: Mapped[datetime | None]
+    canonical_id: Mapped[uuid.UUID | None]
+    #: The target's n8n id written (created or updated), for rollback.
+    target_n8n_id: Mapped[str | None] = mapped_column(Text)
+    #: created, updated, or None when nothing was written.
+    action: Mapped[str | None] = mapped_column(String(20))
+    #: restored, deleted, failed: what rollback did to it.
+    rollback_status: Mapped[str | None] = mapped_column(String(20))
+
+
+PROMOTION_DECISIONS = ("approved", "rejected")
+
+
+class PromotionApproval(TenantOwned, Timestamps, Base):
+    """One approver's decision on a promotion (a stage may need one of N or all of them)."""
+
+    __tablename__ = "promotion_approvals"
+    __extra_args__ = (
+        tenant_fk("promotion_id", "promotions", ondelete="CASCADE"),
+        tenant_fk("user_id", "users", ondelete="SET NULL"),
+        UniqueConstraint("tenant_id", "promotion_id", "user_id"),
+        enum_check("decision", PROMOTION_DECISIONS),
+    )
+
+    promotion_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID | None]
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class LogicalCredential(TenantOwned, Timestamps, Base):
+    """A credential as workflows name it (type + name), whatever each environment calls it."""
+
+    __tablename__ = "logical_credentials"
+    __extra_args__ = (UniqueConstraint("tenant_id", "credential_type", "name"),)
+
+    credential_type: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class CredentialMapping(TenantOwned, Timestamps, Base):
+    """Which of an environment's n8n credentials (by type + name) a logical credential is."""
+
+    __tablename__ = "credential_mappings"
+    __extra_args__ = (
+        tenant_fk("logical_credential_id", "logical_credentials", ondelete="CASCADE"),
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "logical_credential_id", "environment_id"),
+        Index("ix_credential_mappings_tenant_id_environment_id", "tenant_id", "environment_id"),
+    )
+
+    logical_credential_id: Mapped[uuid.UUID]
+    environment_id: Mapped[uuid.UUID]
+    n8n_credential_type: Mapped[str] = mapped_column(String(200))
+    n8n_credential_name: Mapped[str] = mapped_column(String(200))

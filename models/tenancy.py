@@ -31,7 +31,8 @@ class User(TenantOwned, Timestamps, Base):
     __tablename__ = "users"
     __extra_args__ = (
         UniqueConstraint("tenant_id", "email"),
-        UniqueConstraint("supabase_auth_id"),
+        # Per tenant: one person may be a member of several tenants under one subject.
+        UniqueConstraint("tenant_id", "supabase_auth_id"),
         enum_check("role", ROLES),
     )
 
@@ -61,3 +62,21 @@ class ApiToken(TenantOwned, Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class UserInvitation(TenantOwned, Base):
+    """An invitation to bind a sign-in identity to a user row; only the token's SHA-256 is
+    stored, and accepting it (once, before it expires) is the only way a subject gets bound."""
+
+    __tablename__ = "user_invitations"
+    __extra_args__ = (
+        tenant_fk("user_id", "users", ondelete="CASCADE"),
+        UniqueConstraint("token_hash"),
+        Index("ix_user_invitations_tenant_id_user_id", "tenant_id", "user_id"),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    token_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -32,6 +32,10 @@ def set_actor(actor: AuditActor) -> None:
     _actor.set(actor)
 
 
+def current_actor() -> AuditActor:
+    return _actor.get()
+
+
 def record(
     action: str,
     *,

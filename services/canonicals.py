@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.db import db
 from models.workflows import CanonicalWorkflow
+from services.errors import NotFound
 from services.rows import get_or_404
 
 #: Longest slug, in characters (a file name in Git, before ".json").
@@ -80,3 +81,19 @@ def list_query(*, name: str | None = None, include_deleted: bool = False) -> Sel
 
 def get(canonical_id: uuid.UUID) -> CanonicalWorkflow:
     return get_or_404(CanonicalWorkflow, canonical_id, "No such canonical workflow.")
+
+
+def require(canonical_ids: Iterable[uuid.UUID]) -> None:
+    """404 naming the ids the tenant has no (undeleted) canonical workflow for."""
+    wanted = set(canonical_ids)
+    found = set(
+        db.scalars(
+            select(CanonicalWorkflow.id).where(
+                CanonicalWorkflow.id.in_(wanted), CanonicalWorkflow.deleted_at.is_(None)
+            )
+        )
+    )
+    if wanted - found:
+        raise NotFound(
+            "No such canonical workflow.", canonical_ids=sorted(str(c) for c in wanted - found)
+        )

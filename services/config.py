@@ -81,6 +81,10 @@ class Settings:
     supabase_jwt_audience: str = "authenticated"
     supabase_jwt_issuer: str = ""
     supabase_jwt_algorithms: tuple[str, ...] = ("HS256",)
+    #: Failed authentications allowed per client address, and per credential prefix, in the
+    #: `limits` notation ("30/minute"); past either, 429 with Retry-After.
+    auth_failures_per_address: str = "30/minute"
+    auth_failures_per_credential: str = "10/minute"
     #: Database roles the migrations grant to; created by the operator or the launcher.
     app_db_role: str = "n8nops_app"
     definer_db_role: str = "n8nops_definer"
@@ -90,6 +94,11 @@ class Settings:
     #: It lives on one host's disk: off where workers run on several hosts or an ephemeral
     #: disk (the default when DYNO is set, as on Heroku).
     embedded_git: bool = True
+    #: The API's address as its clients reach it (behind a proxy, TLS terminated there):
+    #: pagination links are built from it, else relative; never from the Host header.
+    public_url: str = ""
+    #: Seconds of Strict-Transport-Security sent when public_url is https (0: none).
+    hsts_max_age_s: int = 365 * 24 * 3600
     testing: bool = False
 
     @classmethod

@@ -62,7 +62,10 @@ class SetupRefused(RuntimeError):
 
 
 def _admin_engine(admin_url: str):
-    return create_engine(normalize_database_url(admin_url), isolation_level="AUTOCOMMIT")
+    # As the processes' engine (models.db): no parameters in exception texts or logs.
+    return create_engine(
+        normalize_database_url(admin_url), isolation_level="AUTOCOMMIT", hide_parameters=True
+    )
 
 
 def _run(conn: Connection, statement: sql.Composable) -> None:

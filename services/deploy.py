@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import case, func, update
+from sqlalchemy import Connection, case, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jobs.core import tenant_connection
@@ -95,8 +95,14 @@ class EnvironmentWriter:
         lease: LeaseCheck | None = None,
         links: env_links.EnvLinks | None = None,
         credentials: env_links.CredentialResolver | None = None,
+        defer_records: bool = False,
     ) -> None:
         self.env = env
+        #: Record each outcome at ``finish`` (one transaction for the batch) instead of at
+        #: once; a creation's link is recorded at once either way.
+        self._defer = defer_records
+        self._deferred: list[tuple[tuple, dict[str, Any]]] = []
+        self._created: set[str] = set()
         self.client = client
         self._lease = lease or (lambda: None)
         self.links = links if links is not None else env_links.links_for(env.id)
@@ -118,15 +124,20 @@ class EnvironmentWriter:
         link: bool = True,
         active: bool | None = None,
         allow_unresolved: bool = False,
+        current: Mapping[str, Any] | None = None,
     ) -> DeployOutcome:
         """Write ``file`` into the environment.
 
         ``link``: the written workflow is this environment's copy of ``file.canonical_id``
         (updated in place when linked, recorded as linked). ``n8n_id``: update that workflow
         instead (a snapshot of a workflow without canonical id, with ``link=False``).
-        ``active``: the state to leave it in (default: the file's)."""
+        ``active``: the state to leave it in (default: the file's). ``current``: the target's
+        copy as the caller just read it (a snapshot), saving the read."""
         existing = n8n_id or (self.links.n8n_id_for(file.canonical_id) if link else None)
-        base = self._current(existing) if existing else None
+        base = None
+        if existing:
+            fresh = current is not None and str(current.get("id")) == existing
+            base = current if fresh else self._current(existing)
         body, unresolved = to_n8n(
             file,
             resolve_workflow=self.links.n8n_id_for,
@@ -152,15 +163,21 @@ class EnvironmentWriter:
             # Recorded at once: a retry after a crash updates this one instead of a twin.
             self._record(workflow_id, stored, file, link=True, digest=None, approved=None)
             self.links = self.links.with_link(workflow_id, file.canonical_id)
+            self._created.add(workflow_id)
             self._links_moved = True
-        self._set_tags(workflow_id, list(file.tags), tag_names(base or {}))
+        moved = self._set_tags(workflow_id, list(file.tags), tag_names(base or {}))
         want_active = file.active if active is None else active
         is_active = bool(base and base.get("active"))
         if want_active != is_active:
+            moved = True
             is_active, refused = self._activate(workflow_id, want_active)
             if refused:
                 problems.append(refused)
-        read = self.client.get_workflow(workflow_id)
+        # n8n answers an update with the stored workflow: that is the read-back unless tags
+        # or the active state changed after it.
+        read = (
+            stored if action == "updated" and not moved else self.client.get_workflow(workflow_id)
+        )
         verified = _verified(read, body)
         if not verified:
             problems.append(
@@ -178,19 +195,22 @@ class EnvironmentWriter:
             tuple(problems),
             read,
         )
-        self._record(
-            workflow_id,
-            read,
-            file,
-            link=link,
-            digest=outcome.digest,
-            approved=outcome.approved_digest,
-        )
+        record = (workflow_id, read, file)
+        options = {"link": link, "digest": outcome.digest, "approved": outcome.approved_digest}
+        if self._defer:
+            self._deferred.append((record, options))
+        else:
+            self._record(*record, **options)
         return outcome
 
     def finish(self) -> None:
-        """After a batch that created workflows: recompute the digests of the environment's
-        rows that reference other workflows (their links moved); commits."""
+        """After a batch: the deferred records (one transaction); when it created workflows,
+        the digests of the environment's rows that reference other workflows (their links
+        moved); commits."""
+        if self._deferred:
+            with tenant_connection(self.env.tenant_id) as conn:
+                self._record_many(conn, self._deferred)
+            self._deferred = []
         if self._links_moved:
             runtime_digest.recompute_environment(self.env.id, ctx=self.context())
             db.commit()
@@ -198,18 +218,24 @@ class EnvironmentWriter:
 
     # --- steps ------------------------------------------------------------------------------
 
+    def _linked_elsewhere(self, canonical: uuid.UUID, workflow_id: str) -> bool:
+        """Whether another workflow here may still hold the canonical id (the links read at
+        the start, or one gone from n8n since): an update in place of the linked copy is not."""
+        return self.links.n8n_id_for(canonical) != workflow_id or workflow_id in self._created
+
     def _current(self, workflow_id: str) -> dict[str, Any] | None:
         try:
             return self.client.get_workflow(workflow_id)
         except N8nNotFound:
             return None
 
-    def _set_tags(self, workflow_id: str, wanted: list[str], current: list[str]) -> None:
+    def _set_tags(self, workflow_id: str, wanted: list[str], current: list[str]) -> bool:
         if sorted(set(wanted)) == sorted(current):
-            return
+            return False
         ids = [self._tag_id(name) for name in sorted(set(wanted))]
         self._lease()
         self.client.set_workflow_tags(workflow_id, ids)
+        return True
 
     def _tag_id(self, name: str) -> str:
         if self._tags is None:
@@ -237,18 +263,10 @@ class EnvironmentWriter:
             }
         return active, None
 
-    def _record(
-        self,
-        workflow_id: str,
-        workflow: Mapping[str, Any],
-        file: WorkflowFile,
-        *,
-        link: bool,
-        digest: str | None,
-        approved: str | None,
-    ) -> None:
+    def _values(self, workflow_id: str, workflow: Mapping[str, Any], digest: str | None) -> dict:
+        """A workflow_env_map row's values for what n8n stored."""
         size = len(orjson.dumps(workflow))
-        values = {
+        return {
             "environment_id": self.env.id,
             "n8n_workflow_id": workflow_id,
             "workflow_name": workflow.get("name"),
@@ -261,6 +279,52 @@ class EnvironmentWriter:
             "tags": tag_names(workflow),
             "missing_since": None,
         }
+
+    def _record_many(self, conn: Connection, deferred: list[tuple[tuple, dict[str, Any]]]) -> None:
+        """Deferred records: updates in place of linked copies in one statement, the rest
+        one by one."""
+        rows = []
+        for (workflow_id, workflow, file), options in deferred:
+            canonical = uuid.UUID(file.canonical_id)
+            if options["link"] and not self._linked_elsewhere(canonical, workflow_id):
+                rows.append(
+                    self._values(workflow_id, workflow, options["digest"])
+                    | {
+                        "tenant_id": self.env.tenant_id,
+                        "canonical_id": canonical,
+                        "status": "linked",
+                        "git_content_hash": options["approved"],
+                    }
+                )
+            else:
+                self._record(workflow_id, workflow, file, conn=conn, **options)
+        if rows:
+            conn.execute(_UPSERT_LINKED, rows)
+
+    def _record(
+        self,
+        workflow_id: str,
+        workflow: Mapping[str, Any],
+        file: WorkflowFile,
+        *,
+        link: bool,
+        digest: str | None,
+        approved: str | None,
+        conn: Connection | None = None,
+    ) -> None:
+        if conn is None:
+            with tenant_connection(self.env.tenant_id) as own:
+                self._record(
+                    workflow_id,
+                    workflow,
+                    file,
+                    link=link,
+                    digest=digest,
+                    approved=approved,
+                    conn=own,
+                )
+            return
+        values = self._values(workflow_id, workflow, digest)
         table = WorkflowEnvMap.__table__
         canonical = uuid.UUID(file.canonical_id) if link else None
         if link:
@@ -275,32 +339,57 @@ class EnvironmentWriter:
                 (table.c.canonical_id.is_not(None), "linked"),
                 else_="untracked",
             )
-        with tenant_connection(self.env.tenant_id) as conn:
-            if link:
-                # The canonical workflow's previous copy here (gone from n8n) lets go of it.
-                conn.execute(
-                    update(WorkflowEnvMap)
-                    .where(
-                        WorkflowEnvMap.environment_id == self.env.id,
-                        WorkflowEnvMap.canonical_id == canonical,
-                        WorkflowEnvMap.n8n_workflow_id != workflow_id,
-                    )
-                    .values(
-                        canonical_id=None,
-                        git_content_hash=None,
-                        status=case(
-                            (WorkflowEnvMap.status == "linked", "untracked"),
-                            else_=WorkflowEnvMap.status,
-                        ),
-                        updated_at=func.now(),
-                    )
-                )
+        if link and self._linked_elsewhere(canonical, workflow_id):
+            # The canonical workflow's previous copy here (gone from n8n) lets go of it.
             conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
-                    set_={**updated, "updated_at": func.now()},
+                update(WorkflowEnvMap)
+                .where(
+                    WorkflowEnvMap.environment_id == self.env.id,
+                    WorkflowEnvMap.canonical_id == canonical,
+                    WorkflowEnvMap.n8n_workflow_id != workflow_id,
+                )
+                .values(
+                    canonical_id=None,
+                    git_content_hash=None,
+                    status=case(
+                        (WorkflowEnvMap.status == "linked", "untracked"),
+                        else_=WorkflowEnvMap.status,
+                    ),
+                    updated_at=func.now(),
                 )
             )
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
+                set_={**updated, "updated_at": func.now()},
+            )
+        )
+
+
+def _upsert_linked():
+    insert = pg_insert(WorkflowEnvMap)
+    named = (
+        "workflow_name",
+        "workflow_data",
+        "workflow_data_bytes",
+        "env_content_hash",
+        "n8n_updated_at",
+        "is_active",
+        "is_archived",
+        "tags",
+        "missing_since",
+        "canonical_id",
+        "status",
+        "git_content_hash",
+    )
+    return insert.on_conflict_do_update(
+        index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
+        set_={name: insert.excluded[name] for name in named} | {"updated_at": func.now()},
+    )
+
+
+#: The batch record of linked copies updated in place (executemany: one round trip).
+_UPSERT_LINKED = _upsert_linked()
 
 
 def _verified(read: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:

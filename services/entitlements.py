@@ -55,3 +55,16 @@ def check_limit(entitlements: dict[str, Any], limit_name: str, current_count: in
         limit=limit,
         plan=entitlements["plan_name"],
     )
+
+
+def require_feature(feature: str, label: str) -> None:
+    """Refuse with 403 unless the tenant's plan (or an override) grants ``feature``."""
+    granted = resolve()
+    if granted["features"].get(feature) is True:
+        return
+    raise PolicyBlocked(
+        f"{label} are not part of your {granted['plan_name']} plan; upgrade to use them.",
+        code="feature_not_entitled",
+        feature=feature,
+        plan=granted["plan_name"],
+    )

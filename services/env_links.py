@@ -135,9 +135,36 @@ class CredentialResolver:
         return sorted(key for key, ids in self.known.items() if len(ids) > 1)
 
 
+#: Every name under which the tenant's logical credentials are known (the logical name and each
+#: environment's mapped one), with what ``env_id`` maps each to (NULL: no mapping there).
+_LOGICAL = text("""
+    SELECT l.id, l.credential_type, l.name AS logical_name, n.type, n.name,
+           here.n8n_credential_type AS here_type, here.n8n_credential_name AS here_name
+      FROM logical_credentials l
+      CROSS JOIN LATERAL (
+            SELECT l.credential_type AS type, l.name
+            UNION
+            SELECT m.n8n_credential_type, m.n8n_credential_name
+              FROM credential_mappings m WHERE m.logical_credential_id = l.id) AS n
+      LEFT JOIN credential_mappings here
+        ON here.logical_credential_id = l.id AND here.environment_id = :env_id
+""")
+
+
+def logical_for(env_id: uuid.UUID) -> dict[tuple[str, str], tuple[str, tuple[str, str]]]:
+    """(type, name) as any environment or file names a logical credential -> (its logical key,
+    (type, name) in ``env_id``; ("", "") when ``env_id`` has no mapping for it), one query."""
+    found: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {}
+    for row in db.execute(_LOGICAL, {"env_id": env_id}):
+        here = (row.here_type, row.here_name) if row.here_type else ("", "")
+        key = default_credential_key(row.credential_type, {"name": row.logical_name})
+        found[(row.type, row.name)] = (key, here)
+    return found
+
+
 def credentials_for(env_id: uuid.UUID) -> CredentialResolver:
-    """The environment's credentials by (type, name), in one query. Logical credential
-    mappings (issue 12) are added here, as ``CredentialResolver.logical``."""
+    """The environment's credentials by (type, name), and the tenant's logical credential
+    mappings as ``CredentialResolver.logical``, in two queries."""
     listed: dict[tuple[str, str], set[str]] = {}
     referenced: dict[tuple[str, str], set[str]] = {}
     for row in db.execute(_KNOWN_CREDENTIALS, {"env_id": env_id}):
@@ -147,4 +174,6 @@ def credentials_for(env_id: uuid.UUID) -> CredentialResolver:
     for key, ids in referenced.items():
         if key not in listed and not ids & listed_ids:
             listed[key] = ids
-    return CredentialResolver(env_id, {key: tuple(sorted(ids)) for key, ids in listed.items()})
+    return CredentialResolver(
+        env_id, {key: tuple(sorted(ids)) for key, ids in listed.items()}, logical_for(env_id)
+    )

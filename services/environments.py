@@ -30,7 +30,7 @@ from services.n8n import (
     N8nUnauthorized,
     N8nUnreachable,
 )
-from services.rows import flush_unique, get_or_404
+from services.rows import flush_unique, get_or_404, unchanged
 from services.secrets import keyring
 from services.url_safety import UnsafeUrlError, check_url
 
@@ -118,8 +118,6 @@ def create(*, user_id: uuid.UUID | None, **fields) -> tuple[Environment, object]
     # Creations of one tenant take turns, so two at once cannot both pass the limit.
     db.execute(select(Tenant.id).with_for_update())
     granted = entitlements.resolve()
-    count = db.scalar(select(func.count()).select_from(Environment))
-    entitlements.check_limit(granted, "environment_limits", count)
     fields.setdefault(
         "drift_handling_mode",
         DEFAULT_DRIFT_MODE_BY_PLAN.get(granted["plan_name"], "warn_only"),
@@ -132,6 +130,12 @@ def create(*, user_id: uuid.UUID | None, **fields) -> tuple[Environment, object]
     _apply(env, fields)
     db.add(env)
     flush_unique(f"An environment named {env.name!r} exists.")
+    # Only a request that would otherwise succeed hears about the plan: a bad URL or a taken
+    # name is the client's to fix, not a reason to upgrade.
+    others = db.scalar(
+        select(func.count()).select_from(Environment).where(Environment.id != env.id)
+    )
+    entitlements.check_limit(granted, "environment_limits", others)
     audit.record(
         "environment.create", resource_type="environment", resource_id=env.id, new=_snapshot(env)
     )
@@ -153,6 +157,8 @@ def update_environment(env_id: uuid.UUID, **fields) -> Environment:
     before = _snapshot(env)
     url_before, new_key = env.url, "api_key" in fields
     _apply(env, fields)
+    if unchanged(env):
+        return env
     flush_unique(f"An environment named {env.name!r} exists.")
     if env.url != url_before or new_key:
         _forget_connection(env)

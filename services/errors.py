@@ -53,6 +53,17 @@ class PolicyBlocked(DomainError):
     code = "policy_blocked"
 
 
+class TooManyRequests(DomainError):
+    """Too many attempts: try again after ``retry_after_s`` seconds (sent as Retry-After)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, **details: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **details)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
 class Unavailable(DomainError):
     """A dependency (database, broker, an n8n instance) cannot serve the request now."""
 

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.dialects.postgresql import distinct_on
 
-from models.db import db
+from models.db import current_tenant, db
 from models.executions import Execution
 from models.workflows import WorkflowEnvMap
 from services import environments
+from services import execution_rollups as rollups
 from services.errors import InvalidInput
 from services.rows import get_or_404
 
@@ -115,7 +116,11 @@ def analytics(
     """Counts, error rate, p50/p95 duration and last failure over the last hours, for the
     environment or one of its workflows."""
     since = _window_start(env_id, window_hours)
-    row = db.execute(_stats(env_id, since, workflow_id=workflow_id, by_workflow=False)).one()
+    if window_hours > rollups.RAW_WINDOW_HOURS:
+        since = _hour_start(since)
+        (row,) = rollups.figures(current_tenant(), env_id, since, workflow_id=workflow_id)
+    else:
+        row = db.execute(_stats(env_id, since, workflow_id=workflow_id, by_workflow=False)).one()
     return {
         "environment_id": env_id,
         "workflow_id": workflow_id,
@@ -128,11 +133,37 @@ def analytics(
 def workflow_analytics(env_id: uuid.UUID, *, window_hours: int) -> list[dict[str, Any]]:
     """The same figures per workflow of the environment, most failures first."""
     since = _window_start(env_id, window_hours)
-    rows = db.execute(_stats(env_id, since, workflow_id=None, by_workflow=True)).all()
+    if window_hours > rollups.RAW_WINDOW_HOURS:
+        rows = _named(
+            env_id, rollups.figures(current_tenant(), env_id, _hour_start(since), by_workflow=True)
+        )
+    else:
+        rows = db.execute(_stats(env_id, since, workflow_id=None, by_workflow=True)).all()
     return [
         {"workflow_id": row.workflow_id, "workflow_name": row.workflow_name, **_figures(row)}
         for row in rows
     ]
+
+
+def _hour_start(moment: datetime) -> datetime:
+    # Windows read from hourly roll-ups start on the hour (up to 59 minutes earlier).
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _named(env_id: uuid.UUID, rows: list) -> list:
+    """Roll-up rows per workflow, named from the workflow map as the raw statement names
+    them, most failures first."""
+    names = dict(
+        db.execute(
+            select(WorkflowEnvMap.n8n_workflow_id, WorkflowEnvMap.workflow_name).where(
+                WorkflowEnvMap.environment_id == env_id,
+                WorkflowEnvMap.n8n_workflow_id.in_([row.workflow_id for row in rows]),
+            )
+        ).all()
+    )
+    for row in rows:
+        row.workflow_name = names.get(row.workflow_id) or row.seen_name
+    return sorted(rows, key=lambda row: (-row.error, -row.total, row.workflow_id))
 
 
 def _window_start(env_id: uuid.UUID, window_hours: int) -> datetime:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from models.db import adopt_tenant, bind_tenant, db
 from models.tenancy import ApiToken, User
+from services import broadcast
 from services.config import Settings
 from services.errors import Forbidden, Unauthenticated
 
@@ -54,21 +55,34 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authenticate(bearer: str, settings: Settings) -> Principal:
+def authenticate(
+    bearer: str, settings: Settings, *, tenant_id: uuid.UUID | None = None
+) -> Principal:
     """Resolve a bearer credential to a principal, or raise Unauthenticated / Forbidden.
 
+    ``tenant_id`` is the tenant the caller named (X-Tenant-ID): a JWT whose subject belongs
+    to several tenants must name one; a personal token belongs to one and may only name it.
     On success the context (and its transaction) runs as the principal's tenant.
     """
     if bearer.startswith(TOKEN_PREFIX):
-        return _from_personal_token(bearer)
-    principal = _from_jwt(bearer, settings)
-    adopt_tenant(principal.tenant_id)  # auth_subject_principal set it in the transaction
+        principal = _from_personal_token(bearer)
+        if tenant_id is not None and tenant_id != principal.tenant_id:
+            raise _no_membership()
+        return principal
+    principal = _from_jwt(bearer, settings, tenant_id)
+    adopt_tenant(principal.tenant_id)  # auth_subject_memberships set it in the transaction
     return principal
 
 
+def _no_membership() -> Unauthenticated:
+    return Unauthenticated(
+        "This identity is not a member of the tenant named in X-Tenant-ID.", code="no_membership"
+    )
+
+
 #: Seconds a verified personal token's principal is reused without asking the database.
-#: A revoked token, a deactivated user or a changed role takes effect within this long in
-#: other processes (at once in the process that made the change).
+#: A revoked token, a deactivated user or a changed role reaches every process at once by
+#: broadcast (services.broadcast); this bounds the wait when Redis cannot carry it.
 PRINCIPAL_CACHE_S = 5.0
 #: Tokens remembered at most, per process.
 PRINCIPAL_CACHE_SIZE = 4096
@@ -76,11 +90,18 @@ _principals: dict[str, tuple[float, Principal]] = {}
 
 
 def forget_principals() -> None:
-    """Drop every remembered principal (after a revocation or a user change)."""
+    """Drop every principal this process remembered."""
     _principals.clear()
 
 
+def principals_changed() -> None:
+    """After a committed revocation or user change: every process forgets its principals."""
+    forget_principals()
+    broadcast.announce()
+
+
 def _from_personal_token(token: str) -> Principal:
+    broadcast.listen(forget_principals)
     key = hash_token(token)
     hit = _principals.get(key)
     if hit is not None and hit[0] > time.monotonic():
@@ -109,16 +130,34 @@ def _from_personal_token(token: str) -> Principal:
     return principal
 
 
-def _from_jwt(token: str, settings: Settings) -> Principal:
-    claims = _verify_jwt(token, settings)
-    row = (
-        db.execute(text("SELECT * FROM auth_subject_principal(:s)"), {"s": claims["sub"]})
+def jwt_subject(token: str, settings: Settings) -> str:
+    """The subject of a verified JWT (for accepting an invitation, before any membership)."""
+    return _verify_jwt(token, settings)["sub"]
+
+
+def _from_jwt(token: str, settings: Settings, tenant_id: uuid.UUID | None) -> Principal:
+    rows = (
+        db.execute(
+            text("SELECT * FROM auth_subject_memberships(:s, :t)"),
+            {"s": jwt_subject(token, settings), "t": tenant_id},
+        )
         .mappings()
-        .one_or_none()
+        .all()
     )
-    if row is None:
-        raise Unauthenticated("No user is registered for this identity.", code="unknown_subject")
-    return _principal(row)
+    active = [row for row in rows if row["is_active"]]
+    if len(active) == 1:
+        return _principal(active[0])
+    if len(active) > 1:
+        raise Unauthenticated(
+            "This identity belongs to several tenants: name one with the X-Tenant-ID header.",
+            code="tenant_required",
+            tenants=[str(row["tenant_id"]) for row in active],
+        )
+    if rows:
+        return _principal(rows[0])  # raises: the only membership is deactivated
+    if tenant_id is not None:
+        raise _no_membership()
+    raise Unauthenticated("No user is registered for this identity.", code="unknown_subject")
 
 
 def _principal(row, *, token_id: uuid.UUID | None = None) -> Principal:

@@ -15,7 +15,7 @@ from models.jobs import BackgroundJob
 from models.workflows import WorkflowIgnoreRule
 from services import audit
 from services.errors import Conflict, InvalidInput
-from services.rows import flush_unique, get_or_404
+from services.rows import flush_unique, get_or_404, unchanged
 from services.workflow_ignore import MAX_RULES, validate_ignore_rules
 
 
@@ -69,6 +69,9 @@ def update(
         _validate(fields["rule"])
     for name, value in fields.items():
         setattr(row, name, value)
+    if unchanged(row):
+        row.rehash_job = None
+        return row
     flush_unique("This rule exists already.")
     audit.record(
         "ignore_rule.update",

@@ -40,6 +40,7 @@ from models.environments import Environment
 from models.executions import Execution
 from models.workflows import WorkflowEnvMap
 from services import entitlements, environments, execution_gaps
+from services import execution_rollups as rollups
 from services.bulk import json_page
 from services.errors import Unavailable
 from services.n8n import N8nClient, N8nError, N8nNotFound, N8nResponseTooLarge
@@ -277,11 +278,14 @@ def _dig(value: Any, *keys: str) -> Any:
 def _delete(env: Environment, execution_ids: list[str]) -> int:
     if not execution_ids:
         return 0
-    return db.execute(
-        Execution.__table__.delete().where(
-            Execution.environment_id == env.id, Execution.n8n_execution_id.in_(execution_ids)
-        )
-    ).rowcount
+    table = Execution.__table__
+    hours = db.scalars(
+        table.delete()
+        .where(table.c.environment_id == env.id, table.c.n8n_execution_id.in_(execution_ids))
+        .returning(rollups.hour_of(table.c.started_at))
+    ).all()
+    rollups.refresh(env.tenant_id, env.id, hours)
+    return len(hours)
 
 
 def _retention_cutoff() -> datetime | None:
@@ -440,7 +444,10 @@ def _upsert_statement():
         index_elements=["tenant_id", "environment_id", "n8n_execution_id"],
         set_={**values, "updated_at": func.now()},
         where=changed,
-    ).returning(literal_column("executions.xmax = 0").label("inserted"))
+    ).returning(
+        literal_column("executions.xmax = 0").label("inserted"),
+        rollups.hour_of(table.c.started_at).label("hour"),
+    )
 
 
 _UPSERT = _upsert_statement()
@@ -475,15 +482,12 @@ def upsert_page(
         }
     if not rows:
         return 0, 0
-    written = (
-        db.execute(
-            _UPSERT,
-            {"tenant_id": env.tenant_id, "environment_id": env.id, "rows": list(rows.values())},
-        )
-        .scalars()
-        .all()
-    )
-    inserted = sum(written)
+    written = db.execute(
+        _UPSERT,
+        {"tenant_id": env.tenant_id, "environment_id": env.id, "rows": list(rows.values())},
+    ).all()
+    rollups.refresh(env.tenant_id, env.id, (row.hour for row in written))
+    inserted = sum(row.inserted for row in written)
     return inserted, len(written) - inserted
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from sqlalchemy import Select, func, select
 from jobs import core
 from models.db import db
 from models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob
-from services.errors import Conflict, InvalidInput
+from services.errors import Conflict, DomainError, InvalidInput
 
 #: Most jobs one bulk rerun may start.
 MAX_BULK_RERUN = 500
@@ -55,8 +56,15 @@ class BulkRerun:
     skipped: list[dict] = field(default_factory=list)
 
 
-def bulk_rerun(filters: JobFilters, *, dry_run: bool, user_id: uuid.UUID | None) -> BulkRerun:
-    """Rerun every finished job matching ``filters`` (active ones are skipped)."""
+def bulk_rerun(
+    filters: JobFilters,
+    *,
+    dry_run: bool,
+    user_id: uuid.UUID | None,
+    refusal: Callable[[str], DomainError | None] = lambda _job_type: None,
+) -> BulkRerun:
+    """Rerun every finished job matching ``filters``; active ones, and kinds ``refusal``
+    (given the kind) refuses to the caller, are skipped."""
     if filters.statuses and set(filters.statuses) & set(ACTIVE_STATUSES):
         raise InvalidInput("Only finished jobs can be rerun; filter on finished statuses.")
     query = list_query(filters).where(BackgroundJob.status.in_(TERMINAL_STATUSES))
@@ -68,20 +76,28 @@ def bulk_rerun(filters: JobFilters, *, dry_run: bool, user_id: uuid.UUID | None)
         )
     outcome = BulkRerun(dry_run=dry_run, matched=len(jobs))
     for job in jobs:
+        if refused := refusal(job.job_type):
+            outcome.skipped.append({"job_id": job.id, "job_type": job.job_type, **_why(refused)})
+            continue
         if dry_run:
             outcome.rerun.append({"job_id": job.id, "job_type": job.job_type})
             continue
         try:
             new = core.rerun(job.id, user_id=user_id)
         except Conflict as conflict:
-            outcome.skipped.append({"job_id": job.id, "reason": conflict.message})
+            outcome.skipped.append({"job_id": job.id, "job_type": job.job_type, **_why(conflict)})
         else:
             outcome.rerun.append({"job_id": job.id, "new_job_id": new.id})
     return outcome
 
 
+def _why(error: DomainError) -> dict:
+    return {"reason": error.message}
+
+
 def stats() -> dict:
-    """Counts by status and kind, queue depths, and the age of the oldest pending job."""
+    """The current tenant's counts by status and kind, and the age of its oldest pending job,
+    from PostgreSQL alone: broker-wide queue depths are for operators (queue_depths)."""
     counts = db.execute(
         select(BackgroundJob.status, BackgroundJob.job_type, func.count()).group_by(
             BackgroundJob.status, BackgroundJob.job_type
@@ -98,7 +114,6 @@ def stats() -> dict:
     return {
         "by_status": by_status,
         "by_job_type": by_type,
-        "queues": queue_depths(),
         "oldest_pending_age_seconds": (
             (datetime.now(UTC) - oldest).total_seconds() if oldest else None
         ),
@@ -106,7 +121,8 @@ def stats() -> dict:
 
 
 def queue_depths() -> dict[str, dict[str, int]]:
-    """Messages waiting in each queue the registered kinds use (ready and delayed)."""
+    """Messages waiting in each queue the registered kinds use (ready and delayed), all tenants
+    together: for operators (CLI, metrics), never a tenant's API answer."""
     broker = dramatiq.get_broker()
     queues = sorted({p.queue for p in core.registered_policies()})
     pipe = broker.client.pipeline()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -27,6 +28,32 @@ _request_id: Callable[[], str | None] = lambda: None  # noqa: E731 - replaced by
 #: Log formats LOG_FORMAT accepts.
 FORMATS = ("json", "text")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process_name)s] %(name)s: %(message)s"
+
+
+#: PostgreSQL's DETAIL line quotes row values (a duplicate key, a failing row): SQLAlchemy's
+#: hide_parameters keeps the statement's parameters out, this keeps the server's echo out.
+_DATABASE_DETAIL = re.compile(r"^DETAIL:.*$", re.MULTILINE)
+_WITHHELD = "DETAIL: (withheld from logs: it quotes row values)"
+
+
+def redact(text: str) -> str:
+    """``text`` without the database's quotes of row values."""
+    return _DATABASE_DETAIL.sub(_WITHHELD, text)
+
+
+class _Redacting:
+    """A formatter whose exception texts pass through redact()."""
+
+    def formatException(self, ei) -> str:
+        return redact(super().formatException(ei))
+
+
+class _JsonFormatter(_Redacting, OrjsonFormatter):
+    pass
+
+
+class _TextFormatter(_Redacting, logging.Formatter):
+    pass
 
 
 def use_request_id(accessor: Callable[[], str | None]) -> None:
@@ -58,11 +85,14 @@ class ContextFilter(logging.Filter):
         request_id = _request_id()
         if request_id:
             record.request_id = request_id
+        message = record.getMessage()
+        if "DETAIL:" in message:
+            record.msg, record.args = redact(message), ()
         return True
 
 
 def json_formatter() -> logging.Formatter:
-    return OrjsonFormatter(
+    return _JsonFormatter(
         ["levelname", "name", "message"],
         rename_fields={"levelname": "level", "name": "logger", "process_name": "process"},
         timestamp="time",
@@ -72,7 +102,7 @@ def json_formatter() -> logging.Formatter:
 def _formatter(fmt: str) -> logging.Formatter:
     if fmt not in FORMATS:
         raise ValueError(f"LOG_FORMAT is one of {', '.join(FORMATS)}, not {fmt!r}")
-    return json_formatter() if fmt == "json" else logging.Formatter(_TEXT_FORMAT)
+    return json_formatter() if fmt == "json" else _TextFormatter(_TEXT_FORMAT)
 
 
 def configure(level: str, *, process: str, fmt: str = "json", stream: Any = None) -> None:

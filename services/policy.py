@@ -45,6 +45,8 @@ UNIGNORE = "unignore"
 UNLINK = "unlink"
 #: Drift resolution: the running version becomes the approved one (system.md §4.2, row 17).
 KEEP_HOTFIX = "keep_hotfix"
+#: Turning a workflow on or off in n8n through the platform (system.md §2 row 19).
+ACTIVATE = "activate"
 
 ACTIONS = (
     REFRESH,
@@ -62,6 +64,7 @@ ACTIONS = (
     UNIGNORE,
     UNLINK,
     KEEP_HOTFIX,
+    ACTIVATE,
 )
 
 

@@ -24,6 +24,12 @@ def get_or_404(model: type[T], key: uuid.UUID, message: str) -> T:
     return row
 
 
+def unchanged(row: object) -> bool:
+    """Whether the values just set on ``row`` are those it had: a no-op change, which a
+    service neither writes nor audits."""
+    return not db.is_modified(row)
+
+
 def flush_unique(message: str) -> None:
     """Flush pending changes; a unique violation rolls back and becomes Conflict (409)."""
     try:

@@ -11,7 +11,7 @@ from models.db import db
 from models.tenancy import ApiToken
 from services import audit
 from services.errors import Conflict, NotFound
-from services.identity import forget_principals, hash_token, new_token
+from services.identity import hash_token, new_token, principals_changed
 
 #: Characters of a token kept in clear so lists can tell tokens apart.
 DISPLAY_PREFIX_CHARS = 12
@@ -59,7 +59,7 @@ def revoke_token(user_id: uuid.UUID, token_id: uuid.UUID) -> ApiToken:
     token.revoked_at = datetime.now(UTC)
     audit.record("token.revoke", resource_type="api_token", resource_id=token.id)
     db.commit()
-    forget_principals()
+    principals_changed()
     return token
 
 

@@ -75,3 +75,17 @@ def audit_actions(app, tenant, prefix: str) -> list[tuple[str, dict | None, dict
             .order_by(AuditLog.created_at)
         ).all()
     return [tuple(row) for row in found]
+
+
+def wait_job(client, tenant, job_id, timeout: float = 30.0) -> dict:
+    """Poll a job through the API until it ends; its row."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}", headers=tenant.viewer).json
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {job}")

@@ -115,6 +115,9 @@ def settings(database, worker_id: str, tmp_path_factory) -> Settings:
         supabase_jwt_audience="authenticated",
         encryption_keys=(new_key_entry("test-1"),),
         data_dir=str(tmp_path_factory.mktemp("data")),
+        # Every test shares one client address: only tests of the limits set them low.
+        auth_failures_per_address="10000/minute",
+        auth_failures_per_credential="10000/minute",
         testing=True,
     ).normalized()
 

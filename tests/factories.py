@@ -68,6 +68,37 @@ class Factory:
         env, _ = self.run_as(tenant_id, environments.create, user_id=None, **values)
         return env
 
+    def member(self, tenant_id: uuid.UUID, subject: str, *, role: str = "developer") -> uuid.UUID:
+        """A user of ``tenant_id`` whose invitation the person signed in as ``subject``
+        accepted (the only way a subject gets bound); returns the user's id."""
+        from services import invitations
+
+        user = self.run_as(
+            tenant_id,
+            users.create_user,
+            email=f"{role}-{uuid.uuid4().hex[:8]}@member.example",
+            role=role,
+        )
+        with self.app.app_context():
+            try:
+                return invitations.accept(user.invitation.token, subject=subject)
+            finally:
+                reset_context()
+
+    def plan(self, tenant_id: uuid.UUID, plan_name: str) -> None:
+        """Put ``tenant_id`` on the plan named ``plan_name`` (as a subscription sync would)."""
+        from sqlalchemy import select
+
+        from models.billing import Plan, TenantPlan
+        from models.db import db
+
+        def subscribe():
+            plan_id = db.scalar(select(Plan.id).where(Plan.name == plan_name))
+            db.add(TenantPlan(tenant_id=tenant_id, provider="n8n", plan_id=plan_id))
+            db.commit()
+
+        self.run_as(tenant_id, subscribe)
+
     def run_as(self, tenant_id: uuid.UUID, func, /, *args, **kwargs):
         """Call a service function as ``tenant_id``, the way a request or job would."""
         with self.app.app_context(), tenant_scope(tenant_id):

@@ -17,8 +17,19 @@ from services import logs
 from services.config import Settings, configure
 from services.git import announce_storage
 from services.secrets import configuration_problem
-from web import api, cli, health, index, observability, ui
+from web import (
+    api,
+    cli,
+    health,
+    index,
+    observability,
+    request_context,
+    request_guard,
+    security_headers,
+    ui,
+)
 from web.errors import ApiWithErrors, register_error_handlers
+from web.throttle import AuthThrottle
 
 ALEMBIC_INI = str(Path(__file__).resolve().parent.parent / "alembic.ini")
 
@@ -55,6 +66,11 @@ def create_app(config: Settings | None = None) -> Flask:
         logging.getLogger(__name__).error(problem)
     announce_storage(settings)
     app = Flask(__name__)
+    # The request id first: every later hook's refusal carries it; then the size limits,
+    # then the checks of what was sent. The id converter before any route is added.
+    request_context.init_app(app)
+    observability.init_app(app)
+    request_guard.init_app(app)
     app.config.update(
         SETTINGS=settings,
         TESTING=settings.testing,
@@ -73,7 +89,11 @@ def create_app(config: Settings | None = None) -> Flask:
                     "bearerAuth": {
                         "type": "http",
                         "scheme": "bearer",
-                        "description": "A personal API token (n8o_pat_...) or a Supabase JWT",
+                        "description": (
+                            "A personal API token (n8o_pat_...) or a Supabase JWT. A JWT"
+                            " whose subject belongs to several tenants names the tenant of"
+                            " each request in the X-Tenant-ID header (its id)."
+                        ),
                     }
                 }
             },
@@ -85,16 +105,18 @@ def create_app(config: Settings | None = None) -> Flask:
     setup_broker(settings)
     load_actors()
     app.extensions["n8nops_redis"] = redis.Redis.from_url(settings.redis_url)
+    app.extensions["n8nops_auth_throttle"] = AuthThrottle(settings)
 
     rest = ApiWithErrors(
         app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)}
     )
     app.extensions["n8nops_api"] = rest
+    request_guard.register_converter(rest)
     api.register(rest)
     app.register_blueprint(health.bp)
     app.register_blueprint(index.bp)
     ui.register(app)
-    observability.init_app(app)
+    security_headers.init_app(app)
     register_error_handlers(app)
     cli.register(app)
     app.teardown_request(_end_transaction)

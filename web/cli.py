@@ -34,6 +34,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(issue_token)
     app.cli.add_command(jobs_group)
     app.cli.add_command(rotate_secrets)
+    # Imported here: its commands reuse this module's helpers.
+    from web.cli_canonical import canonical_group
+
+    app.cli.add_command(canonical_group)
 
 
 @click.command("create-tenant")
@@ -51,15 +55,13 @@ def create_tenant(name: str, slug: str) -> None:
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
 @click.option("--name")
-@click.option("--supabase-auth-id", help="The JWT subject that signs this user in")
 @_clear_errors
-def create_user(slug: str, email: str, role: str, name: str | None, supabase_auth_id) -> None:
-    """Create a user with a role in a tenant."""
+def create_user(slug: str, email: str, role: str, name: str | None) -> None:
+    """Invite a user with a role into a tenant; prints the invitation token to pass on."""
     with tenant_scope(tenants.tenant_id_for_slug(slug)):
-        user = users.create_user(
-            email=email, role=role, name=name, supabase_auth_id=supabase_auth_id
-        )
+        user = users.create_user(email=email, role=role, name=name)
     click.echo(f"user {user.email} {user.id} ({user.role})")
+    click.echo(f"invitation {user.invitation.token} (expires {user.invitation.expires_at:%c})")
 
 
 @click.command("issue-token")
@@ -120,6 +122,14 @@ def jobs_rerun(slug: str, job_id) -> None:
     """Start a new job like a finished one; prints the new job's id."""
     with tenant_scope(tenants.tenant_id_for_slug(slug)):
         click.echo(core.rerun(job_id, user_id=None).id)
+
+
+@jobs_group.command("queues")
+@_clear_errors
+def jobs_queues() -> None:
+    """Messages waiting in each broker queue, all tenants together (operators only)."""
+    for queue, depth in jobs.queue_depths().items():
+        click.echo(f"{queue:<20} ready {depth['ready']:>6}  delayed {depth['delayed']:>6}")
 
 
 @click.command("rotate-secrets")

@@ -124,7 +124,7 @@ def test_planted_git_secrets_never_leak(
         "files on disk": _files(store.root()),
         "command lines": "\n".join(argv),
     }
-    assert "auth" in everything["tables"]  # the failures really were recorded
+    assert "credentials" in everything["tables"]  # the failures really were recorded
     for where, content in everything.items():
         for secret in (PLANTED, basic, key_body):
             assert secret not in content, f"a secret leaked into {where}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -126,6 +127,15 @@ def test_failed_attempts_are_retried_then_succeed(app, tenant, worker):
     assert first["error_class"] == "builtins.RuntimeError"
     assert first["error_message"] == "attempt 1 fails on purpose"
     assert (second["attempt"], second["outcome"], second["error_class"]) == (2, "completed", None)
+
+
+def test_a_failed_attempt_logs_its_traceback(app, tenant, worker, caplog):
+    caplog.set_level(logging.WARNING, logger="jobs.actor")
+    job_id = start_job(app, tenant.id, params={"succeed_on_attempt": 2})
+    assert wait_for(app, tenant.id, job_id).status == "completed"
+    (record,) = [r for r in caplog.records if r.getMessage().endswith("attempt 1 failed")]
+    assert str(job_id) in record.getMessage()
+    assert "attempt 1 fails on purpose" in caplog.text and "Traceback" in caplog.text
 
 
 def test_a_job_out_of_attempts_fails_with_its_error(app, tenant, worker):

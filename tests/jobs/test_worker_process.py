@@ -31,6 +31,9 @@ def start_worker(settings):
             "REDIS_URL": settings.redis_url,
             "DRAMATIQ_NAMESPACE": settings.dramatiq_namespace,
             "ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
+            # Jobs that reach fake n8n instances (loopback) and embedded Git repositories.
+            "ALLOW_PRIVATE_NETWORKS": "true",
+            "DATA_DIR": settings.data_dir,
             "LOG_LEVEL": "WARNING",
             "N8NOPS_ENV_FILE": "",
         }

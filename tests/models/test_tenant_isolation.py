@@ -12,6 +12,11 @@ import models
 from services.dbadmin import DatabaseRoles
 from tests.rowgen import RowBuilder
 
+#: Tenant tables the app role may only INSERT into and SELECT from.
+APPEND_ONLY = ("audit_logs",)
+#: Global catalogue tables the app role only reads.
+CATALOGUE = ("plans", "plan_features", "plan_limits", "features", "providers", "provider_plans")
+
 SET_TENANT = text("SELECT set_config('app.tenant_id', :t, true)")
 
 
@@ -109,6 +114,8 @@ def test_tenant_a_cannot_touch_tenant_b_rows(app_engine, tenant_tables, two_tena
         " SELECT count(*) FROM d",
     }
     for table in tenant_tables:
+        if operation != "select" and table in APPEND_ONLY:
+            continue  # refused outright: test_audit_logs_are_append_only_for_the_app_role
         with app_engine.begin() as conn:
             _as_tenant(conn, a)
             touched = conn.scalar(text(statements[operation].format(t=table)), {"b": b})
@@ -125,8 +132,9 @@ def test_tenant_a_cannot_insert_or_move_rows_into_tenant_b(app_engine, tenant_ta
         with app_engine.connect() as conn, rls, conn.begin():
             _as_tenant(conn, a)
             RowBuilder(conn, b).build(models.Base.metadata.tables[table])
-        rls = pytest.raises(ProgrammingError, match="row-level")
-        with app_engine.connect() as conn, rls, conn.begin():
+        refused = "permission denied" if table in APPEND_ONLY else "row-level"
+        denied = pytest.raises(ProgrammingError, match=refused)
+        with app_engine.connect() as conn, denied, conn.begin():
             _as_tenant(conn, a)
             conn.execute(text(f"UPDATE {table} SET tenant_id = :b"), {"b": b})
 
@@ -144,9 +152,34 @@ def test_tenants_table_shows_only_the_current_tenant(app_engine, two_tenants):
         assert list(conn.scalars(text("SELECT id FROM tenants"))) == [two_tenants["a"]]
 
 
-def test_app_role_cannot_write_global_tables(app_engine):
+@pytest.mark.parametrize("table", CATALOGUE)
+@pytest.mark.parametrize("statement", ["DELETE FROM {t}", "UPDATE {t} SET created_at = now()"])
+def test_app_role_cannot_write_global_tables(app_engine, table, statement):
     with app_engine.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
-        conn.execute(text("DELETE FROM plans"))
+        conn.execute(text(statement.format(t=table)))
+
+
+def test_app_role_cannot_insert_into_global_tables(app_engine):
+    with app_engine.connect() as conn:
+        for table in CATALOGUE:
+            with pytest.raises(ProgrammingError, match="permission denied"), conn.begin():
+                RowBuilder(conn, None).build(models.Base.metadata.tables[table])
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_logs SET action = 'x'", "DELETE FROM audit_logs", "TRUNCATE audit_logs"],
+)
+def test_audit_logs_are_append_only_for_the_app_role(app_engine, two_tenants, statement):
+    a = two_tenants["a"]
+    with app_engine.connect() as conn:
+        with conn.begin():
+            _as_tenant(conn, a)
+            assert conn.scalar(text("SELECT count(*) FROM audit_logs")) >= 1
+            RowBuilder(conn, a).build(models.Base.metadata.tables["audit_logs"])
+        with pytest.raises(ProgrammingError, match="permission denied"), conn.begin():
+            _as_tenant(conn, a)
+            conn.execute(text(statement))
 
 
 def test_app_role_is_no_superuser_owns_nothing_and_cannot_bypass_rls(app_engine):

@@ -53,6 +53,7 @@ def test_a_request_logs_its_request_id_and_tenant(make_app, tenant, log_lines):
 def test_outside_a_request_or_job_no_context_is_invented(log_lines):
     logging.getLogger("x").info("plain")
     (line,) = log_lines()
+    print(line)
     assert not {"request_id", "tenant_id", "job_id", "job_type"} & line.keys()
 
 
@@ -88,3 +89,28 @@ def test_the_text_format_is_for_humans(log_lines):
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         logs.configure("INFO", process="clock", fmt="xml")
     assert root.handlers
+
+
+def test_logs_never_hold_sql_parameters_or_the_rows_they_quote(app, tenant, log_lines):
+    """A duplicate key's error names the value twice: in the statement's parameters and in
+    PostgreSQL's DETAIL line (sent for tables without row-level security, like this one).
+    Neither reaches a log line."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from models.db import db
+
+    email = f"someone@{tenant.slug}.example"
+    with app.app_context(), tenant_scope(tenant.id):
+        db.execute(text("CREATE TEMP TABLE probe (email text UNIQUE)"))
+        insert = text("INSERT INTO probe VALUES (:e)")
+        db.execute(insert, {"e": email})
+        with pytest.raises(IntegrityError) as caught:
+            db.execute(insert, {"e": email})
+        db.rollback()
+    assert "hide_parameters" in str(caught.value)
+    assert f"=({email})" in str(caught.value)  # the server's DETAIL line quotes it
+    logging.getLogger("tests").error("insert failed: %s", caught.value, exc_info=caught.value)
+    (line,) = log_lines()
+    assert email not in json.dumps(line)
+    assert "withheld" in line["message"] and "withheld" in line["exc_info"]

@@ -29,12 +29,15 @@ EXPECTED = {
     "unlink": (A, W, B),
     # system.md §4.2 row 17: the running version becomes the approved one; DEV is its own truth.
     "keep_hotfix": (B, A, A),
+    # system.md §2 row 19: activate / deactivate through the platform.
+    "activate": (A, A, A),
 }
 ADMIN_ONLY = {
     ("deploy_inbound", "production"),
     ("restore", "production"),
     ("keep_hotfix", "staging"),
     ("keep_hotfix", "production"),
+    ("activate", "production"),
 }
 CLASSES = ("dev", "staging", "production")
 

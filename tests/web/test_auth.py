@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 
 from models.db import db, tenant_scope
 from models.tenancy import ApiToken
-from services import users
 from tests.conftest import JWT_SECRET
 
 
@@ -27,13 +26,8 @@ def _jwt(sub: str, *, secret=JWT_SECRET, aud="authenticated", exp_in=300):
 @pytest.fixture
 def jwt_user(factory, tenant):
     sub = f"supabase-{tenant.slug}"
-    factory.run_as(
-        tenant.id,
-        users.create_user,
-        email=f"jwt@{tenant.slug}.example",
-        role="developer",
-        supabase_auth_id=sub,
-    )
+    factory.plan(tenant.id, "pro")
+    factory.member(tenant.id, sub, role="developer")
     return sub
 
 
@@ -190,13 +184,8 @@ def test_jwt_verified_against_a_jwks_url(make_app, jwks_server, factory, tenant)
         supabase_jwt_issuer="https://example.supabase.co/auth/v1",
     )
     sub = f"rsa-{tenant.slug}"
-    factory.run_as(
-        tenant.id,
-        users.create_user,
-        email=f"rsa@{tenant.slug}.example",
-        role="viewer",
-        supabase_auth_id=sub,
-    )
+    factory.plan(tenant.id, "pro")
+    factory.member(tenant.id, sub, role="viewer")
     claims = {
         "sub": sub,
         "aud": "authenticated",
@@ -218,9 +207,13 @@ def test_jwt_verified_against_a_jwks_url(make_app, jwks_server, factory, tenant)
 
 
 @pytest.fixture
-def short_principal_cache(monkeypatch):
-    from services import identity
+def short_principal_cache(monkeypatch, client, tenant):
+    from services import broadcast, identity
 
+    # The broadcast listener starts with the first token: its subscribing (which forgets
+    # every principal) must be over before a test relies on what is remembered.
+    client.get("/api/v1/me", headers=tenant.admin)
+    assert broadcast.wait_subscribed(5)
     monkeypatch.setattr(identity, "PRINCIPAL_CACHE_S", 0.3)
     identity.forget_principals()
 

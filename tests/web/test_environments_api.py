@@ -72,6 +72,40 @@ def test_the_free_plan_allows_two_environments(client, tenant, fake_n8n):
     assert response.json["details"]["limit"] == 2
 
 
+def test_provider_is_accepted_on_create_and_validated(client, tenant, fake_n8n):
+    assert _create(client, tenant, fake_n8n).json["provider"] == "n8n"  # the default
+    assert _create(client, tenant, fake_n8n, provider="n8n").status_code == 201
+    refused = _create(client, tenant, fake_n8n, provider="zapier")
+    assert refused.status_code == 422
+    assert "provider" in refused.json["details"]["fields"]["json"]
+
+
+def test_conflicts_and_unsafe_urls_are_reported_before_the_plan_limit(
+    client, make_app, tenant, fake_n8n
+):
+    names = [_create(client, tenant, fake_n8n).json["name"] for _ in range(2)]  # the free plan's
+    duplicate = _create(client, tenant, fake_n8n, name=names[0])
+    assert duplicate.status_code == 409 and duplicate.json["error"] == "duplicate"
+    assert _create(client, tenant, fake_n8n).json["error"] == "plan_limit_reached"
+    strict = make_app(allow_private_networks=False).test_client()
+    unsafe = _create(strict, tenant, fake_n8n, url="http://169.254.169.254/")
+    assert unsafe.status_code == 400 and unsafe.json["error"] == "unsafe_url"
+
+
+def test_the_openapi_declares_nullable_environment_fields(client):
+    schema = client.get("/openapi.json").json["components"]["schemas"]["Environment"]
+    nullable = {name for name, prop in schema["properties"].items() if prop.get("nullable")}
+    assert nullable >= {
+        "n8n_version_family",
+        "connection_checked_at",
+        "connection_error",
+        "last_heartbeat_at",
+        "last_sync_at",
+        "last_execution_sync_at",
+        "last_credential_sync_at",
+    }
+
+
 @pytest.mark.parametrize(
     ("fields", "status"),
     [

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.servers import chromium, get, gunicorn
+from tests.web.gunicorn_process import free_port, get, gunicorn
 
 
 @pytest.fixture(scope="module")
 def web(settings, tmp_path_factory):
     """gunicorn serving the app; yields (base URL, metrics URL, its stdout, its HOME)."""
     home = tmp_path_factory.mktemp("home")
+    metrics_port = free_port()
     # Its own namespace: its presence reports must not meet other tests' key rotations.
     namespace = f"{settings.dramatiq_namespace}-gunicorn"
-    with gunicorn(settings, home, namespace) as server:
-        yield server["base"], server["metrics"], server["log"], home
+    env = {"WEB_METRICS_PORT": str(metrics_port), "DRAMATIQ_NAMESPACE": namespace}
+    with gunicorn(settings, home, **env) as (base, out):
+        yield base, f"http://127.0.0.1:{metrics_port}/metrics", out, home
 
 
 def _access_lines(out: Path) -> list[dict]:
@@ -82,11 +84,29 @@ def test_header_limits_answer_in_the_error_shape_where_the_app_can(web):
 
 
 def test_docs_render_in_a_browser_without_internet(web, tmp_path):
+    from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser = chromium(tmp_path / "profile")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        # Every host but loopback is unreachable: a CDN asset would fail to load.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver")
+    browser = webdriver.Chrome(options=options, service=service)
     try:
         browser.get(f"{web[0]}/docs")
         WebDriverWait(browser, 30).until(
@@ -123,8 +143,8 @@ def test_a_stopping_worker_ends_its_event_streams(settings, tenant, tmp_path):
     from urllib.parse import urlsplit
 
     namespace = f"{settings.dramatiq_namespace}-stop"
-    with gunicorn(settings, tmp_path, namespace) as server:
-        address = urlsplit(server["base"])
+    with gunicorn(settings, tmp_path, DRAMATIQ_NAMESPACE=namespace) as (base, _):
+        address = urlsplit(base)
         stream = socket.create_connection((address.hostname, address.port), timeout=30)
         stream.sendall(
             b"GET /api/v1/events/stream HTTP/1.0\r\n"

@@ -3,23 +3,12 @@ the tenant's digests in a job."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
-from tests.canonical import audit_actions, rows, sync_env
+from tests.canonical import audit_actions, rows, sync_env, wait_job
 from tests.fake_n8n.server import sample_workflow
 
 URL = "/api/v1/ignore-rules"
-
-
-def _wait(client, tenant, job_id, timeout=20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}", headers=tenant.viewer).json
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 def test_create_read_update_delete_with_audit(app, client, tenant):
@@ -81,7 +70,7 @@ def test_the_rehash_job_recomputes_stored_digests(
     paris = fake_n8n.add_workflow({**sample_workflow("A"), "settings": {"timezone": "Asia/Tokyo"}})
     sync_env(factory, tenant, environment)
     created = client.post(URL, json={"rule": "$.settings.timezone"}, headers=tenant.admin).json
-    job = _wait(client, tenant, created["rehash_job"]["id"])
+    job = wait_job(client, tenant, created["rehash_job"]["id"])
     assert job["status"] == "completed", job
     assert job["result"]["runtime"] >= 1
     found = rows(app, tenant, environment)

@@ -163,7 +163,34 @@ def test_stats_count_by_status_and_kind(app, client, tenant):
     assert stats["by_status"] == {"pending": 1, "cancelled": 1}
     assert stats["by_job_type"] == {"noop": {"pending": 1, "cancelled": 1}}
     assert stats["oldest_pending_age_seconds"] >= 0
-    assert stats["queues"]["default"]["ready"] >= 1
+    assert "queues" not in stats
+
+
+def test_stats_show_only_the_callers_tenant(app, client, tenant, other_tenant):
+    start_job(app, other_tenant.id)
+    stats = client.get("/api/v1/jobs/stats", headers=tenant.admin).json
+    assert stats == {"by_status": {}, "by_job_type": {}, "oldest_pending_age_seconds": None}
+
+
+def test_every_role_sees_a_failed_jobs_error_but_never_its_traceback(app, client, tenant):
+    from jobs import attempts
+
+    job_id = start_job(app, tenant.id)
+    claim = attempts.claim(job_id, tenant.id, message_id="m1")
+    try:
+        raise RuntimeError("the n8n instance said no")
+    except RuntimeError as error:
+        assert attempts.finish(claim, "failed", error=error)
+    for role in ("viewer", "developer", "admin"):
+        for url in (f"/api/v1/jobs/{job_id}", "/api/v1/jobs?status=failed"):
+            response = client.get(url, headers=tenant.headers(role))
+            body = response.get_data(as_text=True)
+            assert "Traceback" not in body and "test_jobs_api.py" not in body
+            job = response.json if isinstance(response.json, dict) else response.json[0]
+            assert job["error"] == {
+                "class": "builtins.RuntimeError",
+                "message": "the n8n instance said no",
+            }
 
 
 def test_idempotency_key_header_returns_the_same_job(client, tenant, worker):

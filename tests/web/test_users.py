@@ -8,7 +8,8 @@ from models.audit import AuditLog
 from models.db import db, tenant_scope
 
 
-def test_admin_invites_a_user_who_then_appears_in_the_list(client, tenant):
+def test_admin_invites_a_user_who_then_appears_in_the_list(client, factory, tenant):
+    factory.plan(tenant.id, "pro")
     created = client.post(
         "/api/v1/users",
         json={"email": "New.Person@Example.com", "role": "developer", "name": "New Person"},
@@ -42,7 +43,8 @@ def test_invalid_body_is_a_422_with_field_errors(client, tenant):
     assert set(response.json["details"]["fields"]["json"]) == {"email", "role"}
 
 
-def test_pagination_pages_and_links(client, tenant):
+def test_pagination_pages_and_links(client, factory, tenant):
+    factory.plan(tenant.id, "pro")
     for n in range(4):
         client.post(
             "/api/v1/users",

@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from web.api import (
+    canonical,
+    credential_mappings,
     credentials,
+    deployments,
     environment_drift,
     environment_types,
     environments,
@@ -13,9 +16,13 @@ from web.api import (
     executions,
     git,
     ignore_rules,
+    invitations,
     jobs,
     live,
     me,
+    pipelines,
+    promotions,
+    snapshots,
     tokens,
     users,
     workflow_policy,
@@ -26,6 +33,7 @@ PREFIX = "/api/v1"
 
 BLUEPRINTS = (
     me.blp,
+    invitations.blp,
     users.blp,
     tokens.blp,
     jobs.blp,
@@ -39,6 +47,12 @@ BLUEPRINTS = (
     ignore_rules.blp,
     workflow_policy.blp,
     environment_drift.blp,
+    canonical.blp,
+    snapshots.blp,
+    pipelines.blp,
+    promotions.blp,
+    deployments.blp,
+    credential_mappings.blp,
     live.blp,
 )
 

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from models.environments import DRIFT_HANDLING_MODES, ENVIRONMENT_CLASSES
+from models.environments import DRIFT_HANDLING_MODES, ENVIRONMENT_CLASSES, PROVIDERS
 from services import environments
 from web.api.jobs import JobSchema, accepted
 from web.auth import current_principal, requires
@@ -29,7 +29,11 @@ class EnvironmentSchema(ma.Schema):
         metadata={"description": "Write-only: stored encrypted, never returned"},
     )
     has_api_key = ma.fields.Method("_has_api_key", dump_only=True)
-    provider = ma.fields.String(dump_only=True)
+    provider = ma.fields.String(
+        load_default="n8n",
+        validate=ma.validate.OneOf(PROVIDERS),
+        metadata={"description": "The automation platform it runs"},
+    )
     environment_class = ma.fields.String(
         required=True, validate=ma.validate.OneOf(ENVIRONMENT_CLASSES)
     )
@@ -48,17 +52,17 @@ class EnvironmentSchema(ma.Schema):
         metadata={"description": "Write-only: stored encrypted, never returned"},
     )
     has_github_token = ma.fields.Method("_has_github_token", dump_only=True)
-    n8n_version_family = ma.fields.String(dump_only=True)
+    n8n_version_family = ma.fields.String(dump_only=True, allow_none=True)
     connection_status = ma.fields.String(dump_only=True)
-    connection_checked_at = ma.fields.DateTime(dump_only=True)
-    connection_error = ma.fields.String(dump_only=True)
+    connection_checked_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    connection_error = ma.fields.String(dump_only=True, allow_none=True)
     consecutive_failures = ma.fields.Integer(
         dump_only=True, metadata={"description": "Failed checks in a row (heartbeat, jobs)"}
     )
-    last_heartbeat_at = ma.fields.DateTime(dump_only=True)
-    last_sync_at = ma.fields.DateTime(dump_only=True)
-    last_execution_sync_at = ma.fields.DateTime(dump_only=True)
-    last_credential_sync_at = ma.fields.DateTime(dump_only=True)
+    last_heartbeat_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    last_sync_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    last_execution_sync_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    last_credential_sync_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     drift_status = ma.fields.String(dump_only=True)
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import marshmallow as ma
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from models.executions import NORMALIZED_STATUSES
 from services import executions
 from web.auth import requires
-from web.pagination import MAX_LIMIT
+from web.pagination import MAX_LIMIT, link_url
 
 blp = Blueprint(
     "executions", __name__, url_prefix="/executions", description="Executions ingested from n8n"
@@ -139,9 +136,7 @@ def next_page_headers(next_cursor: str | None) -> dict[str, str]:
     """X-Next-Cursor and a rel="next" Link to this URL with that cursor (none on the last page)."""
     if next_cursor is None:
         return {}
-    args = request.args.to_dict(flat=False)
-    args["cursor"] = [next_cursor]
-    url = f"{request.base_url}?{urlencode(args, doseq=True)}"
+    url = link_url(cursor=next_cursor)
     return {"X-Next-Cursor": next_cursor, "Link": f'<{url}>; rel="next"'}
 
 

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from jobs import core
 from models.jobs import JOB_STATUSES, JOB_TYPES, TERMINAL_STATUSES
 from services import jobs as job_service
-from web.auth import current_principal, requires
+from web.auth import current_principal, requires, rerun_refusal
 from web.errors import ErrorSchema
 from web.pagination import PAGE_HEADERS, PageArgs, paginate
 
@@ -28,9 +28,10 @@ class ProgressSchema(ma.Schema):
 
 
 class JobErrorSchema(ma.Schema):
+    """What went wrong, for every role; the traceback stays on the server (logs, the row)."""
+
     error_class = ma.fields.String(data_key="class")
     error_message = ma.fields.String(data_key="message")
-    error_traceback = ma.fields.String(data_key="traceback")
 
 
 class JobSchema(ma.Schema):
@@ -120,15 +121,9 @@ class BulkRerunSchema(ma.Schema):
     skipped = ma.fields.List(ma.fields.Nested(BulkRerunItemSchema))
 
 
-class QueueDepthSchema(ma.Schema):
-    ready = ma.fields.Integer()
-    delayed = ma.fields.Integer()
-
-
 class JobStatsSchema(ma.Schema):
     by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     by_job_type = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict())
-    queues = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(QueueDepthSchema))
     oldest_pending_age_seconds = ma.fields.Float(allow_none=True)
 
 
@@ -182,10 +177,14 @@ class JobCancel(MethodView):
 class JobRerun(MethodView):
     @requires("jobs:rerun")
     @blp.response(202, JobSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="Starting this kind needs more")
     @blp.alt_response(409, schema=ErrorSchema, description="Still active, or its resource busy")
     def post(self, job_id):
-        """Start a new job like this finished one, linked by rerun_of_id"""
-        return accepted(core.rerun(job_id, user_id=current_principal().user_id))
+        """Start a new job like this finished one (needs the permission that starts its kind)"""
+        principal = current_principal()
+        if refused := rerun_refusal(core.get(job_id).job_type, principal):
+            raise refused
+        return accepted(core.rerun(job_id, user_id=principal.user_id))
 
 
 @blp.route("/rerun")
@@ -195,7 +194,13 @@ class JobBulkRerun(MethodView):
     @blp.response(200, BulkRerunSchema)
     def post(self, filters, dry_run):
         """Rerun every finished job matching the filters (dry_run shows which)"""
-        return job_service.bulk_rerun(filters, dry_run=dry_run, user_id=current_principal().user_id)
+        principal = current_principal()
+        return job_service.bulk_rerun(
+            filters,
+            dry_run=dry_run,
+            user_id=principal.user_id,
+            refusal=lambda job_type: rerun_refusal(job_type, principal),
+        )
 
 
 @blp.route("/stats")
@@ -203,7 +208,7 @@ class JobStats(MethodView):
     @requires("jobs:read")
     @blp.response(200, JobStatsSchema)
     def get(self):
-        """Counts by status and kind, queue depths, oldest pending age"""
+        """This tenant's job counts by status and kind, and its oldest pending age"""
         return job_service.stats()
 
 

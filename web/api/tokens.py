@@ -10,6 +10,7 @@ from services import tokens
 from web.auth import current_principal, requires
 from web.errors import ErrorSchema
 from web.pagination import PAGE_HEADERS, PageArgs, paginate
+from web.security_headers import no_store
 
 blp = Blueprint("tokens", __name__, url_prefix="/tokens", description="Personal API tokens")
 
@@ -50,6 +51,7 @@ class Tokens(MethodView):
         query = tokens.list_tokens_query(current_principal().user_id)
         return paginate(query, page=page, limit=limit)
 
+    @no_store
     @requires("tokens:own")
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, IssuedTokenSchema)

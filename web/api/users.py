@@ -15,12 +15,26 @@ from web.pagination import PAGE_HEADERS, PageArgs, paginate
 blp = Blueprint("users", __name__, url_prefix="/users", description="People of this tenant")
 
 
+class InvitationSchema(ma.Schema):
+    token = ma.fields.String(
+        metadata={"description": "Pass it to the person; shown once. They accept it signed in"}
+    )
+    expires_at = ma.fields.DateTime()
+
+
 class UserSchema(ma.Schema):
     id = ma.fields.UUID(dump_only=True)
     email = ma.fields.Email(required=True)
     name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
-    supabase_auth_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
+    supabase_auth_id = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The sign-in subject, bound when the user accepts"},
+    )
+    invitation = ma.fields.Nested(
+        InvitationSchema, dump_only=True, metadata={"description": "Only when just issued"}
+    )
     is_active = ma.fields.Boolean(dump_only=True)
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
@@ -49,9 +63,10 @@ class Users(MethodView):
     @requires("users:manage")
     @blp.arguments(UserSchema)
     @blp.response(201, UserSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="Email or identity already used")
+    @blp.alt_response(409, schema=ErrorSchema, description="Email already used")
+    @blp.alt_response(403, schema=ErrorSchema, description="The plan's member limit is reached")
     def post(self, data):
-        """Invite (create) a user with a role"""
+        """Invite a user with a role: returns the invitation token they accept signed in"""
         return users.create_user(**data)
 
 
@@ -80,3 +95,13 @@ class UserDeactivate(MethodView):
     def post(self, user_id):
         """Deactivate a user: their tokens and sessions stop working"""
         return users.update_user(user_id, is_active=False)
+
+
+@blp.route("/<uuid:user_id>/invitation")
+class UserInvitation(MethodView):
+    @requires("users:manage")
+    @blp.response(201, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="Already accepted, or inactive")
+    def post(self, user_id):
+        """Issue a new invitation for a user who has not accepted one (the old one dies)"""
+        return users.reinvite(user_id)

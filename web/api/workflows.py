@@ -7,8 +7,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from models.workflows import MAPPING_STATUSES
-from services import workflows
-from web.auth import requires
+from services import workflow_activation, workflows
+from web.auth import current_principal, requires
 from web.errors import ErrorSchema
 from web.pagination import PAGE_HEADERS, PageArgs, paginate
 
@@ -26,6 +26,10 @@ class WorkflowSchema(ma.Schema):
     n8n_workflow_id = ma.fields.String()
     workflow_name = ma.fields.String(data_key="name")
     status = ma.fields.String()
+    ignored = ma.fields.Function(
+        lambda mapping: mapping.status == "ignored",
+        metadata={"description": "Kept across syncs without being tracked (PATCH sets it)"},
+    )
     canonical_id = ma.fields.UUID(allow_none=True)
     is_active = ma.fields.Boolean(data_key="active")
     is_archived = ma.fields.Boolean(data_key="archived")
@@ -92,3 +96,65 @@ class WorkflowAcknowledgeDeletion(MethodView):
     def post(self, env_id, workflow_id):
         """Confirm a missing workflow is gone for good (status deleted)"""
         return workflows.acknowledge_deletion(env_id, workflow_id)
+
+
+class ActivationResultSchema(ma.Schema):
+    id = ma.fields.UUID()
+    n8n_workflow_id = ma.fields.String()
+    active = ma.fields.Boolean()
+    ok = ma.fields.Boolean()
+    error = ma.fields.String(allow_none=True)
+
+
+class BulkActivationSchema(ma.Schema):
+    workflow_ids = ma.fields.List(
+        ma.fields.UUID(),
+        required=True,
+        validate=ma.validate.Length(min=1, max=workflow_activation.MAX_BULK),
+    )
+
+
+def _switch(env_id, workflow_ids, *, active: bool):
+    return workflow_activation.set_active(
+        env_id, workflow_ids, active=active, principal=current_principal()
+    )
+
+
+@blp.route("/<uuid:workflow_id>/activate")
+class WorkflowActivate(MethodView):
+    @requires("workflows:manage")
+    @blp.response(200, ActivationResultSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="The environment action guard refuses")
+    def post(self, env_id, workflow_id):
+        """Activate the workflow in n8n"""
+        return _switch(env_id, [workflow_id], active=True)[0]
+
+
+@blp.route("/<uuid:workflow_id>/deactivate")
+class WorkflowDeactivate(MethodView):
+    @requires("workflows:manage")
+    @blp.response(200, ActivationResultSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="The environment action guard refuses")
+    def post(self, env_id, workflow_id):
+        """Deactivate the workflow in n8n"""
+        return _switch(env_id, [workflow_id], active=False)[0]
+
+
+@blp.route("/bulk-activate")
+class WorkflowBulkActivate(MethodView):
+    @requires("workflows:manage")
+    @blp.arguments(BulkActivationSchema)
+    @blp.response(200, ActivationResultSchema(many=True))
+    def post(self, data, env_id):
+        """Activate several workflows; each one's result"""
+        return _switch(env_id, data["workflow_ids"], active=True)
+
+
+@blp.route("/bulk-deactivate")
+class WorkflowBulkDeactivate(MethodView):
+    @requires("workflows:manage")
+    @blp.arguments(BulkActivationSchema)
+    @blp.response(200, ActivationResultSchema(many=True))
+    def post(self, data, env_id):
+        """Deactivate several workflows; each one's result"""
+        return _switch(env_id, data["workflow_ids"], active=False)

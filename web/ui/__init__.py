@@ -53,6 +53,15 @@ class SessionInterface(RedisSessionInterface):
         return super().get_cookie_secure(app) or request.is_secure
 
 
+def _same_origin_referrer(response):
+    # The API says no-referrer (web/security_headers.py); the dashboard's pages send their
+    # address to the same site only: the CSRF check over TLS compares it, and a refused form
+    # returns to the page it came from.
+    if request.blueprint and request.blueprint.startswith("ui_"):
+        response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
 def secret_key(config) -> str:
     """The configured secret key, else one derived from the first encryption key (so every
     worker of a deployment agrees without another setting)."""
@@ -86,4 +95,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(can=base.can)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    # Registered before security_headers.init_app, so it runs after it (Flask runs them in
+    # reverse) and has the last word on the dashboard's pages.
+    app.after_request(_same_origin_referrer)
     app.add_url_rule("/ui", "ui", lambda: redirect(url_for("ui_overview.overview")))

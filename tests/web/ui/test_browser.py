@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.jobs.helpers import read_job, start_job
-from tests.web.servers import ROOT, chromium, gunicorn
+from tests.web.gunicorn_process import ROOT, gunicorn
+from tests.web.servers import chromium
 
 SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
 #: Seconds a page may take to show what it should.
@@ -21,10 +22,8 @@ WAIT_S = 30
 def web(settings, tmp_path_factory):
     """gunicorn on the tests' database and broker, so this process's worker runs its jobs."""
     home = tmp_path_factory.mktemp("ui-home")
-    with gunicorn(
-        settings, home, settings.dramatiq_namespace, ALLOW_PRIVATE_NETWORKS="true"
-    ) as server:
-        yield server["base"]
+    with gunicorn(settings, home, ALLOW_PRIVATE_NETWORKS="true") as (base, _):
+        yield base
 
 
 @pytest.fixture

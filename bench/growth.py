@@ -1,0 +1,220 @@
+"""Growth: p95 of every list and analytics endpoint at 100,000 and at 1,000,000 executions per
+tenant (10 tenants, interleaved as ingestion writes them) and 10,000 then 100,000 jobs per
+tenant. Costs should stay flat: p95 under 50 ms at the larger size, at most 1.5x the smaller.
+
+Rows are loaded with set-based SQL as the benchmark's superuser (generate_series), then the
+hourly roll-ups are computed by the product's own services/execution_rollups.refresh, as
+ingestion would have. Requests run in this process through the app's test client with each
+tenant's personal token, so the figures are the request path and its queries, not HTTP.
+
+    .venv/bin/python bench/growth.py [--tenants 10] [--small 100000] [--large 1000000]
+        [--requests 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text
+
+from bench import common
+from models.db import reset_context, tenant_scope
+from services import dbadmin
+from services import execution_rollups as rollups
+
+TARGET_P95_MS = 50.0
+TARGET_GROWTH = 1.5
+#: Days the executions span (the longest analytics window is 90 days).
+SPAN_DAYS = 90
+WORKFLOWS_PER_ENVIRONMENT = 50
+
+_ENVIRONMENT = text(
+    "INSERT INTO environments (tenant_id, name, environment_class, drift_handling_mode, url)"
+    " VALUES (:tenant, 'production', 'production', 'warn_only', 'https://n8n.example.com')"
+    " RETURNING id"
+)
+#: Executions ``first``..``last`` of a sequence spread over SPAN_DAYS, tenants interleaved.
+_EXECUTIONS = text(
+    f"""
+    INSERT INTO executions (tenant_id, environment_id, n8n_execution_id, workflow_id,
+        workflow_name, status, normalized_status, started_at, finished_at, execution_time,
+        mode, error_message, error_node)
+    SELECT env.tenant_id, env.id, g::text, 'wf-' || (g % {WORKFLOWS_PER_ENVIRONMENT}),
+           'Workflow ' || (g % {WORKFLOWS_PER_ENVIRONMENT}), s.status, s.status, at,
+           at + make_interval(secs => d / 1000.0), d, 'trigger',
+           CASE s.status WHEN 'error' THEN 'failed' END,
+           CASE s.status WHEN 'error' THEN 'HTTP' END
+      FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
+      CROSS JOIN (SELECT CAST(:environments AS uuid[]) AS ids) AS envs
+      JOIN environments env ON env.id = envs.ids[1 + g % cardinality(envs.ids)]
+      CROSS JOIN LATERAL (SELECT now() - make_interval(days => {SPAN_DAYS})
+                                 * (1 - g::float / CAST(:total AS bigint)) AS at,
+                                 (50 + (g * 7919) % 5000)::int AS d,
+                                 CASE WHEN g % 10 = 0 THEN 'error' ELSE 'success' END AS status) s
+    """
+)
+_JOBS = text(
+    """
+    INSERT INTO background_jobs (tenant_id, job_type, status, params, progress, queue_name,
+        actor_name, max_attempts, triggered_by, created_at)
+    SELECT env.tenant_id, (ARRAY['sync', 'execution_ingestion', 'drift_check',
+                                 'healthcheck'])[1 + g % 4],
+           (ARRAY['completed', 'completed', 'completed', 'failed', 'cancelled'])[1 + g % 5],
+           '{}', '{}', 'default', 'noop', 3, 'schedule',
+           now() - make_interval(days => 30) * (1 - g::float / CAST(:total AS bigint))
+      FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
+      CROSS JOIN (SELECT CAST(:environments AS uuid[]) AS ids) AS envs
+      JOIN environments env ON env.id = envs.ids[1 + g % cardinality(envs.ids)]
+    """
+)
+
+
+def endpoints(env_id: uuid.UUID) -> dict[str, str]:
+    """Every list and analytics endpoint these rows feed, with the filters clients use."""
+    analytics = f"/api/v1/executions/analytics?environment_id={env_id}"
+    return {
+        "executions (newest page)": f"/api/v1/executions?environment_id={env_id}&limit=50",
+        "executions (one workflow)": "/api/v1/executions?workflow_id=wf-7&limit=50",
+        "executions (failed)": f"/api/v1/executions?environment_id={env_id}&status=error",
+        "analytics 24 h": f"{analytics}&window_hours=24",
+        "analytics 90 d": f"{analytics}&window_hours=2160",
+        "analytics 90 d, one workflow": f"{analytics}&window_hours=2160&workflow_id=wf-7",
+        "per-workflow 24 h": f"/api/v1/executions/analytics/workflows?environment_id={env_id}",
+        "per-workflow 90 d": (
+            f"/api/v1/executions/analytics/workflows?environment_id={env_id}&window_hours=2160"
+        ),
+        "jobs (newest page)": "/api/v1/jobs?limit=50",
+        "jobs (page 20)": "/api/v1/jobs?limit=50&page=20",
+        "jobs (failed)": "/api/v1/jobs?status=failed&limit=50",
+        "jobs (one kind)": "/api/v1/jobs?job_type=drift_check&limit=50",
+        "jobs stats": "/api/v1/jobs/stats",
+        "environments": "/api/v1/environments",
+    }
+
+
+def load(admin, environments: list[uuid.UUID], statement, *, first: int, last: int, total: int):
+    """Insert rows ``first``..``last`` of ``total`` in chunks (one transaction each)."""
+    chunk = 250_000
+    for start in range(first, last + 1, chunk):
+        with admin.begin() as conn:
+            conn.execute(
+                statement,
+                {
+                    "first": start,
+                    "last": min(last, start + chunk - 1),
+                    "total": total,
+                    "environments": environments,
+                },
+            )
+
+
+def refresh_rollups(admin, tenants, environments) -> None:
+    """Roll every hour of every environment up, through the product's own statement."""
+    hours = [
+        row[0]
+        for row in admin.connect().execute(
+            text(
+                "SELECT generate_series(date_bin('1 hour', now() - make_interval(days => :days),"
+                " TIMESTAMPTZ 'epoch'), now(), interval '1 hour')"
+            ),
+            {"days": SPAN_DAYS + 1},
+        )
+    ]
+    from models.db import db
+
+    for tenant, env_id in zip(tenants, environments, strict=True):
+        with tenant_scope(tenant.id):
+            for start in range(0, len(hours), 24 * 7):
+                rollups.refresh(tenant.id, env_id, hours[start : start + 24 * 7])
+                db.commit()
+        reset_context()
+
+
+def measure(client, tenants, environments, requests: int) -> dict[str, float]:
+    """p95 (ms) of each endpoint over ``requests`` calls spread across the tenants."""
+    results: dict[str, list[float]] = {}
+    for number in range(requests + len(tenants)):  # the first round per tenant warms up
+        tenant = tenants[number % len(tenants)]
+        headers = {"Authorization": f"Bearer {tenant.token}"}
+        for name, path in endpoints(environments[number % len(tenants)]).items():
+            began = time.perf_counter()
+            response = client.get(path, headers=headers)
+            elapsed = (time.perf_counter() - began) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"{name}: {response.status_code} {response.get_data()[:300]}")
+            if number >= len(tenants):
+                results.setdefault(name, []).append(elapsed)
+    return {name: statistics.quantiles(times, n=20)[18] for name, times in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=10)
+    parser.add_argument("--small", type=int, default=100_000, help="executions per tenant")
+    parser.add_argument("--large", type=int, default=1_000_000, help="executions per tenant")
+    parser.add_argument("--requests", type=int, default=40, help="calls per endpoint per size")
+    args = parser.parse_args()
+
+    with common.bench_environment("growth") as env:
+        common.print_header("growth: list and analytics p95 at two data sizes", env)
+        common.boot_worker_process(env)
+        admin = create_engine(
+            dbadmin.url_for(common.ADMIN_URL, database=env.database, user="postgres")
+        )
+        tenants = [common.make_tenant("admin") for _ in range(args.tenants)]
+        with admin.begin() as conn:
+            environments = [
+                conn.execute(_ENVIRONMENT, {"tenant": t.id}).scalar_one() for t in tenants
+            ]
+        from web import create_app
+
+        client = create_app(env.settings).test_client()
+        figures = {}
+        loaded = 0
+        for label, per_tenant in (("small", args.small), ("large", args.large)):
+            total = per_tenant * args.tenants
+            began = time.perf_counter()
+            everything = args.large * args.tenants
+            load(admin, environments, _EXECUTIONS, first=loaded + 1, last=total, total=everything)
+            load(
+                admin,
+                environments,
+                _JOBS,
+                first=loaded // 10 + 1,
+                last=total // 10,
+                total=everything // 10,
+            )
+            loaded = total
+            refresh_rollups(admin, tenants, environments)
+            with admin.connect() as conn:
+                conn.execute(text("ANALYZE"))
+            print(
+                f"{label}: {per_tenant:,} executions and {per_tenant // 10:,} jobs per tenant "
+                f"x {args.tenants} tenants, loaded in {time.perf_counter() - began:.0f} s"
+            )
+            figures[label] = measure(client, tenants, environments, args.requests)
+
+        print(f"\n{'endpoint':<32} {'p95 small':>10} {'p95 large':>10} {'growth':>7}  verdict")
+        for name in figures["small"]:
+            small, large = figures["small"][name], figures["large"][name]
+            ok = large <= TARGET_P95_MS and large / small <= TARGET_GROWTH
+            print(
+                f"{name:<32} {small:8.1f} ms {large:8.1f} ms {large / small:6.2f}x  "
+                f"{common.verdict(ok)}"
+            )
+        print(
+            f"targets: p95 <= {TARGET_P95_MS:.0f} ms at the large size, growth <= "
+            f"{TARGET_GROWTH}x; at the end, {common.load_average()}"
+        )
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Carrying out a deployment (the ``deployment`` job; system.md §4.3 "Execute order"):
+
+1. pending -> running (deployment and promotion, guarded; one running promotion per target);
+2. every gate again: a blocked promotion changes nothing;
+3. a pre-promotion snapshot of the target's copies that will change (database and Git);
+4. each workflow through the deploy writer, called workflows first: in place when linked
+   (same n8n id, webhook URLs survive), credentials and sub-workflow ids rewritten, tags by
+   name, the source's active state (inactive with placeholder credentials); the lease is
+   checked before each write; each workflow's outcome is committed as it lands;
+5. verification: read back, and each activated workflow active in n8n;
+6. success: the target's approved copies in Git (one commit), a post-promotion snapshot;
+   failure: automatic rollback from the snapshot, results per workflow.
+
+A worker lost mid-way is never retried: the reaper fails the job and ``fail_lost`` fails the
+deployment, leaving the per-workflow rows that say what was applied (rollback is manual)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, update
+
+from jobs.attempts import LeaseLost
+from models.db import db
+from models.promotions import Deployment, DeploymentWorkflow, Promotion
+from services import audit, deploy, environments
+from services.promotions import deployments, plan, records, rollback, verify
+
+log = logging.getLogger(__name__)
+
+
+class DeploymentFailed(Exception):
+    """The deployment failed (recorded, rolled back): the job fails with this message."""
+
+
+def run(ctx) -> dict[str, Any]:
+    """The deployment job's body; ``ctx`` is its JobContext."""
+    deployment_id = uuid.UUID(ctx.params["deployment_id"])
+    with ctx.fenced_transaction():
+        deployment, promotion = _start(deployment_id)
+    if deployment is None:
+        return {"skipped": "the deployment is not pending"}
+    try:
+        return _deploy(ctx, deployment, promotion)
+    except (DeploymentFailed, LeaseLost):
+        raise
+    except Exception as error:
+        # Before the first write (gates, the snapshot): nothing to roll back, and the
+        # deployment must not stay running.
+        db.rollback()
+        records.finish(
+            ctx, deployment, promotion, "failed", result={"error": _text(error), "workflows": []}
+        )
+        raise DeploymentFailed(
+            f"The deployment failed; nothing was changed: {_text(error)}"
+        ) from error
+
+
+def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]:
+    checked = deployments.check_promotion(promotion, None)
+    built = checked.plan
+    if not checked.report.passed:
+        records.finish(
+            ctx,
+            deployment,
+            promotion,
+            "failed",
+            gate_results=checked.report.as_dict(),
+            result={"blocked": True, "errors": checked.report.errors},
+        )
+        raise DeploymentFailed("The promotion's gates block it; nothing was changed.")
+    writing = built.writing()
+    placeholders = checked.stage["policy"]["allow_placeholder_credentials"]
+    with environments.n8n_session(built.target) as client:
+        current = {
+            i.target_n8n_id: client.get_workflow(i.target_n8n_id)
+            for i in writing
+            if i.target_n8n_id
+        }
+        snapshot = records.pre_snapshot(ctx, promotion, built, current)
+        records.rows(ctx, deployment, built)
+        writer = deploy.EnvironmentWriter(
+            built.target,
+            client,
+            lease=ctx.ensure_lease,
+            links=built.links,
+            credentials=built.credentials,
+            # The deployment's own rows are the per-workflow record as it goes; the map
+            # follows in one transaction once every workflow landed.
+            defer_records=True,
+        )
+        applied: list[dict[str, Any]] = []
+        landed_since = datetime.now(UTC)
+        window = checked.stage["gates"]["verify_executions_within_s"]
+        ran: list[str] = []
+        try:
+            for n, item in enumerate(writing, 1):
+                applied.append(
+                    _write_one(ctx, deployment, writer, item, current, placeholders=placeholders)
+                )
+                ctx.progress(n, len(writing), f"promoted {item.name}")
+            writer.finish()
+            _verify(client, applied)
+            if window:
+                ran = verify.first_executions(
+                    ctx, built.target, applied, window_s=window, since=landed_since
+                )
+        except LeaseLost:
+            raise  # another attempt owns the deployment now: it decides
+        except Exception as error:
+            records.fail_row(ctx, deployment, error, applied)
+            results = rollback.restore(
+                built.target, client, applied, snapshot.index, lease=ctx.ensure_lease
+            )
+            records.rolled_back(ctx, deployment, results)
+            records.finish(
+                ctx,
+                deployment,
+                promotion,
+                "failed",
+                result={"error": _text(error), "workflows": applied, "rollback": results},
+                pre=snapshot.id,
+                rolled_back=True,
+            )
+            raise DeploymentFailed(
+                f"The deployment failed and was rolled back: {_text(error)}"
+            ) from error
+    warnings, post = records.after(ctx, promotion, built, applied, snapshot.id)
+    result = {
+        "workflows": applied,
+        "rewrites": _rewrites(built, writing),
+        "warnings": warnings + ran,
+        "gate_warnings": checked.report.warnings,
+    }
+    records.finish(
+        ctx, deployment, promotion, "completed", result=result, pre=snapshot.id, post=post
+    )
+    return {"deployment_id": str(deployment.id), "promoted": len(applied)}
+
+
+def _start(deployment_id: uuid.UUID) -> tuple[Deployment | None, Promotion | None]:
+    moved = db.execute(
+        update(Deployment)
+        .where(Deployment.id == deployment_id, Deployment.status == "pending")
+        .values(status="running", started_at=func.now(), updated_at=func.now())
+        .returning(Deployment.promotion_id)
+    ).scalar_one_or_none()
+    if moved is None:
+        return None, None
+    db.execute(
+        update(Promotion)
+        .where(Promotion.id == moved, Promotion.status.in_(("pending", "approved")))
+        .values(status="running", updated_at=func.now())
+    )
+    audit.record("deployment.started", resource_type="deployment", resource_id=deployment_id)
+    return db.get(Deployment, deployment_id), db.get(Promotion, moved)
+
+
+def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, placeholders: bool):
+    missing = [p for p in item.unresolved if p.kind == "credential"]
+    want_active = item.file.active and not missing
+    outcome = writer.write(
+        item.file,
+        active=want_active,
+        allow_unresolved=bool(missing) and placeholders,
+        current=current.get(item.target_n8n_id),
+    )
+    row = {
+        "canonical_id": str(item.canonical_id),
+        "name": item.name,
+        "n8n_id": outcome.n8n_id,
+        "action": outcome.action,
+        "active": outcome.active,
+        "status": item.status,
+        "placeholders": [p.reference for p in missing],
+    }
+    with ctx.fenced_transaction():
+        db.execute(
+            update(DeploymentWorkflow)
+            .where(
+                DeploymentWorkflow.deployment_id == deployment.id,
+                DeploymentWorkflow.canonical_id == item.canonical_id,
+            )
+            .values(
+                status="success",
+                target_n8n_id=outcome.n8n_id,
+                action=outcome.action,
+                promoted_at=func.now(),
+                updated_at=func.now(),
+            )
+        )
+    if not outcome.verified or outcome.active != want_active:
+        raise VerificationError(
+            f"{item.name}: n8n did not store it as sent "
+            f"({'; '.join(p['message'] for p in outcome.problems)})"
+        )
+    return row
+
+
+class VerificationError(Exception):
+    """A workflow did not land as sent (read-back differs, or not in the wanted state)."""
+
+
+def _verify(client, applied: list[dict[str, Any]]) -> None:
+    """Each activated workflow is active in n8n after the whole batch landed."""
+    for row in applied:
+        if row["active"] and not client.get_workflow(row["n8n_id"]).get("active"):
+            raise VerificationError(f"{row['name']} is not active in n8n after the deploy")
+
+
+def _rewrites(built: plan.Plan, items: list[plan.Item]) -> list[dict[str, Any]]:
+    """Each credential reference as the target resolved it (mapping or same type and name)."""
+    found = []
+    for item in items:
+        for node, cred_type, name in plan.credential_refs(item.file):
+            to = built.credentials.resolve(cred_type, name)
+            via = "mapping" if (cred_type, name) in built.credentials.logical else "type_and_name"
+            found.append(
+                {
+                    "workflow": item.name,
+                    "node": node,
+                    "type": cred_type,
+                    "from": name,
+                    "to": to,
+                    "via": via if to else "placeholder",
+                }
+            )
+    return found
+
+
+def _text(error: BaseException) -> str:
+    return str(error) or type(error).__name__

@@ -1,0 +1,291 @@
+"""What a deployment records: the pre-promotion snapshot (database and Git) before any
+change, one row per workflow and its outcome, the rollback's results, the target's approved
+copies and the post-promotion snapshot after success, and the final state with its events
+and audit entry. Each write is fenced by the job's lease."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from models.db import db
+from models.promotions import Deployment, DeploymentWorkflow, Promotion
+from models.snapshots import Snapshot
+from models.workflows import CanonicalWorkflow
+from services import approved, audit, env_links, events, git
+from services.promotions import plan, rollback
+from services.workflow_file import dump, from_n8n
+
+log = logging.getLogger(__name__)
+
+
+class PreSnapshot:
+    """The pre-promotion snapshot: its id, and n8n id -> snapshot entry."""
+
+    def __init__(self, snapshot_id: uuid.UUID, index: dict[str, dict]) -> None:
+        self.id, self.index = snapshot_id, index
+
+
+def pre_snapshot(ctx, promotion: Promotion, built: plan.Plan, current: dict) -> PreSnapshot:
+    """The target's copies about to change, in the database and in Git, before any change."""
+    target = built.target
+    entries = {
+        n8n_id: rollback.snapshot_entry(canonical_of(built, n8n_id), wf)
+        for n8n_id, wf in current.items()
+    }
+    snapshot_id = uuid.uuid4()
+    slugs = dict(
+        db.execute(
+            select(CanonicalWorkflow.id, CanonicalWorkflow.canonical_slug).where(
+                CanonicalWorkflow.id.in_([uuid.UUID(e["canonical_id"]) for e in entries.values()])
+            )
+        ).all()
+    )
+    folder = git.target_for(target).folder
+    files = {
+        approved.snapshot_path(folder, snapshot_id, slugs[uuid.UUID(e["canonical_id"])]): dump(
+            from_n8n(
+                current[n8n_id],
+                canonical_id=e["canonical_id"],
+                slug=slugs[uuid.UUID(e["canonical_id"])],
+                workflow_ref=built.links.workflow_ref,
+            )
+        )
+        for n8n_id, e in entries.items()
+    }
+    commit = (
+        approved.commit_approved(
+            target,
+            [],
+            operation="snapshot",
+            message=f"Pre-promotion snapshot of {target.name}",
+            job_id=ctx.job_id,
+            links={"promotion": str(promotion.id), "snapshot": str(snapshot_id)},
+            extra_files=files,
+            lease=ctx.ensure_lease,
+        )
+        if files
+        else None
+    )
+    with ctx.fenced_transaction():
+        db.add(
+            Snapshot(
+                id=snapshot_id,
+                environment_id=target.id,
+                snapshot_type="pre_promotion",
+                workflows=list(entries.values()),
+                git_commit_sha=commit.sha if commit else None,
+            )
+        )
+        db.flush()
+        promotion.target_pre_snapshot_id = snapshot_id
+        audit.record(
+            "promotion.snapshot",
+            resource_type="promotion",
+            resource_id=promotion.id,
+            new={
+                "snapshot_id": str(snapshot_id),
+                "type": "pre_promotion",
+                "workflows": len(entries),
+            },
+        )
+    return PreSnapshot(snapshot_id, entries)
+
+
+def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
+    return next(i.canonical_id for i in built.items if i.target_n8n_id == n8n_id)
+
+
+def rows(ctx, deployment: Deployment, built: plan.Plan) -> None:
+    """One deployment_workflows row per workflow of the plan, in one statement."""
+    source_links = env_links.links_for(built.source.id)
+    values = [
+        {
+            "tenant_id": deployment.tenant_id,
+            "deployment_id": deployment.id,
+            "workflow_id": source_links.n8n_id_for(i.canonical_id) or str(i.canonical_id),
+            "workflow_name": i.name,
+            "canonical_id": i.canonical_id,
+            "status": "pending"
+            if i.writes
+            else ("skipped" if i.status == "target_only" else "unchanged"),
+            "target_n8n_id": i.target_n8n_id,
+        }
+        for i in built.items
+    ]
+    with ctx.fenced_transaction():
+        if values:
+            db.execute(pg_insert(DeploymentWorkflow).values(values).on_conflict_do_nothing())
+
+
+def fail_row(ctx, deployment: Deployment, error: Exception, applied: list[dict]) -> None:
+    done = [uuid.UUID(r["canonical_id"]) for r in applied]
+    with ctx.fenced_transaction():
+        first = db.scalar(
+            select(DeploymentWorkflow.id)
+            .where(
+                DeploymentWorkflow.deployment_id == deployment.id,
+                DeploymentWorkflow.status == "pending",
+                DeploymentWorkflow.canonical_id.not_in(done) if done else True,
+            )
+            .order_by(DeploymentWorkflow.created_at)
+            .limit(1)
+        )
+        if first is None and applied:  # the failure came after its write (verification)
+            first = db.scalar(
+                select(DeploymentWorkflow.id).where(
+                    DeploymentWorkflow.deployment_id == deployment.id,
+                    DeploymentWorkflow.canonical_id == done[-1],
+                )
+            )
+        if first is not None:
+            db.execute(
+                update(DeploymentWorkflow)
+                .where(DeploymentWorkflow.id == first)
+                .values(status="failed", error_message=_text(error)[:2000], updated_at=func.now())
+            )
+
+
+def rolled_back(ctx, deployment: Deployment, results: list[dict]) -> None:
+    with ctx.fenced_transaction():
+        for r in results:
+            db.execute(
+                update(DeploymentWorkflow)
+                .where(
+                    DeploymentWorkflow.deployment_id == deployment.id,
+                    DeploymentWorkflow.canonical_id == uuid.UUID(r["canonical_id"]),
+                )
+                .values(rollback_status=r["rollback"], updated_at=func.now())
+            )
+
+
+def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str], uuid.UUID]:
+    """The target's approved copies (Git) and the post-promotion snapshot; a Git failure is a
+    warning, never a failed promotion (the runtime is already right)."""
+    warnings: list[str] = []
+    files = [i.file for i in built.writing()]
+    sha = None
+    try:
+        commit = approved.commit_approved(
+            built.target,
+            [approved.ApprovedChange(f) for f in files],
+            operation="promotion",
+            message=f"Promote {len(files)} workflow(s) from {built.source.name}",
+            user_id=promotion.created_by,
+            job_id=ctx.job_id,
+            links={"promotion": str(promotion.id), "snapshot": str(pre_id)},
+            lease=ctx.ensure_lease,
+        )
+        sha = commit.sha
+    except Exception as error:  # noqa: BLE001 - recorded as a warning, as the spec says
+        log.warning("promotion %s: approved copies not committed: %s", promotion.id, error)
+        db.rollback()
+        warnings.append(f"The target's approved copies were not committed to Git: {_text(error)}")
+    post_id = uuid.uuid4()
+    with ctx.fenced_transaction():
+        db.add(
+            Snapshot(
+                id=post_id,
+                environment_id=built.target.id,
+                snapshot_type="post_promotion",
+                git_commit_sha=sha,
+                workflows=[
+                    {
+                        "canonical_id": r["canonical_id"],
+                        "n8n_id": r["n8n_id"],
+                        "action": r["action"],
+                    }
+                    for r in applied
+                ],
+            )
+        )
+    return warnings, post_id
+
+
+def finish(
+    ctx,
+    deployment,
+    promotion,
+    status,
+    *,
+    result,
+    gate_results=None,
+    pre=None,
+    post=None,
+    rolled_back=False,
+) -> None:
+    with ctx.fenced_transaction():
+        db.execute(
+            update(Deployment)
+            .where(Deployment.id == deployment.id)
+            .values(
+                status=status,
+                finished_at=func.now(),
+                updated_at=func.now(),
+                summary_json=summary(result),
+            )
+        )
+        values: dict[str, Any] = {
+            "status": status,
+            "execution_result": result,
+            "updated_at": func.now(),
+        }
+        if gate_results is not None:
+            values["gate_results"] = gate_results
+        if post is not None:
+            values["target_post_snapshot_id"] = post
+        db.execute(update(Promotion).where(Promotion.id == promotion.id).values(**values))
+        payload = {
+            "promotion_id": str(promotion.id),
+            "deployment_id": str(deployment.id),
+            "target_environment_id": str(promotion.target_environment_id),
+        }
+        events.record(
+            f"deployment.{status}",
+            resource_type="deployment",
+            resource_id=deployment.id,
+            payload=payload,
+        )
+        if rolled_back:
+            events.record(
+                "deployment.rolled_back",
+                resource_type="deployment",
+                resource_id=deployment.id,
+                payload=payload,
+            )
+        audit.record(
+            f"promotion.{status}",
+            resource_type="promotion",
+            resource_id=promotion.id,
+            new={
+                "deployment_id": str(deployment.id),
+                "pre_snapshot_id": str(pre) if pre else None,
+                "post_snapshot_id": str(post) if post else None,
+                **result,
+            },
+        )
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    workflows = result.get("workflows") or []
+    return {
+        "promoted": len(workflows),
+        "created": sum(w["action"] == "created" for w in workflows),
+        "updated": sum(w["action"] == "updated" for w in workflows),
+        "rolled_back": len(result.get("rollback") or []),
+        "blocked": bool(result.get("blocked")),
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _text(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+def _text(error: BaseException) -> str:
+    return str(error) or type(error).__name__

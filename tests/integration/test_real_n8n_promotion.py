@@ -1,0 +1,116 @@
+"""A promotion between two real n8n instances (opt-in: N8N_URL / N8N_API_KEY name the source,
+N8N_TARGET_URL / N8N_TARGET_API_KEY the target, e.g. two start.sh with their own N8N_HOME and
+N8N_PORT): a workflow that calls another is created in the target with the call pointing at
+the target's copy, then a new version lands in place (same n8n id and webhook id). Everything
+it creates is named "n8n-ops it ..." and deleted again."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from services.n8n import N8nClient, N8nNotFound
+from tests.canonical import link, make_canonical, sync_env
+from tests.drift import on_plan
+from tests.promotions import Seed, approve, deploy_now, pipeline, promote, state, workflow
+
+pytestmark = pytest.mark.real_n8n
+
+SOURCE = SimpleNamespace(
+    url=os.environ.get("N8N_URL", ""), api_key=os.environ.get("N8N_API_KEY", "")
+)
+TARGET = SimpleNamespace(
+    url=os.environ.get("N8N_TARGET_URL", ""), api_key=os.environ.get("N8N_TARGET_API_KEY", "")
+)
+
+
+@pytest.fixture
+def pair():
+    if not (SOURCE.url and SOURCE.api_key and TARGET.url and TARGET.api_key):
+        pytest.skip("N8N_URL/N8N_API_KEY and N8N_TARGET_URL/N8N_TARGET_API_KEY name no pair")
+    created: list[tuple[N8nClient, str]] = []
+    with (
+        N8nClient(SOURCE.url, SOURCE.api_key, allow_private=True) as source,
+        N8nClient(TARGET.url, TARGET.api_key, allow_private=True) as target,
+    ):
+        yield source, target, created
+        for client, workflow_id in reversed(created):
+            with contextlib.suppress(N8nNotFound):
+                client.delete_workflow(workflow_id)
+
+
+def _body(name: str, call: str | None = None) -> dict:
+    body = workflow(name)
+    if call:
+        body["nodes"][1].update(
+            type="n8n-nodes-base.executeWorkflow",
+            typeVersion=1.2,
+            parameters={
+                "source": "database",
+                "workflowId": {"__rl": True, "mode": "id", "value": call},
+            },
+        )
+    return {k: body[k] for k in ("name", "nodes", "connections", "settings")}
+
+
+def test_a_promotion_between_two_real_n8n(app, factory, tenant, pair, worker):
+    source, target, created = pair
+    on_plan(factory, tenant, "pro")
+    tag = uuid.uuid4().hex[:6]
+    callee = source.create_workflow(_body(f"n8n-ops it callee {tag}"))
+    caller = source.create_workflow(_body(f"n8n-ops it caller {tag}", call=str(callee["id"])))
+    created += [(source, str(callee["id"])), (source, str(caller["id"]))]
+    dev = factory.environment(tenant.id, SOURCE, environment_class="dev")
+    staging = factory.environment(tenant.id, TARGET, environment_class="staging")
+    sync_env(factory, tenant, dev)
+    seeds = {}
+    for name, wf in (("callee", callee), ("caller", caller)):
+        seeds[name] = Seed(make_canonical(factory, tenant, wf["name"]), str(wf["id"]))
+        link(factory, tenant, dev, str(wf["id"]), seeds[name].canonical_id)
+    approve(factory, tenant, dev, _Reader(source), seeds)
+    pipe = pipeline(factory, tenant, dev, staging)
+
+    first = promote(factory, tenant, pipe, dev, staging, seeds)
+    job = deploy_now(app, factory, tenant, first)
+
+    assert job.status == "completed", job.error_message
+    _, _, by_name = state(app, tenant, first.id)
+    new_callee = by_name[callee["name"]].target_n8n_id
+    new_caller = by_name[caller["name"]].target_n8n_id
+    created += [(target, new_callee), (target, new_caller)]
+    landed = target.get_workflow(new_caller)
+    call = next(n for n in landed["nodes"] if n["name"] == "Call")
+    assert call["parameters"]["workflowId"]["value"] == new_callee
+    hook = next(n for n in landed["nodes"] if n["name"] == "Webhook")
+
+    # A new version in dev lands in place in the target.
+    changed = source.get_workflow(str(caller["id"]))
+    next(n for n in changed["nodes"] if n["name"] == "Webhook")["parameters"]["path"] += "-v2"
+    source.update_workflow(
+        str(caller["id"]), {k: changed[k] for k in ("name", "nodes", "connections", "settings")}
+    )
+    sync_env(factory, tenant, dev)
+    approve(factory, tenant, dev, _Reader(source), seeds)
+    second = promote(factory, tenant, pipe, dev, staging, seeds)
+    job = deploy_now(app, factory, tenant, second)
+
+    assert job.status == "completed", job.error_message
+    _, _, again = state(app, tenant, second.id)
+    assert again[caller["name"]].target_n8n_id == new_caller
+    again_hook = next(n for n in target.get_workflow(new_caller)["nodes"] if n["name"] == "Webhook")
+    assert again_hook["webhookId"] == hook["webhookId"]
+    assert again_hook["parameters"]["path"].endswith("-v2")
+
+
+class _Reader:
+    """What ``approve`` reads from an instance: ``workflow(id)``."""
+
+    def __init__(self, client: N8nClient) -> None:
+        self._client = client
+
+    def workflow(self, workflow_id: str) -> dict:
+        return self._client.get_workflow(workflow_id)
