@@ -12,7 +12,16 @@ from datetime import UTC
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs import credentials, deployments, executions, heartbeat, load_actors, maintenance, sync
+from jobs import (
+    credentials,
+    deployments,
+    drift,
+    executions,
+    heartbeat,
+    load_actors,
+    maintenance,
+    sync,
+)
 from jobs.broker import setup_broker, warn_if_not_durable
 from jobs.schedule import EPOCH, Schedule, fire
 from models.db import check_app_role, init_engine
@@ -34,6 +43,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     *credentials.SCHEDULES,
     heartbeat.SCHEDULE,
     deployments.SCHEDULE,
+    *drift.SCHEDULES,
 )
 
 

@@ -18,6 +18,7 @@ ACTOR_MODULES = (
     "jobs.heartbeat",
     "jobs.git",
     "jobs.canonical",
+    "jobs.drift",
     "jobs.deployments",
 )
 

@@ -36,6 +36,10 @@ ID_TABLES = {
     "job_id": "background_jobs",
     "canonical_id": "canonical_workflows",
     "snapshot_id": "snapshots",
+    "incident_id": "drift_incidents",
+    "approval_id": "drift_approvals",
+    "policy_id": "drift_policies",
+    "override_id": "drift_attestations",
     "logical_id": "logical_credentials",
     "mapping_id": "credential_mappings",
     "pipeline_id": "pipelines",
@@ -85,6 +89,7 @@ def build_world(factory, fake_n8n) -> World:
     stage = {"source_environment_id": str(env.id), "target_environment_id": str(staging.id)}
     factory.run_as(tenant.id, pipelines.create, name="Release", stages=[stage])
     factory.run_as(tenant.id, _event, env.id)
+    factory.run_as(tenant.id, _drift, env.id, tenant.user_ids)
     world = World(tenant=tenant, values=dict(NAMES))
     world.values.update(factory.run_as(tenant.id, _first_ids))
     for role, user_id in tenant.user_ids.items():
@@ -99,6 +104,23 @@ def build_world(factory, fake_n8n) -> World:
 def _event(env_id: uuid.UUID) -> None:
     events.record("environment.sync_finished", resource_type="environment", resource_id=env_id)
     db.commit()
+
+
+def _drift(env_id: uuid.UUID, user_ids: dict) -> None:
+    """An open incident with a pending approval and an override, and a drift policy."""
+    from models.drift import DriftPolicy
+    from models.environments import Environment
+    from services.drift import approvals, attestations, incidents
+    from services.identity import Principal
+
+    def who(role: str) -> Principal:
+        return Principal(user_id=user_ids[role], tenant_id=None, role=role)
+
+    incident = incidents.open_incident(db.get(Environment, env_id), [], detected_by=None)
+    db.add(DriftPolicy(environment_id=None))  # the plan's entitlement is not the point here
+    db.commit()
+    approvals.request(incident.id, "close", principal=who("developer"), reason="fuzz")
+    attestations.give(incident.id, principal=who("admin"), reason="fuzz", ticket_ref="T-1")
 
 
 def _first_ids() -> dict[str, str]:

@@ -70,3 +70,59 @@ def set_environment(app, tenant, env_id, **values) -> None:
         db.execute(update(Environment).where(Environment.id == env_id).values(**values))
         db.commit()
         db.remove()
+
+
+def approve_all(factory, tenant, env, fake, count: int = 2) -> dict[str, uuid.UUID]:
+    """``count`` workflows in ``fake``, synced, each linked to a canonical workflow whose
+    approved copy in Git is what runs now; returns {n8n id: canonical id}."""
+    from services import approved, env_links
+    from services.workflow_file import from_n8n
+    from tests.canonical import link, make_canonical, sync_env
+
+    ids = fake.add_workflows(count, name_prefix=f"Flow {uuid.uuid4().hex[:4]}")
+    sync_env(factory, tenant, env)
+    found = {}
+    for n8n_id in ids:
+        canonical = make_canonical(factory, tenant, f"Flow {n8n_id}")
+        link(factory, tenant, env, n8n_id, canonical)
+        found[n8n_id] = canonical
+
+    def commit():
+        refs = env_links.links_for(env.id)
+        files = [
+            from_n8n(
+                fake.workflow(n8n_id),
+                canonical_id=str(canonical),
+                slug=f"wf-{str(canonical)[:8]}",
+                workflow_ref=refs.workflow_ref,
+            )
+            for n8n_id, canonical in found.items()
+        ]
+        row = db.get(Environment, env.id)
+        approved.commit_approved(
+            row, [approved.ApprovedChange(f) for f in files], operation="backup", message="Approve"
+        )
+
+    factory.run_as(tenant.id, commit)
+    return found
+
+
+def edit_in_n8n(fake, n8n_id: str, change) -> None:
+    """Change a workflow in n8n the way a person's edit in the editor does."""
+    import copy
+
+    with fake._lock:
+        body = copy.deepcopy(fake.store.workflow(n8n_id))
+        change(body)
+        fake.store.replace_workflow(n8n_id, body)
+
+
+def delete_in_n8n(fake, n8n_id: str) -> None:
+    with fake._lock:
+        del fake.store.workflows[n8n_id]
+
+
+def check(factory, tenant, env, **options) -> dict[str, Any]:
+    from services.drift import detection
+
+    return factory.run_as(tenant.id, detection.check, env.id, **options)

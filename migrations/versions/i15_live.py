@@ -4,7 +4,7 @@ the transaction of the change. Streams deliver the announcements; a reconnecting
 Last-Event-ID is a live_seq, so what it missed is read back from the tables themselves.
 
 Revision ID: i15_live
-Revises: i12_promotions
+Revises: i11_drift
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from migrations.helpers import roles
 
 revision = "i15_live"
-down_revision = "i12_promotions"
+down_revision = "i11_drift"
 branch_labels = None
 depends_on = None
 

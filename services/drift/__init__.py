@@ -11,5 +11,9 @@ Public API, for promotions and the dashboard:
 Modules: ``gate`` (may a promotion enter), ``policies`` (tenant-wide or per environment,
 defaults, severity and TTL rules), ``incidents`` (open incidents, queries, the snapshot),
 ``attestations`` (overrides and attestations that let promotions pass), ``timeline`` (each
-incident's append-only history).
+incident's append-only history), ``checks`` (checks as jobs, their history), ``detection``
+(the check: refresh, compare), ``git_refresh`` (the approved side from Git's head),
+``recording`` (a check's outcome: status, history, incident), ``snapshot`` (the diffs),
+``lifecycle`` (transitions, TTL extension, changes), ``approvals``, ``ttl`` (the TTL checker),
+``resolution`` (revert, keep hotfix), ``retention``.
 """

@@ -27,9 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from models.db import db
 from models.drift import DriftCheckHistory, DriftIncident
 from models.environments import Environment
+from models.tenancy import User
 from services import audit, entitlements, environments
 from services.drift import policies, timeline
-from services.errors import Conflict, NotFound, PolicyBlocked
+from services.errors import Conflict, InvalidInput, NotFound, PolicyBlocked
 from services.identity import Principal
 from services.rows import get_or_404
 
@@ -104,7 +105,7 @@ def fingerprint(affected: Iterable[dict[str, Any]]) -> str | None:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _expiry(policy: policies.Policy, severity: str, detected_at: datetime | None = None):
+def expiry(policy: policies.Policy, severity: str, detected_at: datetime | None = None):
     """expires_at for ``severity``: from detection (now, in the database, for a new one)."""
     hours = timedelta(hours=policy.ttl_hours(severity))
     return (detected_at + hours) if detected_at else func.now() + hours
@@ -125,6 +126,12 @@ def _latest_findings(env_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 # --- opening ------------------------------------------------------------------------------------
+
+
+def check_owner(owner_user_id: uuid.UUID | None) -> None:
+    """An owner is a user of the tenant (400 otherwise, never a foreign-key error)."""
+    if owner_user_id is not None and db.get(User, owner_user_id) is None:
+        raise InvalidInput("owner_user_id names no user of this tenant.", code="unknown_owner")
 
 
 def require_incidents_entitlement() -> None:
@@ -150,6 +157,7 @@ def create(
     it takes the drifted workflows of the environment's latest check."""
     env = environments.get(env_id)
     require_incidents_entitlement()
+    check_owner(owner_user_id)
     if env.environment_class == "dev":
         raise Conflict(
             "Drift in a DEV environment is informational: its runtime is its own source of "
@@ -192,14 +200,14 @@ def open_incident(
         environment_id=env.id,
         status="detected",
         title=title or _title(env, affected),
-        summary=_summary(affected),
+        summary=summary_of(affected),
         detected_by=detected_by,
         owner_user_id=owner_user_id,
         reason=reason,
         ticket_ref=ticket_ref,
         severity=chosen,
         severity_source="person" if severity else "rules",
-        expires_at=_expiry(policy, chosen),
+        expires_at=expiry(policy, chosen),
         affected_workflows=affected[:MAX_AFFECTED],
         drift_fingerprint=fingerprint(affected),
         drift_snapshot=snapshot or {"workflows": affected[:MAX_AFFECTED]},
@@ -254,7 +262,7 @@ def _title(env: Environment, affected: list[dict[str, Any]]) -> str:
     return f"Drift in {env.name}: {names}{more}"
 
 
-def _summary(affected: list[dict[str, Any]]) -> dict[str, Any]:
+def summary_of(affected: list[dict[str, Any]]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for item in affected:
         counts[item.get("kind", "modified")] = counts.get(item.get("kind", "modified"), 0) + 1

@@ -168,8 +168,8 @@ def create(*, environment_id: uuid.UUID | None, **values: Any) -> DriftPolicy:
 
 
 def update(policy_id: uuid.UUID, **values: Any) -> DriftPolicy:
-    _require_entitlement()
     row = get(policy_id)
+    _require_entitlement()
     _validate(values)
     before = _audited(row)
     for name, value in values.items():

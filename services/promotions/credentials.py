@@ -15,7 +15,7 @@ from models.credentials import Credential
 from models.db import db
 from models.promotions import CredentialMapping, LogicalCredential
 from services import audit, environments
-from services.rows import flush_unique, get_or_404
+from services.rows import flush_unique, get_or_404, unchanged
 
 
 def list_logical() -> Select:
@@ -114,6 +114,8 @@ def _saved(row, action: str, *, changes: dict[str, Any] | None = None, delete: b
         db.delete(row)
     for key, value in (changes or {}).items():
         setattr(row, key, value)
+    if not delete and row.id is not None and unchanged(row):
+        return row  # a no-op change: nothing written, nothing audited
     flush_unique(
         "A logical credential of that type and name exists already."
         if logical

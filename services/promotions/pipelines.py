@@ -18,7 +18,7 @@ from models.promotions import Pipeline, Promotion
 from models.tenancy import User
 from services import audit, entitlements
 from services.errors import Conflict, InvalidInput
-from services.rows import flush_unique, get_or_404
+from services.rows import flush_unique, get_or_404, unchanged
 
 #: The plan feature pipelines and deployments need.
 FEATURE = "workflow_ci_cd"
@@ -170,6 +170,8 @@ def update(pipeline_id: uuid.UUID, **fields: Any) -> Pipeline:
     for key in ("name", "description", "is_active"):
         if key in fields:
             setattr(pipeline, key, fields[key])
+    if unchanged(pipeline):
+        return pipeline
     flush_unique("A pipeline of that name exists already.")
     audit.record(
         "pipeline.updated",

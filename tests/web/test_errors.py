@@ -20,8 +20,12 @@ def without_redis(make_app, closed_port):
     return make_app(redis_url=f"redis://127.0.0.1:{closed_port}/0").test_client()
 
 
-def test_job_stats_answer_503_when_redis_is_down(without_redis, tenant):
-    response = without_redis.get("/api/v1/jobs/stats", headers=tenant.viewer)
+def test_an_endpoint_that_reaches_redis_answers_503_when_it_is_down(make_app, closed_port, tenant):
+    """Job stats come from PostgreSQL now; any view whose Redis call fails (here one that
+    pings the app's own client, pointed at a closed port) gets the error shape, not a 500."""
+    app = make_app(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    app.add_url_rule("/api/v1/ping-broker", view_func=app.extensions["n8nops_redis"].ping)
+    response = app.test_client().get("/api/v1/ping-broker", headers=tenant.viewer)
     assert response.status_code == 503
     assert response.json["error"] == "unavailable"
     assert "Redis" in response.json["message"]

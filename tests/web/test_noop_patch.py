@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 from models.audit import AuditLog
 from models.db import db, reset_context, tenant_scope
 from services import ignore_rules
+from tests.drift import on_plan
+from tests.promotions import pipeline
 from tests.web.world import build_world, operations
 
 
@@ -31,10 +33,15 @@ def _read(client, url, headers):
     return found
 
 
-def test_every_patch_with_the_current_values_is_a_no_op(app, client, factory, tenant, environment):
+def test_every_patch_with_the_current_values_is_a_no_op(
+    app, client, factory, tenant, environment, fake_n8n
+):
     # Objects whose fields are validated on every PATCH come from the product's services.
     rule = factory.run_as(tenant.id, ignore_rules.create, rule="$.settings.timezone")
-    ours = build_world(tenant.id, env_id=environment.id, rule_id=rule.id)
+    on_plan(factory, tenant, "pro")
+    staging = factory.environment(tenant.id, fake_n8n, environment_class="staging")
+    pipe = pipeline(factory, tenant, environment, staging)
+    ours = build_world(tenant.id, env_id=environment.id, rule_id=rule.id, pipeline_id=pipe.id)
     patched = []
     for operation in operations(app):
         if operation.method != "patch":

@@ -24,6 +24,10 @@ from tests.rowgen import RowBuilder
 #: Path parameter -> the table whose row it names. Tables referencing environments come
 #: first, so env_id names the environment their rows belong to.
 ID_PARAMETERS = {
+    "override_id": "drift_attestations",
+    "approval_id": "drift_approvals",
+    "incident_id": "drift_incidents",
+    "policy_id": "drift_policies",
     "workflow_id": "workflow_env_map",
     "credential_id": "credentials",
     "execution_id": "executions",

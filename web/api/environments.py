@@ -64,6 +64,10 @@ class EnvironmentSchema(ma.Schema):
     last_execution_sync_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     last_credential_sync_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     drift_status = ma.fields.String(dump_only=True)
+    drift_status_reason = ma.fields.String(dump_only=True, allow_none=True)
+    last_drift_check_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    last_drift_detected_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    active_drift_incident_id = ma.fields.UUID(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
 
