@@ -1,6 +1,11 @@
 """gunicorn's settings for the web process (Procfile: gunicorn --config gunicorn.conf.py).
 
-- gthread workers, counts from WEB_CONCURRENCY / WEB_THREADS, bound to $PORT;
+- gevent workers (WEB_WORKER_CLASS=gthread for threads), WEB_CONCURRENCY of them, bound to
+  $PORT: every open event stream (GET /api/v1/events/stream, the dashboard's live updates)
+  holds its request for as long as the client stays, which costs a greenlet (a few KiB) under
+  gevent but a whole thread under gthread, so a thousand subscribers would starve a thread
+  pool of its API requests (bench/RESULTS.md, "Live updates"). psycopg 3 and redis-py
+  cooperate with gevent's monkey-patching;
 - no control socket: gunicorn >= 25.1 would otherwise open one in a directory shared by every
   gunicorn of the user ($XDG_RUNTIME_DIR or ~/.gunicorn), where any process of the same user
   could scale or stop this one. GUNICORN_CONTROL_SOCKET names a private path to enable it;
@@ -14,6 +19,8 @@
 import os
 import shutil
 import tempfile
+import threading
+import time
 
 # Values are chosen before prometheus_client is first imported (in the app, after the fork).
 _metrics_dir_is_ours = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
@@ -21,9 +28,12 @@ if _metrics_dir_is_ours:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="n8nops-web-metrics-")
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
-worker_class = "gthread"
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+#: gthread only: threads per worker.
 threads = int(os.environ.get("WEB_THREADS", "4"))
+#: gevent only: connections one worker holds at once (event streams included).
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "4000"))
 
 if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
@@ -56,6 +66,17 @@ def post_worker_init(worker):
     from services import config, presence
 
     presence.start("web", config.current())
+    threading.Thread(target=_end_streams_when_stopping, args=(worker,), daemon=True).start()
+
+
+def _end_streams_when_stopping(worker):
+    # A stopping worker waits for its open connections (up to graceful_timeout): its event
+    # streams end as soon as it stops accepting, and their clients reconnect elsewhere.
+    from services import live
+
+    while worker.alive:
+        time.sleep(0.5)
+    live.end_streams()
 
 
 def worker_exit(server, worker):

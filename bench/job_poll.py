@@ -137,9 +137,10 @@ def load(url: str, token: str, seconds: int, args: argparse.Namespace) -> LoadRe
         check=True,
         timeout=seconds + 30,
     ).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)\.000%\s+(\S+)$", output, re.M))
+    # wrk pads a value in seconds ("1.13s "): trailing blanks allowed.
+    percentiles = dict(re.findall(r"^\s+(50|99)\.000%\s+(\S+)\s*$", output, re.M))
     if not percentiles:
-        percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+        percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     errors += sum(int(n) for n in re.findall(r"Socket errors: .*?(\d+)", output))
     return LoadResult(

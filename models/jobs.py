@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text, func, text
+from sqlalchemy import BigInteger, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import JSON, Base, TenantOwned, Timestamps, enum_check, tenant_fk
@@ -128,6 +128,8 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
             "heartbeat_at",
             postgresql_where=text("status = 'running'"),
         ),
+        # A live stream's replay after a reconnect (migration i15_live).
+        Index("ix_background_jobs_tenant_id_live_seq", "tenant_id", "live_seq"),
         enum_check("job_type", JOB_TYPES),
         enum_check("status", JOB_STATUSES),
         enum_check("triggered_by", TRIGGERS),
@@ -174,4 +176,6 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
     #: Database effects done exactly once (JobContext.once): {key: the effect's result}.
     effects: Mapped[JSON] = mapped_column(server_default=text("'{}'::jsonb"))
     started_at: Mapped[datetime | None]
+    #: Number of its last visible change, set by a trigger (see services/live.py).
+    live_seq: Mapped[int | None] = mapped_column(BigInteger)
     finished_at: Mapped[datetime | None]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import JSON, Base, CreatedAt, TenantOwned, Timestamps, enum_check, tenant_fk
@@ -93,6 +93,8 @@ class NotificationEvent(TenantOwned, CreatedAt, Base):
             unique=True,
             postgresql_where=text("dedupe_key IS NOT NULL"),
         ),
+        # A live stream's replay after a reconnect (migration i15_live).
+        Index("ix_notification_events_tenant_id_live_seq", "tenant_id", "live_seq"),
         # The delivery's scan of what is still to send.
         Index(
             "ix_notification_events_undelivered",
@@ -108,3 +110,5 @@ class NotificationEvent(TenantOwned, CreatedAt, Base):
     payload: Mapped[JSON] = mapped_column(server_default=text("'{}'::jsonb"))
     dedupe_key: Mapped[str | None] = mapped_column(String(255))
     delivered_at: Mapped[datetime | None]
+    #: Its number in the live streams, set by a trigger (see services/live.py).
+    live_seq: Mapped[int | None] = mapped_column(BigInteger)

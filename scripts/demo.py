@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_FILE = Path(__file__).resolve().parent / "demo_data.json"
 TENANT_SLUG = "demo"
 ADMIN_EMAIL = "admin@demo.example"
+#: More people of the tenant, so the dashboard's users page shows each role.
+TEAM = {"dev@demo.example": "developer", "viewer@demo.example": "viewer"}
+#: A slow diagnostic job whose progress bar the dashboard shows moving (steps x seconds).
+WATCHED_JOB = {"steps": 120, "step_seconds": 2}
 #: Ports of the demo instances: variable -> (default, what listens).
 PORTS = {
     "DEMO_N8N_DEV_PORT": (5679, "the demo n8n 'dev'"),
@@ -84,6 +88,7 @@ def _wait_until_served(url: str, process: subprocess.Popen, name: str) -> None:
 def seed(env: dict[str, str], urls: dict[str, str]) -> str:
     """Create (or reuse) the demo tenant and admin, connect each instance afresh; returns a new
     token for the admin (shown once)."""
+    from jobs import core
     from models.db import db, get_engine, reset_context, tenant_scope
     from services import environments, tenants, tokens, users
     from services.config import Settings
@@ -111,6 +116,13 @@ def seed(env: dict[str, str], urls: dict[str, str]) -> str:
                     api_key=instance["api_key"],
                     environment_class=instance["environment_class"],
                 )
+            for email, role in TEAM.items():
+                try:
+                    users.get_user_by_email(email)
+                except NotFound:
+                    users.create_user(email=email, role=role)
+            core.start("noop", user_id=admin.id, params=WATCHED_JOB)
+            db.commit()
             _, token = tokens.issue_token(admin.id, name="demo")
         reset_context()
     get_engine().dispose()
@@ -126,6 +138,7 @@ def start(env: dict[str, str], stack: contextlib.ExitStack, data: Path) -> str:
         "",
         f"demo: tenant {TENANT_SLUG!r}, admin {ADMIN_EMAIL}, token (shown once): {token}",
         *(f"demo: n8n {name!r} at {url}" for name, url in urls.items()),
+        f"demo: dashboard at http://127.0.0.1:{port}/ui (sign in with the token)",
         f'demo: curl -H "Authorization: Bearer {token}" '
         f"http://127.0.0.1:{port}/api/v1/environments",
         "demo: then /api/v1/environments/<id>/workflows, /api/v1/executions, /api/v1/jobs;"

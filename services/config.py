@@ -71,6 +71,12 @@ class Settings:
     #: Let environment URLs resolve to private or loopback addresses (self-hosted, tests).
     allow_private_networks: bool = False
     supabase_jwt_secret: str = ""
+    #: Signs the dashboard's CSRF tokens; derived from the first encryption key when empty.
+    secret_key: str = ""
+    #: Mark the dashboard's session cookie Secure (set it wherever TLS terminates in front).
+    session_cookie_secure: bool = False
+    #: Hours a dashboard session lasts without use.
+    session_hours: int = 12
     supabase_jwks_url: str = ""
     supabase_jwt_audience: str = "authenticated"
     supabase_jwt_issuer: str = ""

@@ -18,6 +18,7 @@ import jwt
 from sqlalchemy import text
 
 from models.db import adopt_tenant, bind_tenant, db
+from models.tenancy import ApiToken, User
 from services import broadcast
 from services.config import Settings
 from services.errors import Forbidden, Unauthenticated
@@ -202,3 +203,32 @@ def _verify_jwt(token: str, settings: Settings) -> dict:
         raise Unauthenticated("The token's issuer is not accepted.", code="invalid_token") from exc
     except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
         raise Unauthenticated("The token could not be verified.", code="invalid_token") from exc
+
+
+def resume(
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    *,
+    token_id: uuid.UUID | None,
+    is_platform_admin: bool = False,
+) -> Principal:
+    """The principal of a browser session signed in earlier: the user as it is now (role,
+    active), and the sign-in token still valid, else Unauthenticated / Forbidden."""
+    bind_tenant(tenant_id)
+    user = db.get(User, user_id)
+    if user is None or user.tenant_id != tenant_id:
+        raise Unauthenticated("Sign in again.", code="session_expired")
+    if token_id is not None:
+        token = db.get(ApiToken, token_id)
+        if token is None or token.revoked_at is not None:
+            raise Unauthenticated("The sign-in token was revoked.", code="invalid_token")
+        if token.expires_at is not None and token.expires_at <= datetime.now(UTC):
+            raise Unauthenticated("The sign-in token has expired.", code="token_expired")
+    row = {
+        "user_id": user.id,
+        "tenant_id": tenant_id,
+        "role": user.role,
+        "is_active": user.is_active,
+        "is_platform_admin": is_platform_admin,
+    }
+    return _principal(row, token_id=token_id)

@@ -20,8 +20,6 @@ from typing import Any
 from gunicorn import glogging
 from pythonjsonlogger.orjson import OrjsonFormatter
 
-from models.db import current_tenant
-
 #: The job this thread runs: {"job_id", "job_type", "tenant_id"} (jobs/telemetry.py sets it).
 current_job: ContextVar[dict[str, str] | None] = ContextVar("current_job", default=None)
 
@@ -77,7 +75,11 @@ class ContextFilter(logging.Filter):
         job = current_job.get()
         if job:
             record.__dict__.update(job)
-        tenant = current_tenant()
+        # Never imported from here: gunicorn's master logs through this filter before a gevent
+        # worker patches threading, and models.db's session registry must be created after.
+        # Until something imports it, no tenant can have been set.
+        tenant_context = sys.modules.get("models.db")
+        tenant = tenant_context.current_tenant() if tenant_context else None
         if tenant is not None:
             record.tenant_id = str(tenant)
         request_id = _request_id()

@@ -26,6 +26,7 @@ from web import (
     request_context,
     request_guard,
     security_headers,
+    ui,
 )
 from web.errors import ApiWithErrors, register_error_handlers
 from web.throttle import AuthThrottle
@@ -114,6 +115,7 @@ def create_app(config: Settings | None = None) -> Flask:
     api.register(rest)
     app.register_blueprint(health.bp)
     app.register_blueprint(index.bp)
+    ui.register(app)
     security_headers.init_app(app)
     register_error_handlers(app)
     cli.register(app)

@@ -54,7 +54,10 @@ def _check_request() -> None:
     _unstorable(errors, "headers", request.headers.items())
     _unstorable(errors, "query", request.args.items(multi=True))
     _unstorable(errors, "path", (request.view_args or {}).items())
-    if request.method in BODY_METHODS and _has_body():
+    if request.blueprint and request.blueprint.startswith("ui_"):
+        # The dashboard's pages post HTML forms (web/ui), not JSON.
+        _unstorable(errors, "form", request.form.items(multi=True))
+    elif request.method in BODY_METHODS and _has_body():
         _unstorable(errors, "json", _strings(_json_body()))
     if unknown := _unknown_query_parameters():
         errors.setdefault("query", {}).update(

@@ -120,3 +120,38 @@ def test_docs_render_in_a_browser_without_internet(web, tmp_path):
         assert len(shown(browser)) >= 20
     finally:
         browser.quit()
+
+
+def test_the_master_never_imports_the_session_registry():
+    """gunicorn's master loads the config's hooks and logger class before a gevent worker
+    patches threading; a session registry created then would be shared by all greenlets."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys, services.logs, services.metrics, services.config;"
+        "services.logs.configure('INFO', process='web', fmt='json');"
+        "logging.getLogger('gunicorn.error').info('master logs');"
+        "print('models.db' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_stopping_worker_ends_its_event_streams(settings, tenant, tmp_path):
+    import socket
+    from urllib.parse import urlsplit
+
+    namespace = f"{settings.dramatiq_namespace}-stop"
+    with gunicorn(settings, tmp_path, DRAMATIQ_NAMESPACE=namespace) as (base, _):
+        address = urlsplit(base)
+        stream = socket.create_connection((address.hostname, address.port), timeout=30)
+        stream.sendall(
+            b"GET /api/v1/events/stream HTTP/1.0\r\n"
+            + f"Authorization: Bearer {tenant.tokens['viewer']}\r\n\r\n".encode()
+        )
+        assert b"200 OK" in stream.recv(4096)
+        stopping = time.monotonic()
+    # Well within gunicorn's graceful timeout (30 s), which an open stream would use up.
+    assert time.monotonic() - stopping < 10
+    stream.close()

@@ -21,6 +21,7 @@ from web.api import (
     ignore_rules,
     invitations,
     jobs,
+    live,
     me,
     pipelines,
     promotions,
@@ -58,6 +59,7 @@ BLUEPRINTS = (
     promotions.blp,
     deployments.blp,
     credential_mappings.blp,
+    live.blp,
 )
 
 

@@ -1,0 +1,55 @@
+"""Every dashboard route declares one of the API's permissions and answers each role as the
+API would: 403 below the minimum role, anything but 401/403 from it on."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from web.auth import PERMISSIONS
+
+ROLE_RANK = {"viewer": 1, "developer": 2, "admin": 3}
+#: Routes open without a session (signing in) or serving files.
+PUBLIC = {"ui_session.sign_in", "ui_session.sign_in_post", "ui_session.sign_out"}
+
+
+def dashboard_routes(app):
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/ui/") or rule.endpoint.startswith("ui_assets."):
+            continue
+        if rule.endpoint in PUBLIC:
+            continue
+        view = app.view_functions[rule.endpoint]
+        doc = getattr(view, "_apidoc", {}).get("manual_doc", {})
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            yield rule, method, doc.get("x-permission")
+
+
+def concrete(rule) -> str:
+    return re.sub(r"<[^>]+>", lambda _m: str(uuid.uuid4()), rule.rule)
+
+
+def test_every_dashboard_route_declares_a_permission(app):
+    routes = list(dashboard_routes(app))
+    assert len(routes) >= 30
+    for rule, method, action in routes:
+        assert action in PERMISSIONS, f"{method} {rule.rule} declares no permission"
+
+
+def test_dashboard_role_matrix(app, signed_in, client):
+    browsers = {role: signed_in(role) for role in ROLE_RANK}
+    for rule, method, action in dashboard_routes(app):
+        if rule.rule.endswith("/stream"):
+            continue  # an open stream; tests/services/test_live.py covers it
+        url, minimum = concrete(rule), PERMISSIONS[action]
+        signed_out = client.open(url, method=method)
+        assert signed_out.status_code in (303, 400), f"{method} {url} without a session"
+        for role, browser in browsers.items():
+            if method == "GET":
+                status = browser.get(url).status_code
+            else:
+                status = browser.post(url).status_code
+            if ROLE_RANK[role] < ROLE_RANK[minimum]:
+                assert status == 403, f"{role} {method} {rule.rule}: {status}"
+            else:
+                assert status not in (401, 403), f"{role} {method} {rule.rule}: {status}"
