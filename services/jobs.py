@@ -115,7 +115,8 @@ def stats() -> dict:
         "by_status": by_status,
         "by_job_type": by_type,
         "oldest_pending_age_seconds": (
-            (datetime.now(UTC) - oldest).total_seconds() if oldest else None
+            # The database's clock and this process's may differ by a few seconds.
+            max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest else None
         ),
     }
 

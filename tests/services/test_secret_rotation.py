@@ -80,6 +80,7 @@ def test_apply_waits_until_every_running_process_holds_the_new_key(rotation, ten
 
 
 def test_a_running_worker_reports_its_key_ids(settings, worker):
-    reports = [r for r in presence.running(settings) if r.kind == "worker"]
-    assert [r.pid for r in reports] == [os.getpid()]
+    # A worker process another test killed may still show until its report expires (TTL_S).
+    reports = [r for r in presence.running(settings) if r.kind == "worker" and r.pid == os.getpid()]
+    assert len(reports) == 1
     assert reports[0].key_ids == tuple(e.split(":")[0] for e in settings.encryption_keys)
