@@ -61,6 +61,12 @@ BACKFILL_ROLLUPS = """
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_executions_failed",
+        "executions",
+        ["tenant_id", "environment_id", "started_at", "id"],
+        postgresql_where=sa.text("normalized_status = 'error'"),
+    )
     op.create_table(
         "execution_rollups",
         sa.Column("environment_id", sa.Uuid(), nullable=False),
@@ -134,5 +140,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("execution_rollups")
+    op.drop_index("ix_executions_failed", "executions")
     op.drop_index("ix_background_jobs_tenant_id_status_job_type", "background_jobs")
     op.drop_index("ix_background_jobs_tenant_id_created_at_id", "background_jobs")
