@@ -19,8 +19,9 @@ from tests.drift import approve_all, edit_in_n8n, on_plan, open_incident, set_in
 from tests.jobs.helpers import wait_for
 
 CHECKS = next(s for s in SCHEDULES if s.key == "drift_check")
-#: A moment on a 15-minute boundary (so on a 5-minute one too), in the future of any slot.
-BOUNDARY = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+#: A moment on a 15-minute boundary (so on a 5-minute one too), a day after now: in the
+#: future of any slot a real clock fired, whatever today is.
+BOUNDARY = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 def _jobs(app, tenant) -> list[BackgroundJob]:
