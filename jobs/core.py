@@ -199,24 +199,27 @@ def _send_created(tenant_id: uuid.UUID, created: list[_Pending]) -> None:
     message or record fails stays unsent for the outbox relay."""
     try:
         with tenant_connection(tenant_id) as conn:
-            sent = []
-            for pending in created:
-                try:
-                    message = dramatiq.get_broker().enqueue(
-                        message_for(pending.job_id, tenant_id, pending.route)
-                    )
-                except Exception:  # noqa: BLE001 - any broker failure leaves it to the relay
-                    log.warning(
-                        "job %s: the broker refused its message; the relay sends it", pending.job_id
-                    )
-                    continue
-                sent.append({"job_id": pending.job_id, "sent_message_id": broker_key(message)})
-            if sent:
-                conn.execute(_MARK_ENQUEUED, sent)
+            _deliver(conn, tenant_id, [(pending.job_id, pending.route) for pending in created])
     except sqlalchemy.exc.OperationalError as error:
         log.warning(
             "%d jobs: not sent or not recorded (%s); the relay sees to them", len(created), error
         )
+
+
+def _deliver(conn: Connection, tenant_id: uuid.UUID, routed: list) -> int:
+    """Send each (job id, route) and record the sent ones' messages in one statement; the
+    number sent (a job the broker refused is left to the relay)."""
+    sent = []
+    for job_id, route in routed:
+        try:
+            message = dramatiq.get_broker().enqueue(message_for(job_id, tenant_id, route))
+        except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay
+            log.warning("job %s: the broker refused its message; the relay sends it", job_id)
+            continue
+        sent.append({"job_id": job_id, "sent_message_id": broker_key(message)})
+    if sent:
+        conn.execute(_MARK_ENQUEUED, sent)
+    return len(sent)
 
 
 @event.listens_for(SessionFactory, "after_soft_rollback")
@@ -260,13 +263,8 @@ def _send(job_id, tenant_id, route_query, params) -> bool:
             row = conn.execute(route_query, params).one_or_none()
             if row is None:
                 return True
-            route = (row.queue_name, row.actor_name)
-            try:
-                sent = dramatiq.get_broker().enqueue(message_for(job_id, tenant_id, route))
-            except Exception:  # noqa: BLE001 - any broker failure leaves the row to the relay
-                log.warning("job %s: the broker refused its message; the relay sends it", job_id)
+            if not _deliver(conn, tenant_id, [(job_id, (row.queue_name, row.actor_name))]):
                 return False
-            conn.execute(_MARK_ENQUEUED, {"job_id": job_id, "sent_message_id": broker_key(sent)})
     except sqlalchemy.exc.OperationalError as error:
         log.warning("job %s: not sent or not recorded (%s); the relay sees to it", job_id, error)
         return False

@@ -96,29 +96,32 @@ _NEWEST_FAILURE = ", ".join(
 )
 
 
+def _hours(workflow_filter: bool) -> str:
+    """The window's roll-up rows of the environment (and of one workflow)."""
+    narrowed = " AND workflow_id = :workflow_id" if workflow_filter else ""
+    return (
+        f"tenant_id = :tenant_id AND environment_id = :environment_id AND hour >= :since{narrowed}"
+    )
+
+
 def _window(by_workflow: bool, workflow_filter: bool) -> str:
     keys = "workflow_id, " if by_workflow else ""
-    narrowed = " AND workflow_id = :workflow_id" if workflow_filter else ""
     return f"""
         SELECT {keys}max(workflow_name) AS seen_name, sum(total)::int AS total,
                sum(success)::int AS success, sum(error)::int AS error,
                sum(running)::int AS running, sum(waiting)::int AS waiting,
                {_NEWEST_FAILURE}
-          FROM execution_rollups
-         WHERE tenant_id = :tenant_id AND environment_id = :environment_id
-           AND hour >= :since{narrowed}
+          FROM execution_rollups WHERE {_hours(workflow_filter)}
          {"GROUP BY workflow_id" if by_workflow else ""}
     """
 
 
 def _histograms(by_workflow: bool, workflow_filter: bool) -> str:
     keys = "workflow_id, " if by_workflow else ""
-    narrowed = " AND workflow_id = :workflow_id" if workflow_filter else ""
     return f"""
         SELECT {keys}bucket.key::int AS bucket, sum(bucket.value::int)::int AS n
           FROM execution_rollups, jsonb_each_text(durations) AS bucket
-         WHERE tenant_id = :tenant_id AND environment_id = :environment_id
-           AND hour >= :since{narrowed}
+         WHERE {_hours(workflow_filter)}
          GROUP BY {keys}bucket.key
     """
 
