@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import redis
+import sqlalchemy.exc
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask, request
@@ -50,9 +51,13 @@ def _end_transaction(error: BaseException | None) -> None:
     """Commit a safe request's transaction instead of rolling it back: a rollback would drop
     psycopg's prepared statements (and send DEALLOCATE ALL), and lose the token's last-use
     stamp the authentication function wrote. Anything else is rolled back by reset_context,
-    unless its service committed."""
+    unless its service committed. A safe request has nothing it must keep: when its
+    connection was lost meanwhile (the answer was a 503), the commit is given up."""
     if error is None and request.method in SAFE_METHODS and db.registry.has():
-        db.commit()
+        try:
+            db.commit()
+        except sqlalchemy.exc.SQLAlchemyError as lost:
+            logging.getLogger(__name__).warning("a safe request's commit failed: %s", lost)
 
 
 def create_app(config: Settings | None = None) -> Flask:
