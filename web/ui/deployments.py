@@ -55,3 +55,11 @@ def cancel(deployment_id):
     """Cancel a deployment before it starts."""
     deployments.cancel(deployment_id)
     return done("Deployment cancelled.", "ui_deployments.detail", deployment_id=deployment_id)
+
+
+@bp.post("/deployments/<uuid:deployment_id>/delete")
+@requires("deployments:manage")
+def delete(deployment_id):
+    """Delete a finished deployment (soft: the record stays for the audit trail)."""
+    deployments.delete(deployment_id)
+    return done("Deployment deleted.", "ui_deployments.deployment_list")

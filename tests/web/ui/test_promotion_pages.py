@@ -285,6 +285,10 @@ def test_schedule_in_a_time_zone_then_cancel_the_deployment(
     assert signed_in("developer").post(f"/ui/deployments/{deployment.id}/cancel").status_code == 403
     admin.post(f"/ui/deployments/{deployment.id}/cancel")
     assert state(app, tenant, promotion.id)[1].status == "cancelled"
+    assert b"Delete deployment" in admin.get(f"/ui/deployments/{deployment.id}").data
+    deleted = admin.post(f"/ui/deployments/{deployment.id}/delete", follow_redirects=True)
+    assert b"Deployment deleted." in deleted.data
+    assert admin.get(f"/ui/deployments/{deployment.id}").status_code == 404
 
 
 def test_a_blocked_execution_says_each_gate_s_error(

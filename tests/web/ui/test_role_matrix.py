@@ -83,6 +83,7 @@ PROMOTION_PAGES = {
     "ui_deployments.deployment_list": "deployments:read",
     "ui_deployments.detail": "deployments:read",
     "ui_deployments.cancel": "deployments:manage",
+    "ui_deployments.delete": "deployments:manage",
     "ui_credential_mappings.mapping_list": "credential_mappings:read",
     "ui_credential_mappings.logical_create": "credential_mappings:write",
     "ui_credential_mappings.logical_update": "credential_mappings:write",
