@@ -229,6 +229,24 @@ def _transition(promotion: Promotion, allowed: tuple[str, ...], status: str, **v
     db.refresh(promotion)
 
 
+def _approvals(promotion: Promotion) -> dict[str, Any]:
+    return pipelines.stage(pipelines.get(promotion.pipeline_id), promotion.stage_index)["approvals"]
+
+
+def refusal(promotion: Promotion, principal: Principal) -> Forbidden | None:
+    """Why ``principal`` may not decide on ``promotion`` (None: they may); pages show it."""
+    if promotion.created_by == principal.user_id:
+        return Forbidden(
+            "The requester cannot decide on their own promotion.", code="own_promotion"
+        )
+    approvers = set(_approvals(promotion)["approvers"])
+    if (approvers and principal.user_id not in approvers) or (
+        not approvers and not principal.has_role("admin")
+    ):
+        return Forbidden("You are not an approver of this stage.", code="not_an_approver")
+    return None
+
+
 def decide(
     promotion_id: uuid.UUID, *, principal: Principal, approve: bool, comment: str | None = None
 ) -> Promotion:
@@ -241,16 +259,10 @@ def decide(
             code="invalid_transition",
             status=promotion.status,
         )
-    if promotion.created_by == principal.user_id:
-        raise Forbidden("The requester cannot decide on their own promotion.", code="own_promotion")
-    approvals = pipelines.stage(pipelines.get(promotion.pipeline_id), promotion.stage_index)[
-        "approvals"
-    ]
+    if (refused := refusal(promotion, principal)) is not None:
+        raise refused
+    approvals = _approvals(promotion)
     approvers = set(approvals["approvers"])
-    if (approvers and principal.user_id not in approvers) or (
-        not approvers and not principal.has_role("admin")
-    ):
-        raise Forbidden("You are not an approver of this stage.", code="not_an_approver")
     decision = "approved" if approve else "rejected"
     inserted = db.execute(
         pg_insert(PromotionApproval)

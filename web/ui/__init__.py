@@ -12,12 +12,16 @@ from flask_session.redis import RedisSessionInterface
 
 from web.ui import (
     base,
+    credential_mappings,
+    deployments,
     environment_tabs,
     environments,
     events,
     jobs,
     overview,
+    pipelines,
     policies,
+    promotions,
     settings,
     signin,
 )
@@ -42,6 +46,10 @@ BLUEPRINTS = (
     events.bp,
     settings.bp,
     policies.bp,
+    pipelines.bp,
+    promotions.bp,
+    deployments.bp,
+    credential_mappings.bp,
 )
 
 

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.web.ui.promotion_world import dev, pipe, seeds, staging  # noqa: F401 - fixtures
+
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
+
+from tests.drift import on_plan
 from web.auth import PERMISSIONS
 
 ROLE_RANK = {"viewer": 1, "developer": 2, "admin": 3}
@@ -36,7 +39,8 @@ def test_every_dashboard_route_declares_a_permission(app):
         assert action in PERMISSIONS, f"{method} {rule.rule} declares no permission"
 
 
-def test_dashboard_role_matrix(app, signed_in, client):
+def test_dashboard_role_matrix(app, signed_in, client, factory, tenant):
+    on_plan(factory, tenant, "pro")  # entitled: a 403 can only be the role's
     browsers = {role: signed_in(role) for role in ROLE_RANK}
     for rule, method, action in dashboard_routes(app):
         if rule.rule.endswith("/stream"):
@@ -53,3 +57,50 @@ def test_dashboard_role_matrix(app, signed_in, client):
                 assert status == 403, f"{role} {method} {rule.rule}: {status}"
             else:
                 assert status not in (401, 403), f"{role} {method} {rule.rule}: {status}"
+
+
+#: The promotion pages and the API permission each needs (the API's for the same action).
+PROMOTION_PAGES = {
+    "ui_pipelines.pipeline_list": "pipelines:read",
+    "ui_pipelines.detail": "pipelines:read",
+    "ui_pipelines.new": "pipelines:write",
+    "ui_pipelines.create": "pipelines:write",
+    "ui_pipelines.edit": "pipelines:write",
+    "ui_pipelines.update": "pipelines:write",
+    "ui_pipelines.activate": "pipelines:write",
+    "ui_pipelines.deactivate": "pipelines:write",
+    "ui_pipelines.delete": "pipelines:write",
+    "ui_promotions.promotion_list": "promotions:read",
+    "ui_promotions.compose": "promotions:read",
+    "ui_promotions.create": "promotions:request",
+    "ui_promotions.detail": "promotions:read",
+    "ui_promotions.diff": "promotions:read",
+    "ui_promotions.approve": "promotions:approve",
+    "ui_promotions.reject": "promotions:approve",
+    "ui_promotions.cancel": "promotions:request",
+    "ui_promotions.execute": "promotions:execute",
+    "ui_promotions.rollback": "promotions:execute",
+    "ui_deployments.deployment_list": "deployments:read",
+    "ui_deployments.detail": "deployments:read",
+    "ui_deployments.cancel": "deployments:manage",
+    "ui_deployments.delete": "deployments:manage",
+    "ui_credential_mappings.mapping_list": "credential_mappings:read",
+    "ui_credential_mappings.logical_create": "credential_mappings:write",
+    "ui_credential_mappings.logical_update": "credential_mappings:write",
+    "ui_credential_mappings.logical_delete": "credential_mappings:write",
+    "ui_credential_mappings.mapping_create": "credential_mappings:write",
+    "ui_credential_mappings.mapping_update": "credential_mappings:write",
+    "ui_credential_mappings.mapping_delete": "credential_mappings:write",
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(PROMOTION_PAGES))
+def test_promotion_pages_need_the_api_s_permission(app, endpoint):
+    view = app.view_functions[endpoint]
+    assert view._apidoc["manual_doc"]["x-permission"] == PROMOTION_PAGES[endpoint]
+
+
+def test_every_promotion_page_is_in_the_table(app):
+    prefixes = ("ui_pipelines.", "ui_promotions.", "ui_deployments.", "ui_credential_mappings.")
+    found = {e for e in app.view_functions if e.startswith(prefixes)}
+    assert found == set(PROMOTION_PAGES)
