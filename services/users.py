@@ -60,6 +60,13 @@ def reinvite(user_id: uuid.UUID) -> User:
     return user
 
 
+def revoke_invitation(user_id: uuid.UUID) -> User:
+    """Withdraw a pending invitation: it stops working and the never-joined user is
+    deactivated (freeing the seat; reactivate and reissue to invite them again)."""
+    invitations.revoke(get_user(user_id))
+    return update_user(user_id, is_active=False)
+
+
 def update_user(user_id: uuid.UUID, **changes: object) -> User:
     """Change role, name or active flag; the tenant always keeps one active admin. Changing
     nothing writes nothing."""

@@ -11,15 +11,18 @@ from flask import Blueprint, Flask, redirect, request, url_for
 from flask_session.redis import RedisSessionInterface
 
 from web.ui import (
+    audit,
     base,
     environment_tabs,
     environments,
     events,
+    invitations,
     jobs,
     overview,
     policies,
     settings,
     signin,
+    tenant_switch,
 )
 
 #: Seconds browsers keep the static assets (their names change with their versions).
@@ -42,6 +45,10 @@ BLUEPRINTS = (
     events.bp,
     settings.bp,
     policies.bp,
+    tenant_switch.bp,
+    invitations.bp,
+    invitations.join_bp,
+    audit.bp,
 )
 
 
