@@ -73,10 +73,10 @@ class AuditEntries(MethodView):
         return paginate(audit_log.list_query(filters), page=page, limit=limit)
 
 
-@blp.route("/<uuid:entry_id>")
+@blp.route("/<uuid:audit_id>")
 class AuditEntryById(MethodView):
     @requires("audit:read")
     @blp.response(200, AuditEntrySchema)
-    def get(self, entry_id):
+    def get(self, audit_id):
         """One audit entry"""
-        return audit_log.get(entry_id)
+        return audit_log.get(audit_id)
