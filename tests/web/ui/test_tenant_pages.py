@@ -16,6 +16,8 @@ from sqlalchemy import insert
 from models.audit import AuditLog
 from models.db import db, tenant_scope
 from tests.conftest import JWT_SECRET
+from tests.drift import on_plan
+from tests.promotions import pipeline, promote, seed, workflow
 from tests.web.ui.conftest import Browser, csrf_token
 
 
@@ -383,3 +385,34 @@ def test_the_audit_api_pages_and_filters(app, client, tenant):
     assert later.json == []
     bad = client.get("/api/v1/audit-logs?actor_id=nope", headers=tenant.admin)
     assert bad.status_code == 422
+
+
+# Overview
+
+
+def test_the_overview_shows_the_deployments_scheduled_next(
+    client, factory, signed_in, tenant, fake_n8n, second_n8n
+):
+    on_plan(factory, tenant, "pro")
+    dev = factory.environment(tenant.id, fake_n8n, environment_class="dev")
+    staging = factory.environment(
+        tenant.id, second_n8n, name="stage-eu", environment_class="staging"
+    )
+    seeds = seed(factory, tenant, dev, fake_n8n, {"Orders": workflow("Orders")})
+    promotion = promote(
+        factory, tenant, pipeline(factory, tenant, dev, staging), dev, staging, seeds
+    )
+    empty = signed_in("viewer").get("/ui/").data.decode()
+    assert "No deployment scheduled." in empty
+    later = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    scheduled = client.post(
+        f"/api/v1/promotions/{promotion.id}/execute",
+        json={"scheduled_for": later.isoformat()},
+        headers=tenant.admin,
+    )
+    assert scheduled.status_code == 202, scheduled.json
+    page = signed_in("viewer").get("/ui/").data.decode()
+    panel = page[page.index('id="scheduled"') :]
+    panel = panel[: panel.index("</section>")]
+    assert "stage-eu" in panel and later.strftime("%Y-%m-%d %H:%M:%S") in panel
+    assert "scheduled" in panel
