@@ -6,10 +6,15 @@ saved as a screenshot under .artifacts/screenshots."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services import environments
 from tests.conftest import JWT_SECRET
+from tests.drift import on_plan
+from tests.jobs.helpers import start_job
+from tests.promotions import pipeline, promote, seed, workflow
 from tests.web.gunicorn_process import gunicorn
 from tests.web.servers import chromium
 from tests.web.ui.test_browser import css, shoot, sign_in, text, wait
@@ -116,3 +121,44 @@ def test_invite_join_and_audit(web, browser, factory, tenant, fake_n8n):
     )
     assert "joiner@people.example" in text(browser, "main")
     shoot(browser, "audit-entry")
+
+
+def test_readme_screenshots(app, web, browser, factory, tenant, fake_n8n, second_n8n):
+    """The README's pictures: a populated overview and the workflow matrix (its page comes
+    with the canonical pages; until they are in, only the overview)."""
+    on_plan(factory, tenant, "pro")
+    dev = factory.environment(tenant.id, fake_n8n, name="dev", environment_class="dev")
+    staging = factory.environment(
+        tenant.id, second_n8n, name="staging", environment_class="staging"
+    )
+    names = ("Orders", "Invoices", "Lead scoring")
+    seeds = seed(
+        factory,
+        tenant,
+        dev,
+        fake_n8n,
+        {name: workflow(name) for name in names},
+        staging=staging,
+        fake_staging=second_n8n,
+    )
+    for env in (dev, staging):
+        factory.run_as(tenant.id, environments.test_connection, env.id)
+    promotion = promote(
+        factory, tenant, pipeline(factory, tenant, dev, staging), dev, staging, seeds
+    )
+    later = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    scheduled = app.test_client().post(
+        f"/api/v1/promotions/{promotion.id}/execute",
+        json={"scheduled_for": later},
+        headers=tenant.admin,
+    )
+    assert scheduled.status_code == 202, scheduled.json
+    start_job(app, tenant.id, params={"steps": 50, "step_seconds": 1})  # no worker: queued
+    sign_in(browser, web, tenant.tokens["admin"])
+    browser.get(f"{web}/ui/")
+    wait(browser, lambda b: "staging" in (text(b, "#scheduled + ul") or ""))
+    shoot(browser, "readme-overview")
+    if "ui_canonical.matrix" in app.view_functions:
+        browser.get(f"{web}/ui/workflows")
+        wait(browser, lambda b: b.find_elements("css selector", "td[data-state]"))
+        shoot(browser, "readme-matrix")
