@@ -61,10 +61,12 @@ def reinvite(user_id: uuid.UUID) -> User:
 
 
 def revoke_invitation(user_id: uuid.UUID) -> User:
-    """Withdraw a pending invitation: it stops working and the never-joined user is
-    deactivated (freeing the seat; reactivate and reissue to invite them again)."""
-    invitations.revoke(get_user(user_id))
-    return update_user(user_id, is_active=False)
+    """Withdraw a pending invitation: it stops working. The user row stays as it is (it may
+    act with personal tokens); deactivating it frees the seat."""
+    user = get_user(user_id)
+    invitations.revoke(user)
+    db.commit()
+    return user
 
 
 def update_user(user_id: uuid.UUID, **changes: object) -> User:

@@ -110,5 +110,5 @@ class UserInvitation(MethodView):
     @blp.response(200, UserSchema)
     @blp.alt_response(409, schema=ErrorSchema, description="Accepted already, or none pending")
     def delete(self, user_id):
-        """Revoke a pending invitation: it stops working and the user is deactivated"""
+        """Revoke a pending invitation: it stops working; the user stays until deactivated"""
         return users.revoke_invitation(user_id)

@@ -204,7 +204,7 @@ def test_an_admin_invites_reissues_and_revokes(client, factory, signed_in, tenan
     assert "<td>newcomer@people.example</td>" not in page
     assert accept(client, second, f"s-{uuid.uuid4()}").status_code == 404
     user = client.get(f"/api/v1/users/{user_id}", headers=tenant.admin).json
-    assert user["is_active"] is False  # the seat is free again
+    assert user["is_active"] is True  # the user stays: deactivating frees the seat
     again = admin.post(f"/ui/invitations/{user_id}/revoke")
     assert again.status_code == 303
     assert b"no pending invitation" in admin.get("/ui/invitations").data
