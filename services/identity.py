@@ -67,14 +67,12 @@ def authenticate(
     if bearer.startswith(TOKEN_PREFIX):
         principal = _from_personal_token(bearer)
         if tenant_id is not None and tenant_id != principal.tenant_id:
-            raise _no_membership()
+            raise no_membership()
         return principal
-    principal = _from_jwt(bearer, settings, tenant_id)
-    adopt_tenant(principal.tenant_id)  # auth_subject_memberships set it in the transaction
-    return principal
+    return _from_jwt(bearer, settings, tenant_id)
 
 
-def _no_membership() -> Unauthenticated:
+def no_membership() -> Unauthenticated:
     return Unauthenticated(
         "This identity is not a member of the tenant named in X-Tenant-ID.", code="no_membership"
     )
@@ -136,17 +134,47 @@ def jwt_subject(token: str, settings: Settings) -> str:
 
 
 def _from_jwt(token: str, settings: Settings, tenant_id: uuid.UUID | None) -> Principal:
-    rows = (
+    return for_subject(jwt_subject(token, settings), tenant_id)
+
+
+def _membership_rows(subject: str, tenant_id: uuid.UUID | None) -> list:
+    return (
         db.execute(
-            text("SELECT * FROM auth_subject_memberships(:s, :t)"),
-            {"s": jwt_subject(token, settings), "t": tenant_id},
+            text("SELECT * FROM auth_subject_memberships(:s, :t)"), {"s": subject, "t": tenant_id}
         )
         .mappings()
         .all()
     )
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One tenant a sign-in subject belongs to, as the tenant picker lists it."""
+
+    tenant_id: uuid.UUID
+    tenant_name: str
+    role: str
+
+
+def memberships(subject: str) -> list[Membership]:
+    """The tenants where ``subject`` is an active user, by name. Call it before binding the
+    request's tenant: with a single membership the lookup binds the transaction to it."""
+    return [
+        Membership(row["tenant_id"], row["tenant_name"], row["role"])
+        for row in _membership_rows(subject, None)
+        if row["is_active"]
+    ]
+
+
+def for_subject(subject: str, tenant_id: uuid.UUID | None) -> Principal:
+    """The principal of a verified subject in ``tenant_id`` (None: its only tenant), else
+    Unauthenticated (tenant_required, no_membership, unknown_subject) or Forbidden."""
+    rows = _membership_rows(subject, tenant_id)
     active = [row for row in rows if row["is_active"]]
     if len(active) == 1:
-        return _principal(active[0])
+        principal = _principal(active[0])
+        adopt_tenant(principal.tenant_id)  # auth_subject_memberships set it in the transaction
+        return principal
     if len(active) > 1:
         raise Unauthenticated(
             "This identity belongs to several tenants: name one with the X-Tenant-ID header.",
@@ -156,7 +184,7 @@ def _from_jwt(token: str, settings: Settings, tenant_id: uuid.UUID | None) -> Pr
     if rows:
         return _principal(rows[0])  # raises: the only membership is deactivated
     if tenant_id is not None:
-        raise _no_membership()
+        raise no_membership()
     raise Unauthenticated("No user is registered for this identity.", code="unknown_subject")
 
 

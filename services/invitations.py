@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, text
+from sqlalchemy import Select, delete, exists, select, text
 
 from models.db import adopt_tenant, db
 from models.tenancy import User, UserInvitation
@@ -39,11 +39,7 @@ def issue(user: User) -> Invitation:
         raise Conflict("This user has already accepted an invitation.", code="already_bound")
     if not user.is_active:
         raise Conflict("Reactivate the user before inviting them.", code="user_inactive")
-    db.execute(
-        delete(UserInvitation).where(
-            UserInvitation.user_id == user.id, UserInvitation.accepted_at.is_(None)
-        )
-    )
+    db.execute(delete(UserInvitation).where(_pending(user.id)))
     token = INVITATION_PREFIX + secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + timedelta(seconds=INVITATION_TTL_S)
     db.add(UserInvitation(user_id=user.id, token_hash=hash_token(token), expires_at=expires_at))
@@ -54,6 +50,45 @@ def issue(user: User) -> Invitation:
         new={"email": user.email, "expires_at": expires_at.isoformat()},
     )
     return Invitation(token=token, expires_at=expires_at)
+
+
+def _pending(user_id):
+    return (UserInvitation.user_id == user_id) & UserInvitation.accepted_at.is_(None)
+
+
+def pending_query() -> Select:
+    """Active users with an invitation not accepted yet (expired ones too), newest first."""
+    return (
+        select(User)
+        .where(User.is_active, User.supabase_auth_id.is_(None), exists().where(_pending(User.id)))
+        .order_by(User.created_at.desc(), User.id.desc())
+    )
+
+
+def expiries(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """When the pending invitation of each of these users expires, in one query."""
+    if not user_ids:
+        return {}
+    rows = db.execute(
+        select(UserInvitation.user_id, UserInvitation.expires_at).where(
+            UserInvitation.user_id.in_(user_ids), UserInvitation.accepted_at.is_(None)
+        )
+    )
+    return dict(rows.all())
+
+
+def revoke(user: User) -> None:
+    """The user's pending invitation stops working, in the caller's transaction."""
+    if user.supabase_auth_id is not None:
+        raise Conflict("This user has already accepted an invitation.", code="already_bound")
+    if not db.execute(delete(UserInvitation).where(_pending(user.id))).rowcount:
+        raise Conflict("This user has no pending invitation.", code="no_invitation")
+    audit.record(
+        "user.revoke_invitation",
+        resource_type="user",
+        resource_id=user.id,
+        old={"email": user.email},
+    )
 
 
 def accept(token: str, *, subject: str) -> uuid.UUID:

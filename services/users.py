@@ -60,6 +60,15 @@ def reinvite(user_id: uuid.UUID) -> User:
     return user
 
 
+def revoke_invitation(user_id: uuid.UUID) -> User:
+    """Withdraw a pending invitation: it stops working. The user row stays as it is (it may
+    act with personal tokens); deactivating it frees the seat."""
+    user = get_user(user_id)
+    invitations.revoke(user)
+    db.commit()
+    return user
+
+
 def update_user(user_id: uuid.UUID, **changes: object) -> User:
     """Change role, name or active flag; the tenant always keeps one active admin. Changing
     nothing writes nothing."""

@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, str] = {
     "invitations:accept": IDENTITY,
     "users:read": "viewer",
     "users:manage": "admin",
+    "audit:read": "admin",
     "tokens:own": "viewer",
     "jobs:read": "viewer",
     "jobs:cancel": "developer",

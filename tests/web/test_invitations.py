@@ -181,3 +181,19 @@ def test_parallel_invites_cannot_pass_the_limit_together(app, factory):
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(pool.map(invite, range(6)))
     assert statuses == [201, 201, 403, 403, 403, 403]
+
+
+def test_an_admin_revokes_a_pending_invitation(client, factory, tenant):
+    factory.plan(tenant.id, "pro")
+    invited = _invite(client, tenant)
+    url = f"/api/v1/users/{invited['id']}/invitation"
+    assert client.delete(url, headers=tenant.developer).status_code == 403
+    revoked = client.delete(url, headers=tenant.admin)
+    assert revoked.status_code == 200 and revoked.json["is_active"] is True
+    assert _accept(client, invited["invitation"]["token"], "late-subject").status_code == 404
+    again = client.delete(url, headers=tenant.admin)
+    assert again.status_code == 409 and again.json["error"] == "no_invitation"
+    joined = _invite(client, tenant, email="joined@person.example")
+    assert _accept(client, joined["invitation"]["token"], f"s-{uuid.uuid4()}").status_code == 200
+    bound = client.delete(f"/api/v1/users/{joined['id']}/invitation", headers=tenant.admin)
+    assert bound.status_code == 409 and bound.json["error"] == "already_bound"

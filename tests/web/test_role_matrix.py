@@ -17,6 +17,7 @@ EXPECTED_MINIMUM_ROLE = {
     "invitations:accept": "identity",
     "users:read": "viewer",
     "users:manage": "admin",
+    "audit:read": "admin",
     "tokens:own": "viewer",
     "jobs:read": "viewer",
     "jobs:cancel": "developer",

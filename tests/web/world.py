@@ -45,6 +45,7 @@ ID_PARAMETERS = {
     "token_id": "api_tokens",
     "type_id": "environment_types",
     "user_id": "users",
+    "audit_id": "audit_logs",
 }
 #: Path parameters that name no object, with a value every tenant may use.
 WORDS = {"environment_class": "dev", "action": ACTIONS[0]}

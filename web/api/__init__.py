@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from web.api import (
+    audit,
     canonical,
     credential_mappings,
     credentials,
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     me.blp,
     invitations.blp,
     users.blp,
+    audit.blp,
     tokens.blp,
     jobs.blp,
     environment_types.blp,

@@ -105,3 +105,10 @@ class UserInvitation(MethodView):
     def post(self, user_id):
         """Issue a new invitation for a user who has not accepted one (the old one dies)"""
         return users.reinvite(user_id)
+
+    @requires("users:manage")
+    @blp.response(200, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="Accepted already, or none pending")
+    def delete(self, user_id):
+        """Revoke a pending invitation: it stops working; the user stays until deactivated"""
+        return users.revoke_invitation(user_id)

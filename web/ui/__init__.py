@@ -11,12 +11,14 @@ from flask import Blueprint, Flask, redirect, request, url_for
 from flask_session.redis import RedisSessionInterface
 
 from web.ui import (
+    audit,
     base,
     credential_mappings,
     deployments,
     environment_tabs,
     environments,
     events,
+    invitations,
     jobs,
     overview,
     pipelines,
@@ -24,6 +26,7 @@ from web.ui import (
     promotions,
     settings,
     signin,
+    tenant_switch,
 )
 
 #: Seconds browsers keep the static assets (their names change with their versions).
@@ -50,6 +53,10 @@ BLUEPRINTS = (
     promotions.bp,
     deployments.bp,
     credential_mappings.bp,
+    tenant_switch.bp,
+    invitations.bp,
+    invitations.join_bp,
+    audit.bp,
 )
 
 

@@ -56,12 +56,21 @@ def load_principal() -> None:
     if user_id is None:
         raise Unauthenticated("Sign in first.", code="missing_credentials")
     token_id = session.get("token_id")
-    g.principal = resume(
-        uuid.UUID(user_id),
-        uuid.UUID(session["tenant_id"]),
-        token_id=uuid.UUID(token_id) if token_id else None,
-        is_platform_admin=session.get("is_platform_admin", False),
-    )
+    try:
+        g.principal = resume(
+            uuid.UUID(user_id),
+            uuid.UUID(session["tenant_id"]),
+            token_id=uuid.UUID(token_id) if token_id else None,
+            is_platform_admin=session.get("is_platform_admin", False),
+        )
+    except Forbidden as error:
+        # A person signed in with their own identity whose membership here was removed
+        # signs in again (into the tenants left); a personal token's user sees the 403.
+        if session.get("subject") and error.code == "user_inactive":
+            raise Unauthenticated(
+                "You no longer belong to that tenant: sign in again.", code="no_membership"
+            ) from error
+        raise
     audit.set_actor(
         audit.AuditActor(
             actor_id=g.principal.user_id,

@@ -8,7 +8,7 @@ from models.tenancy import ROLES
 from services import ignore_rules, tokens, users
 from web.api.ignore_rules import IgnoreRuleSchema
 from web.api.tokens import TokenCreateSchema
-from web.api.users import UserSchema, UserUpdateSchema
+from web.api.users import UserUpdateSchema
 from web.auth import current_principal, requires
 from web.ui.base import done, form, listing, page_blueprint
 
@@ -20,14 +20,6 @@ bp = page_blueprint("ui_settings", __name__)
 def user_list():
     """Users and roles."""
     return render_template("users.html", users=listing(users.list_users_query()), roles=ROLES)
-
-
-@bp.post("/users")
-@requires("users:manage")
-def user_create():
-    """Add a user."""
-    user = users.create_user(**form(UserSchema()))
-    return done(f"Added {user.email}.", "ui_settings.user_list")
 
 
 @bp.post("/users/<uuid:user_id>")

@@ -64,7 +64,7 @@ def test_the_viewer_sees_no_admin_buttons_and_forcing_them_is_403(app, signed_in
         f"{detail}/sync",
         f"{detail}/test",
         f"/ui/jobs/{job_id}/cancel",
-        "/ui/users",
+        "/ui/invitations",
         "/ui/ignore-rules",
         f"{detail}/git",
         "/ui/environment-types",

@@ -13,7 +13,15 @@ from web.auth import PERMISSIONS
 
 ROLE_RANK = {"viewer": 1, "developer": 2, "admin": 3}
 #: Routes open without a session (signing in) or serving files.
-PUBLIC = {"ui_session.sign_in", "ui_session.sign_in_post", "ui_session.sign_out"}
+PUBLIC = {
+    "ui_session.sign_in",
+    "ui_session.sign_in_post",
+    "ui_session.pick_tenant",
+    "ui_session.pick_tenant_post",
+    "ui_session.sign_out",
+    "ui_join.join",
+    "ui_join.join_post",
+}
 
 
 def dashboard_routes(app):
