@@ -12,6 +12,8 @@ from flask_session.redis import RedisSessionInterface
 
 from web.ui import (
     base,
+    canonical,
+    drift,
     environment_tabs,
     environments,
     events,
@@ -42,6 +44,8 @@ BLUEPRINTS = (
     events.bp,
     settings.bp,
     policies.bp,
+    canonical.bp,
+    drift.bp,
 )
 
 
