@@ -53,3 +53,25 @@ def test_dashboard_role_matrix(app, signed_in, client):
                 assert status == 403, f"{role} {method} {rule.rule}: {status}"
             else:
                 assert status not in (401, 403), f"{role} {method} {rule.rule}: {status}"
+
+
+def test_the_workflow_and_drift_pages_are_in_the_matrix(app):
+    covered = {(rule.endpoint, action) for rule, _, action in dashboard_routes(app)}
+    for endpoint, action in [
+        ("ui_canonical.matrix", "canonical:read"),
+        ("ui_canonical.detail", "canonical:read"),
+        ("ui_drift.incident_list", "drift:read"),
+        ("ui_drift.incident_detail", "drift:read"),
+        ("ui_drift.incident_acknowledge", "drift:acknowledge"),
+        ("ui_drift.incident_stabilize", "drift:acknowledge"),
+        ("ui_drift.incident_reconcile", "drift:manage"),
+        ("ui_drift.incident_close", "drift:manage"),
+        ("ui_drift.extend_ttl", "drift:manage"),
+        ("ui_drift.incident_revert", "drift:resolve"),
+        ("ui_drift.incident_keep_hotfix", "drift:resolve"),
+        ("ui_drift.approval_request", "drift:request_approval"),
+        ("ui_drift.approval_approve", "drift:approve"),
+        ("ui_drift.approval_reject", "drift:approve"),
+        ("ui_drift.approval_cancel", "drift:request_approval"),
+    ]:
+        assert (endpoint, action) in covered, endpoint
