@@ -145,9 +145,10 @@ def test_an_approval_is_requested_then_decided_by_someone_else(client, signed_in
     assert 'data-action="drift:approve"' not in html  # a developer does not decide
     approval = re.search(r'data-approval="([0-9a-f-]{36})"', html).group(1)
     again = developer.post(
-        f"{page}/approvals", {"approval_type": "acknowledge", "request_reason": "again"},
+        f"{page}/approvals",
+        {"approval_type": "acknowledge", "request_reason": "again"},
         headers={"Referer": page},
-    )  # fmt: skip
+    )
     assert again.status_code == 303
     assert "pending acknowledge request already" in developer.get(page).data.decode()
 
@@ -165,10 +166,8 @@ def test_nobody_decides_their_own_request_and_the_requester_withdraws(
 ):
     admin = signed_in("admin")
     page = f"/ui/incidents/{incident.id}"
-    admin.post(
-        f"{page}/approvals",
-        {"approval_type": "extend_ttl", "request_reason": "long weekend", "ttl_extension_hours": "48"},
-    )  # fmt: skip
+    ask = {"approval_type": "extend_ttl", "request_reason": "weekend", "ttl_extension_hours": "48"}
+    admin.post(f"{page}/approvals", ask)
     html = admin.get(page).data.decode()
     approval = re.search(r'data-approval="([0-9a-f-]{36})"', html).group(1)
     assert "(48 h)" in html and 'data-action="drift:approve"' not in html  # own request
