@@ -45,7 +45,7 @@ def test_the_list_filters_by_status_and_environment(signed_in, incident, world):
 
 
 def test_the_viewer_reads_the_incident_but_has_no_action(signed_in, incident, world):
-    viewer, developer = signed_in("viewer"), signed_in("viewer")
+    viewer, developer = signed_in("viewer"), signed_in("developer")
     html = viewer.get(f"/ui/incidents/{incident.id}").data.decode()
     assert "data-action=" not in html and "Your role can look but not act" in html
     assert re.search(r"<time class=\"ttl\" data-countdown [^>]*>\d+ d \d+ h left</time>", html)
