@@ -14,6 +14,7 @@ from web.ui import (
     base,
     canonical,
     drift,
+    drift_policies,
     environment_tabs,
     environments,
     events,
@@ -46,6 +47,7 @@ BLUEPRINTS = (
     policies.bp,
     canonical.bp,
     drift.bp,
+    drift_policies.bp,
 )
 
 

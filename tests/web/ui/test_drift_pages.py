@@ -207,3 +207,45 @@ def test_another_tenants_incident_is_a_404_like_a_missing_one(
         assert admin.get(f"/ui/incidents/{incident_id}").status_code == 404
         assert admin.post(f"/ui/incidents/{incident_id}/acknowledge").status_code == 404
     assert f"/ui/incidents/{theirs.id}" not in admin.get("/ui/incidents").data.decode()
+
+
+def test_admins_add_change_and_delete_drift_policies(client, signed_in, factory, tenant, world):
+    from tests.drift import on_plan
+
+    admin, viewer = signed_in("admin"), signed_in("viewer")
+    refused = admin.post("/ui/drift-policies", {"environment_id": ""})
+    assert refused.status_code == 303  # not in the plan: said on the page, not a 500 or 403
+    assert "not part of your plan" in admin.get("/ui/drift-policies").data.decode()
+    on_plan(factory, tenant, "enterprise")
+    html = admin.get("/ui/drift-policies").data.decode()
+    assert "No policy yet" in html and '<option value="">The whole tenant</option>' in html
+    added = admin.post(
+        "/ui/drift-policies",
+        {"environment_id": "", "ttl_high": "12", "require_approval_for_acknowledge": "true"},
+    )
+    assert added.status_code == 303
+    [policy] = client.get("/api/v1/drift-policies", headers=tenant.viewer).json
+    assert policy["environment_id"] is None and policy["severity_ttls"] == {"high": 12}
+    assert policy["require_approval_for_acknowledge"] is True
+
+    html = viewer.get("/ui/drift-policies").data.decode()
+    assert 'data-action="drift_policies:write"' not in html and "disabled" in html
+    assert viewer.post(f"/ui/drift-policies/{policy['id']}", {}).status_code == 403
+
+    saved = admin.post(
+        f"/ui/drift-policies/{policy['id']}",
+        {"require_approval_for_acknowledge": "false", "check_interval_minutes": "30"},
+    )
+    assert saved.status_code == 303
+    after = client.get(f"/api/v1/drift-policies/{policy['id']}", headers=tenant.viewer).json
+    assert after["require_approval_for_acknowledge"] is False
+    assert after["check_interval_minutes"] == 30
+    bad = admin.post(
+        f"/ui/drift-policies/{policy['id']}",
+        {"check_interval_minutes": "0"},
+        headers={"Referer": "/ui/drift-policies"},
+    )
+    assert bad.status_code == 303
+    assert "Not saved: check_interval_minutes" in admin.get("/ui/drift-policies").data.decode()
+    assert admin.post(f"/ui/drift-policies/{policy['id']}/delete").status_code == 303
+    assert client.get("/api/v1/drift-policies", headers=tenant.viewer).json == []
