@@ -13,6 +13,7 @@ from services.drift import approvals, incidents, lifecycle, policies, resolution
 from web.api.drift_approvals import ApprovalDecisionSchema, ApprovalSchema
 from web.api.drift_incidents import ExtendSchema, IncidentListArgs, TransitionSchema
 from web.auth import current_principal, requires
+from web.pagination import paginate
 from web.ui.base import done, form, listing, page_blueprint
 
 bp = page_blueprint("ui_drift", __name__)
@@ -73,7 +74,8 @@ def incident_detail(incident_id):
         resolutions=RESOLUTIONS,
         resolution_types=RESOLUTION_TYPES,
         approval_types=APPROVAL_TYPES,
-        approvals=listing(approvals.list_query(incident_id=incident.id), limit=20),
+        # Its newest requests, unpaged: ?page pages the timeline.
+        approvals=paginate(approvals.list_query(incident_id=incident.id), page=1, limit=50)[0],
         timeline=listing(timeline.list_query(incident.id)),
         artifacts=resolution.artifacts(incident.id),
         remaining=_remaining(incident.expires_at),
