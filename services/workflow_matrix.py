@@ -104,11 +104,7 @@ def matrix(
     """One page of the matrix: the environments (chosen ones, by name), and per canonical
     workflow its cells; ``has_more`` says whether another page follows."""
     tenant = current_tenant()
-    envs = [
-        dict(row._mapping)
-        for row in db.execute(_ENVIRONMENTS, {"tenant": tenant})
-        if environment_ids is None or row.id in environment_ids
-    ]
+    envs = [e for e in environments() if environment_ids is None or e["id"] in environment_ids]
     env_ids = [e["id"] for e in envs]
     if not env_ids:
         return {"environments": [], "rows": [], "has_more": False}
@@ -126,12 +122,7 @@ def matrix(
         found = db.execute(_PAGE, params).all()
     has_more = len(found) > limit
     found = found[:limit]
-    cells: dict[uuid.UUID, dict[str, dict]] = {row.id: {} for row in found}
-    if found:
-        for cell in db.execute(
-            _PAGE_CELLS, {"tenant": tenant, "envs": env_ids, "ids": list(cells)}
-        ):
-            cells[cell.canonical_id][str(cell.environment_id)] = _cell(cell)
+    cells = _cells(tenant, env_ids, [row.id for row in found])
     return {
         "environments": envs,
         "rows": [
@@ -140,6 +131,29 @@ def matrix(
         ],
         "has_more": has_more,
     }
+
+
+def environments() -> list[dict[str, Any]]:
+    """The tenant's environments by name, each with its count of untracked workflows."""
+    return [dict(e._mapping) for e in db.execute(_ENVIRONMENTS, {"tenant": current_tenant()})]
+
+
+def row_of(canonical_id: uuid.UUID) -> dict[str, Any]:
+    """One canonical workflow's row: every environment (by name) and its cell in each."""
+    envs = environments()
+    cells = _cells(current_tenant(), [e["id"] for e in envs], [canonical_id])
+    return {"environments": envs, "cells": cells[canonical_id]}
+
+
+def _cells(
+    tenant: uuid.UUID, env_ids: list[uuid.UUID], ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, dict]]:
+    """The cells of canonical workflows ``ids`` in environments ``env_ids``, by environment."""
+    cells: dict[uuid.UUID, dict[str, dict]] = {canonical_id: {} for canonical_id in ids}
+    if ids and env_ids:
+        for cell in db.execute(_PAGE_CELLS, {"tenant": tenant, "envs": env_ids, "ids": ids}):
+            cells[cell.canonical_id][str(cell.environment_id)] = _cell(cell)
+    return cells
 
 
 def _cell(cell) -> dict[str, Any]:

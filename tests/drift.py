@@ -75,8 +75,6 @@ def set_environment(app, tenant, env_id, **values) -> None:
 def approve_all(factory, tenant, env, fake, count: int = 2) -> dict[str, uuid.UUID]:
     """``count`` workflows in ``fake``, synced, each linked to a canonical workflow whose
     approved copy in Git is what runs now; returns {n8n id: canonical id}."""
-    from services import approved, env_links
-    from services.workflow_file import from_n8n
     from tests.canonical import link, make_canonical, sync_env
 
     ids = fake.add_workflows(count, name_prefix=f"Flow {uuid.uuid4().hex[:4]}")
@@ -86,6 +84,15 @@ def approve_all(factory, tenant, env, fake, count: int = 2) -> dict[str, uuid.UU
         canonical = make_canonical(factory, tenant, f"Flow {n8n_id}")
         link(factory, tenant, env, n8n_id, canonical)
         found[n8n_id] = canonical
+    commit_running(factory, tenant, env, fake, found)
+    return found
+
+
+def commit_running(factory, tenant, env, fake, found: dict[str, uuid.UUID]) -> None:
+    """Commit what ``fake`` runs of workflows ``found`` ({n8n id: canonical id}) as their
+    approved copies in ``env``'s Git folder."""
+    from services import approved, env_links
+    from services.workflow_file import from_n8n
 
     def commit():
         refs = env_links.links_for(env.id)
@@ -104,7 +111,6 @@ def approve_all(factory, tenant, env, fake, count: int = 2) -> dict[str, uuid.UU
         )
 
     factory.run_as(tenant.id, commit)
-    return found
 
 
 def edit_in_n8n(fake, n8n_id: str, change) -> None:

@@ -13,8 +13,11 @@ from flask_session.redis import RedisSessionInterface
 from web.ui import (
     audit,
     base,
+    canonical,
     credential_mappings,
     deployments,
+    drift,
+    drift_policies,
     environment_tabs,
     environments,
     events,
@@ -57,6 +60,9 @@ BLUEPRINTS = (
     invitations.bp,
     invitations.join_bp,
     audit.bp,
+    canonical.bp,
+    drift.bp,
+    drift_policies.bp,
 )
 
 

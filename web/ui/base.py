@@ -20,7 +20,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from services import audit
-from services.errors import DomainError, Forbidden, Unauthenticated
+from services.errors import DomainError, Forbidden, PolicyBlocked, Unauthenticated
 from services.identity import resume
 from web.auth import PERMISSIONS, PLATFORM
 from web.pagination import paginate
@@ -103,20 +103,22 @@ def form(schema: ma.Schema, **defaults) -> dict:
     return schema.load({**defaults, **data})
 
 
-def _back(status: int):
+def _back():
     if request.method in SAFE_METHODS:
         return None
     target = request.referrer or url_for("ui_overview.overview")
-    response = redirect(target, code=303)
     # htmx swaps the redirect's page in; a plain form post follows it too.
-    return response if status in (400, 409, 422) else None
+    return redirect(target, code=303)
 
 
 def _domain_error(error: DomainError):
     if isinstance(error, Unauthenticated):
         session.clear()
         return redirect(url_for("ui_session.sign_in", next=request.full_path.rstrip("?")), code=303)
-    if not isinstance(error, Forbidden) and (response := _back(error.status)):
+    # A policy's refusal (approval required, not in the plan) is about the object, not the
+    # person's role: said on the page the form came from, like a conflict.
+    said_back = isinstance(error, PolicyBlocked) or error.status in (400, 409, 422)
+    if said_back and (response := _back()):
         flash(error.message, "error")
         return response
     return render_template("error.html", status=error.status, message=error.message), error.status
@@ -129,7 +131,7 @@ def _invalid_form(error: ma.ValidationError):
         + "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in fields.items()),
         "error",
     )
-    return _back(400) or (render_template("error.html", status=400, message="Invalid."), 400)
+    return _back() or (render_template("error.html", status=400, message="Invalid."), 400)
 
 
 def _csrf_error(error: CSRFError):

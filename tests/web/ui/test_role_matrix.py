@@ -112,3 +112,29 @@ def test_every_promotion_page_is_in_the_table(app):
     prefixes = ("ui_pipelines.", "ui_promotions.", "ui_deployments.", "ui_credential_mappings.")
     found = {e for e in app.view_functions if e.startswith(prefixes)}
     assert found == set(PROMOTION_PAGES)
+
+
+def test_the_workflow_and_drift_pages_are_in_the_matrix(app):
+    covered = {(rule.endpoint, action) for rule, _, action in dashboard_routes(app)}
+    for endpoint, action in [
+        ("ui_canonical.matrix", "canonical:read"),
+        ("ui_canonical.detail", "canonical:read"),
+        ("ui_drift.incident_list", "drift:read"),
+        ("ui_drift.incident_detail", "drift:read"),
+        ("ui_drift.incident_acknowledge", "drift:acknowledge"),
+        ("ui_drift.incident_stabilize", "drift:acknowledge"),
+        ("ui_drift.incident_reconcile", "drift:manage"),
+        ("ui_drift.incident_close", "drift:manage"),
+        ("ui_drift.extend_ttl", "drift:manage"),
+        ("ui_drift.incident_revert", "drift:resolve"),
+        ("ui_drift.incident_keep_hotfix", "drift:resolve"),
+        ("ui_drift.approval_request", "drift:request_approval"),
+        ("ui_drift.approval_approve", "drift:approve"),
+        ("ui_drift.approval_reject", "drift:approve"),
+        ("ui_drift.approval_cancel", "drift:request_approval"),
+        ("ui_drift_policies.policy_list", "drift_policies:read"),
+        ("ui_drift_policies.policy_create", "drift_policies:write"),
+        ("ui_drift_policies.policy_update", "drift_policies:write"),
+        ("ui_drift_policies.policy_delete", "drift_policies:write"),
+    ]:
+        assert (endpoint, action) in covered, endpoint
