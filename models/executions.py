@@ -107,10 +107,33 @@ class ExecutionGap(TenantOwned, CreatedAt, Base):
     last_checked_at: Mapped[datetime | None]
 
 
-class ExecutionRollup(TenantOwned, Base):
+class _RollupFigures:
+    """What a roll-up row holds of one workflow's executions over its span (hour or day)."""
+
+    environment_id: Mapped[uuid.UUID]
+    workflow_id: Mapped[str] = mapped_column(Text)
+    #: The greatest workflow name among the span's executions (max(), as analytics read it).
+    workflow_name: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int]
+    success: Mapped[int]
+    error: Mapped[int]
+    running: Mapped[int]
+    waiting: Mapped[int]
+    #: Finished executions per duration bucket ({bucket: count}; bucket b holds durations d
+    #: with floor(BUCKETS_PER_DOUBLING * log2(d + 1)) = b, in milliseconds).
+    durations: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    last_failure_at: Mapped[datetime | None]
+    last_failure_id: Mapped[uuid.UUID | None]
+    last_failure_n8n_id: Mapped[str | None] = mapped_column(Text)
+    last_failure_message: Mapped[str | None] = mapped_column(Text)
+    last_failure_node: Mapped[str | None] = mapped_column(Text)
+
+
+class ExecutionRollup(_RollupFigures, TenantOwned, Base):
     """One hour of one workflow's executions in one environment: counts, a duration histogram
-    and the hour's newest failure. Ingestion recomputes the hours it touches, so analytics over
-    long windows read hours instead of every execution (services/execution_rollups.py)."""
+    and the hour's newest failure. Ingestion adds each change's difference in the statement
+    that stores it, so analytics read hours instead of every execution
+    (services/execution_rollups.py)."""
 
     __tablename__ = "execution_rollups"
     __extra_args__ = (
@@ -127,21 +150,33 @@ class ExecutionRollup(TenantOwned, Base):
         ),
     )
 
-    environment_id: Mapped[uuid.UUID]
-    workflow_id: Mapped[str] = mapped_column(Text)
     #: The hour's start (UTC).
     hour: Mapped[datetime]
-    workflow_name: Mapped[str | None] = mapped_column(Text)
-    total: Mapped[int]
-    success: Mapped[int]
-    error: Mapped[int]
-    running: Mapped[int]
-    waiting: Mapped[int]
-    #: Finished executions per duration bucket ({bucket: count}; bucket b holds durations d
-    #: with floor(BUCKETS_PER_DOUBLING * log2(d + 1)) = b, in milliseconds).
-    durations: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    last_failure_at: Mapped[datetime | None]
-    last_failure_id: Mapped[uuid.UUID | None]
-    last_failure_n8n_id: Mapped[str | None] = mapped_column(Text)
-    last_failure_message: Mapped[str | None] = mapped_column(Text)
-    last_failure_node: Mapped[str | None] = mapped_column(Text)
+
+
+class ExecutionDailyRollup(_RollupFigures, TenantOwned, Base):
+    """One UTC day of one workflow's executions in one environment, kept like the hours: long
+    windows read whole days here and only their first, partial day from the hours."""
+
+    __tablename__ = "execution_daily_rollups"
+    __extra_args__ = (
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        # Named here: the convention's names would pass PostgreSQL's 63 bytes.
+        UniqueConstraint(
+            "tenant_id",
+            "environment_id",
+            "day",
+            "workflow_id",
+            name="uq_execution_daily_rollups_day",
+        ),
+        Index(
+            "ix_execution_daily_rollups_workflow_day",
+            "tenant_id",
+            "environment_id",
+            "workflow_id",
+            "day",
+        ),
+    )
+
+    #: The day's start (UTC midnight).
+    day: Mapped[datetime]
