@@ -107,6 +107,11 @@ class ExecutionGap(TenantOwned, CreatedAt, Base):
     last_checked_at: Mapped[datetime | None]
 
 
+#: Roll-up rows are updated by every page ingested: pages filled to 40 % keep the new versions
+#: on the same page (HOT updates: no new index entries).
+ROLLUP_STORAGE = {"postgresql_with": {"fillfactor": 40}}
+
+
 class _RollupFigures:
     """What a roll-up row holds of one workflow's executions over its span (hour or day)."""
 
@@ -148,6 +153,7 @@ class ExecutionRollup(_RollupFigures, TenantOwned, Base):
             "workflow_id",
             "hour",
         ),
+        ROLLUP_STORAGE,
     )
 
     #: The hour's start (UTC).
@@ -176,6 +182,7 @@ class ExecutionDailyRollup(_RollupFigures, TenantOwned, Base):
             "workflow_id",
             "day",
         ),
+        ROLLUP_STORAGE,
     )
 
     #: The day's start (UTC midnight).

@@ -26,6 +26,25 @@ RAW_WINDOW_HOURS = 24
 #: Histogram resolution: bucket b holds durations d (ms) with floor(8 * log2(d + 1)) = b.
 BUCKETS_PER_DOUBLING = 8
 
+
+def _bucket_starts() -> list[int]:
+    """The shortest duration of each bucket from 1 up to int4's longest: the least d with
+    (d + 1) ** BUCKETS_PER_DOUBLING >= 2 ** b, in integers, so no rounding decides a bucket."""
+    starts = []
+    for bucket in range(1, 31 * BUCKETS_PER_DOUBLING + 1):
+        n = max(1, round(2 ** (bucket / BUCKETS_PER_DOUBLING)))
+        while n**BUCKETS_PER_DOUBLING < 2**bucket:
+            n += 1
+        while n > 1 and (n - 1) ** BUCKETS_PER_DOUBLING >= 2**bucket:
+            n -= 1
+        starts.append(n - 1)
+    return starts
+
+
+#: A duration's bucket in SQL: how many buckets start at or below it (a binary search, where
+#: floor(8 * log(2, d + 1)) in numeric costs a tenth of a millisecond a row).
+BUCKET_SQL = f"width_bucket(execution_time, ARRAY[{', '.join(map(str, _bucket_starts()))}])"
+
 _FAILURE_FIELDS = ("at", "id", "n8n_id", "message", "node")
 #: The newest failure among the window's spans, field by field.
 _NEWEST_FAILURE = ", ".join(

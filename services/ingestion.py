@@ -385,9 +385,10 @@ _NEW_VALUES = {
     **{name: f"coalesce(EXCLUDED.{name}, executions.{name})" for name in _KEPT},
 }
 
-#: One page in one statement: the rows it replaces read first (``prior``), the page upserted
-#: (names looked up in workflow_env_map; unchanged rows left unwritten), and the difference
-#: added to the roll-ups (services/rollup_maintenance.py). The page travels as one JSON array.
+#: One page in one statement: the page upserted (names looked up in workflow_env_map;
+#: unchanged rows left unwritten), the rows it replaced as they were (``prior``), and the
+#: difference added to the roll-ups (services/rollup_maintenance.py). The page travels as one
+#: JSON array.
 _UPSERT = text(
     f"""
     WITH page AS MATERIALIZED (
@@ -395,11 +396,6 @@ _UPSERT = text(
             n8n_execution_id text, workflow_id text, status text, normalized_status text,
             started_at timestamptz, finished_at timestamptz, mode text, retry_of text,
             error_message text, error_node text)
-    ), prior AS (
-        SELECT {rollup_maintenance.CHANGED_COLUMNS} FROM executions
-         WHERE tenant_id = CAST(:tenant_id AS uuid)
-           AND environment_id = CAST(:environment_id AS uuid)
-           AND n8n_execution_id IN (SELECT n8n_execution_id FROM page)
     ), written AS (
         INSERT INTO executions (tenant_id, environment_id, n8n_execution_id, workflow_id,
             workflow_name, status, normalized_status, started_at, finished_at, execution_time,
@@ -423,11 +419,19 @@ _UPSERT = text(
         )
     }
         RETURNING {rollup_maintenance.CHANGED_COLUMNS}, executions.xmax = 0 AS inserted
+    ), prior AS (
+        -- The replaced rows as they were: every part of a statement reads the snapshot taken
+        -- before its writes (and lock() keeps other writers out until commit). Looked up one
+        -- by one on the primary key (LIMIT keeps the planner from turning this into a scan
+        -- of the tenant's rows when its statistics lag behind a new environment).
+        SELECT old.* FROM written
+         CROSS JOIN LATERAL (SELECT {rollup_maintenance.CHANGED_COLUMNS} FROM executions
+                              WHERE executions.id = written.id LIMIT 1) AS old
+         WHERE NOT written.inserted
     ), changes AS (
         SELECT 1 AS sign, {rollup_maintenance.CHANGED_COLUMNS} FROM written
         UNION ALL
         SELECT -1, {rollup_maintenance.CHANGED_COLUMNS} FROM prior
-         WHERE id IN (SELECT id FROM written)
     ), {rollup_maintenance.delta_ctes()}
     SELECT (SELECT count(*) FROM written WHERE inserted) AS inserted,
            (SELECT count(*) FROM written) AS written, {rollup_maintenance.STALE_ARRAYS}

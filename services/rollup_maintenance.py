@@ -4,8 +4,9 @@ what it changed to both levels, in the same statement.
 
 A writer's statement names what it changed in a CTE ``changes`` (``sign``, then CHANGED_COLUMNS):
 +1 rows with the new values of the rows it wrote, -1 rows with the old values of the rows it
-replaced or deleted. ``delta_ctes()`` adds those to the counts and histograms (additions, so
-concurrent writers could not lose one another's) and offers new failures as each span's newest.
+replaced or deleted. ``delta_ctes()`` adds those to the counts and to the histograms' buckets
+(only the buckets a change touches; emptied ones are dropped), and offers new failures as each
+span's newest.
 Two things a difference cannot say: which failure is newest once the newest one is gone, and
 the greatest workflow name once a row carrying it left; nor may a span left empty stay. The
 statement's ``stale`` CTE names the (workflow, day) of those cases (rare: deletions, moves,
@@ -26,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import text
 
 from models.db import db
-from services.execution_rollups import BUCKETS_PER_DOUBLING
+from services.execution_rollups import BUCKET_SQL
 
 #: What the ``changes`` CTE carries after ``sign``, as executions name the columns.
 CHANGED_COLUMNS = (
@@ -45,8 +46,6 @@ _FIGURES = (
 _OWNER = "CAST(:tenant_id AS uuid), CAST(:environment_id AS uuid)"
 _FAILURE_FIELDS = ("at", "id", "n8n_id", "message", "node")
 _STATUSES = ("success", "error", "running", "waiting")
-#: A duration's histogram bucket (see services/execution_rollups.py).
-_BUCKET = f"floor({BUCKETS_PER_DOUBLING} * log(2, execution_time + 1))::int"
 
 
 def _span(width: str, column: str = "started_at") -> str:
@@ -80,7 +79,7 @@ def _apply(table: str, key: str, width: str) -> str:
          GROUP BY 1, 2
     ), {table}_histograms AS (
         SELECT workflow_id, span, jsonb_object_agg(bucket, n) AS durations
-          FROM (SELECT workflow_id, {_span(width)} AS span, {_BUCKET} AS bucket, sum(sign) AS n
+          FROM (SELECT workflow_id, {_span(width)} AS span, {BUCKET_SQL} AS bucket, sum(sign) AS n
                   FROM changes WHERE started_at IS NOT NULL AND execution_time IS NOT NULL
                  GROUP BY 1, 2, 3 HAVING sum(sign) <> 0) AS counted
          GROUP BY workflow_id, span
@@ -101,8 +100,12 @@ def _apply(table: str, key: str, width: str) -> str:
           LEFT JOIN {table}_failures f USING (workflow_id, span)
         ON CONFLICT (tenant_id, environment_id, {key}, workflow_id) DO UPDATE SET
             workflow_name = greatest(r.workflow_name, EXCLUDED.workflow_name), {added},
-            durations = CASE WHEN EXCLUDED.durations = '{{}}'::jsonb THEN r.durations
-                             ELSE histogram_add(r.durations, EXCLUDED.durations) END,
+            durations = CASE WHEN EXCLUDED.durations = '{{}}'::jsonb THEN r.durations ELSE (
+                SELECT (r.durations || jsonb_object_agg(bucket, n))
+                       - coalesce(array_agg(bucket) FILTER (WHERE n = 0), '{{}}')
+                  FROM (SELECT key AS bucket, coalesce((r.durations ->> key)::int, 0)
+                               + value::int AS n
+                          FROM jsonb_each_text(EXCLUDED.durations)) AS added) END,
             {failure}
     )"""
 
@@ -192,7 +195,7 @@ _RECOMPUTE = f"""
     WITH rows AS (
         SELECT workflow_id, {_span("1 hour")} AS hour, workflow_name, normalized_status,
                started_at, id, n8n_execution_id, error_message, error_node,
-               {_BUCKET} AS bucket
+               {BUCKET_SQL} AS bucket
           FROM executions
          WHERE {{where}} AND started_at IS NOT NULL{{executions}}
     ), histograms AS (
