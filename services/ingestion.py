@@ -280,7 +280,6 @@ _DELETE = text(
 def _delete(env: Environment, execution_ids: list[str]) -> int:
     if not execution_ids:
         return 0
-    rollup_maintenance.lock(env.id)
     result = db.execute(
         _DELETE, {"tenant_id": env.tenant_id, "environment_id": env.id, "ids": execution_ids}
     ).one()
@@ -353,7 +352,6 @@ def name_unnamed(env_id: uuid.UUID) -> int:
     sync calls this once workflow_env_map is up to date), and their days' roll-ups; not
     committed."""
     tenant_id = current_tenant()
-    rollup_maintenance.lock(env_id)
     result = db.execute(_NAME_UNNAMED, {"tenant_id": tenant_id, "environment_id": env_id}).one()
     rollup_maintenance.repair(tenant_id, env_id, result.stale_workflows, result.stale_days)
     return result.named
@@ -421,18 +419,26 @@ _UPSERT = text(
         RETURNING {rollup_maintenance.CHANGED_COLUMNS}, executions.xmax = 0 AS inserted
     ), prior AS (
         -- The replaced rows as they were: every part of a statement reads the snapshot taken
-        -- before its writes (and lock() keeps other writers out until commit). Looked up one
-        -- by one on the primary key (LIMIT keeps the planner from turning this into a scan
-        -- of the tenant's rows when its statistics lag behind a new environment).
-        SELECT old.* FROM written
-         CROSS JOIN LATERAL (SELECT {rollup_maintenance.CHANGED_COLUMNS} FROM executions
+        -- before its writes. Looked up one by one on the primary key (LIMIT keeps the planner
+        -- from scanning the tenant's rows when its statistics lag behind a new environment).
+        -- A version this statement did not replace (its xmax is another transaction's) was
+        -- changed by a concurrent writer first: what it was then is unknown here.
+        SELECT old.*, old.xmax = pg_current_xact_id()::xid AS replaced FROM written
+         CROSS JOIN LATERAL (SELECT {rollup_maintenance.CHANGED_COLUMNS}, xmax FROM executions
                               WHERE executions.id = written.id LIMIT 1) AS old
          WHERE NOT written.inserted
     ), changes AS (
         SELECT 1 AS sign, {rollup_maintenance.CHANGED_COLUMNS} FROM written
         UNION ALL
-        SELECT -1, {rollup_maintenance.CHANGED_COLUMNS} FROM prior
-    ), {rollup_maintenance.delta_ctes()}
+        SELECT -1, {rollup_maintenance.CHANGED_COLUMNS} FROM prior WHERE replaced
+    ), raced AS (
+        -- Rows a concurrent writer inserted or changed after this statement's snapshot: their
+        -- (workflow, day) are recomputed.
+        SELECT workflow_id, started_at FROM written
+         WHERE NOT inserted AND id NOT IN (SELECT id FROM prior WHERE replaced)
+        UNION ALL
+        SELECT workflow_id, started_at FROM prior WHERE NOT replaced
+    ), {rollup_maintenance.delta_ctes(also_stale="raced")}
     SELECT (SELECT count(*) FROM written WHERE inserted) AS inserted,
            (SELECT count(*) FROM written) AS written, {rollup_maintenance.STALE_ARRAYS}
     """
@@ -468,7 +474,6 @@ def upsert_page(
         }
     if not rows:
         return 0, 0
-    rollup_maintenance.lock(env.id)
     result = db.execute(
         _UPSERT,
         {"tenant_id": env.tenant_id, "environment_id": env.id, "rows": list(rows.values())},

@@ -12,7 +12,10 @@ the greatest workflow name once a row carrying it left; nor may a span left empt
 statement's ``stale`` CTE names the (workflow, day) of those cases (rare: deletions, moves,
 renames, a change to a span's newest failure) and ``repair`` recomputes them from executions.
 
-    lock(env_id)                                   # before a writer's statement
+Concurrent writers of the same rows take no lock: additions commute, and a writer that finds a
+row changed by another after its snapshot (so its old values unknown) names that row's days
+stale instead of guessing (services/ingestion.py's ``raced``).
+
     rows = db.execute(text(f"WITH ..., changes AS (...), {delta_ctes()} SELECT ..."))
     repair(tenant_id, env_id, workflows, days)     # the stale (workflow, day) pairs
     rebuild(tenant_id, env_id)                     # everything from executions (repair, tests)
@@ -110,10 +113,18 @@ def _apply(table: str, key: str, width: str) -> str:
     )"""
 
 
-#: (workflow, day) pairs whose names, newest failure or emptiness a difference cannot settle:
-#: a replaced row that was its hour's newest failure, or that left its hour or its name
-#: behind (deleted, moved, renamed). Read before this statement's writes (one snapshot).
-_STALE = f"""
+def _stale(also: str | None) -> str:
+    """(workflow, day) pairs whose names, newest failure or emptiness a difference cannot
+    settle: a replaced row that was its hour's newest failure, or that left its hour or its
+    name behind (deleted, moved, renamed); read in the snapshot before this statement's
+    writes. And the days of ``also``'s rows."""
+    extra = (
+        f"\n        UNION SELECT workflow_id, {_span('1 day')} FROM {also}"
+        " WHERE started_at IS NOT NULL"
+        if also
+        else ""
+    )
+    return f"""
     stale AS (
         SELECT DISTINCT gone.workflow_id, {_span("1 day", "gone.started_at")} AS day
           FROM changes gone
@@ -127,13 +138,14 @@ _STALE = f"""
                  WHERE kept.sign = 1 AND kept.id = gone.id
                    AND kept.workflow_id = gone.workflow_id
                    AND {_span("1 hour", "kept.started_at")} = {_span("1 hour", "gone.started_at")}
-                   AND kept.workflow_name IS NOT DISTINCT FROM gone.workflow_name))
+                   AND kept.workflow_name IS NOT DISTINCT FROM gone.workflow_name)){extra}
     )"""
 
 
-def delta_ctes() -> str:
-    """The CTEs (after the writer's ``changes``) that apply it to both levels, and ``stale``."""
-    return ",".join([*(_apply(*level) for level in LEVELS), _STALE])
+def delta_ctes(*, also_stale: str | None = None) -> str:
+    """The CTEs (after the writer's ``changes``) that apply it to both levels, and ``stale``;
+    ``also_stale`` names a CTE of (workflow_id, started_at) rows whose days are stale too."""
+    return ",".join([*(_apply(*level) for level in LEVELS), _stale(also_stale)])
 
 
 #: The writer's statement's answer about stale pairs, for ``repair``.
@@ -141,16 +153,6 @@ STALE_ARRAYS = (
     "(SELECT array_agg(workflow_id ORDER BY workflow_id, day) FROM stale) AS stale_workflows, "
     "(SELECT array_agg(day ORDER BY workflow_id, day) FROM stale) AS stale_days"
 )
-
-
-def lock(env_id: uuid.UUID) -> None:
-    """Serialise the environment's execution writers until commit: a writer reads the rows it
-    replaces before its statement writes them, and another writer in between would make those
-    old values (and so the differences) wrong."""
-    db.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended('execution_rollups:' || :env, 0))"),
-        {"env": str(env_id)},
-    )
 
 
 def repair(

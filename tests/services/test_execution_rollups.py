@@ -279,8 +279,9 @@ def test_a_span_left_empty_is_removed(factory, tenant, environment):
 
 
 def test_concurrent_writers_of_the_same_hour_lose_no_change(factory, tenant, environment):
-    """A second writer waits for the first to commit, then sees what it wrote: its
-    differences start from the rows as the first writer left them."""
+    """Writer B's statement starts while writer A's change of the same rows is uncommitted:
+    B waits for A's row locks, replaces A's versions (not those of its snapshot) and so
+    recomputes their days; nothing A or B changed is lost or counted twice."""
     started = NOW - timedelta(hours=30)
     ids = range(1000, 1040)
     first = [_execution(n, "wf-0", "running", started, None) for n in ids]
@@ -307,7 +308,7 @@ def test_concurrent_writers_of_the_same_hour_lose_no_change(factory, tenant, env
     for thread in threads:
         thread.start()
     holding.wait(timeout=10)
-    threading.Event().wait(0.5)  # writer B is now waiting on writer A's lock
+    threading.Event().wait(0.5)  # writer B is now waiting for writer A's row locks
     release.set()
     for thread in threads:
         thread.join(timeout=20)
