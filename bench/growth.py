@@ -3,9 +3,10 @@ tenant (10 tenants, interleaved as ingestion writes them) and 10,000 then 100,00
 tenant. Costs should stay flat: p95 under 50 ms at the larger size, at most 1.5x the smaller.
 
 Rows are loaded with set-based SQL as the benchmark's superuser (generate_series), then the
-hourly roll-ups are computed by the product's own services/execution_rollups.refresh, as
-ingestion would have. Requests run in this process through the app's test client with each
-tenant's personal token, so the figures are the request path and its queries, not HTTP.
+hourly and daily roll-ups are computed by the product's own services/rollup_maintenance.rebuild,
+as ingestion would have kept them. Requests run in this process through the app's test client
+with each tenant's personal token, so the figures are the request path and its queries, not
+HTTP.
 
     .venv/bin/python bench/growth.py [--tenants 10] [--small 100000] [--large 1000000]
         [--requests 40]
@@ -26,8 +27,7 @@ from sqlalchemy import create_engine, text
 
 from bench import common
 from models.db import reset_context, tenant_scope
-from services import dbadmin
-from services import execution_rollups as rollups
+from services import dbadmin, rollup_maintenance
 
 TARGET_P95_MS = 50.0
 TARGET_GROWTH = 1.5
@@ -115,25 +115,14 @@ def load(admin, environments: list[uuid.UUID], statement, *, first: int, last: i
             )
 
 
-def refresh_rollups(admin, tenants, environments) -> None:
-    """Roll every hour of every environment up, through the product's own statement."""
-    hours = [
-        row[0]
-        for row in admin.connect().execute(
-            text(
-                "SELECT generate_series(date_bin('1 hour', now() - make_interval(days => :days),"
-                " TIMESTAMPTZ 'epoch'), now(), interval '1 hour')"
-            ),
-            {"days": SPAN_DAYS + 1},
-        )
-    ]
+def rebuild_rollups(tenants, environments) -> None:
+    """Roll every environment up, through the product's own statements."""
     from models.db import db
 
     for tenant, env_id in zip(tenants, environments, strict=True):
         with tenant_scope(tenant.id):
-            for start in range(0, len(hours), 24 * 7):
-                rollups.refresh(tenant.id, env_id, hours[start : start + 24 * 7])
-                db.commit()
+            rollup_maintenance.rebuild(tenant.id, env_id)
+            db.commit()
         reset_context()
 
 
@@ -192,7 +181,7 @@ def main() -> None:
                 total=everything // 10,
             )
             loaded = total
-            refresh_rollups(admin, tenants, environments)
+            rebuild_rollups(tenants, environments)
             with admin.connect() as conn:
                 conn.execute(text("ANALYZE"))
             print(

@@ -107,30 +107,17 @@ class ExecutionGap(TenantOwned, CreatedAt, Base):
     last_checked_at: Mapped[datetime | None]
 
 
-class ExecutionRollup(TenantOwned, Base):
-    """One hour of one workflow's executions in one environment: counts, a duration histogram
-    and the hour's newest failure. Ingestion recomputes the hours it touches, so analytics over
-    long windows read hours instead of every execution (services/execution_rollups.py)."""
+#: Roll-up rows are updated by every page ingested: pages filled to 40 % keep the new versions
+#: on the same page (HOT updates: no new index entries).
+ROLLUP_STORAGE = {"postgresql_with": {"fillfactor": 40}}
 
-    __tablename__ = "execution_rollups"
-    __extra_args__ = (
-        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
-        # An environment's window: a range of hours.
-        UniqueConstraint("tenant_id", "environment_id", "hour", "workflow_id"),
-        # One workflow's window.
-        Index(
-            "ix_execution_rollups_tenant_id_environment_id_workflow_id_hour",
-            "tenant_id",
-            "environment_id",
-            "workflow_id",
-            "hour",
-        ),
-    )
+
+class _RollupFigures:
+    """What a roll-up row holds of one workflow's executions over its span (hour or day)."""
 
     environment_id: Mapped[uuid.UUID]
     workflow_id: Mapped[str] = mapped_column(Text)
-    #: The hour's start (UTC).
-    hour: Mapped[datetime]
+    #: The greatest workflow name among the span's executions (max(), as analytics read it).
     workflow_name: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int]
     success: Mapped[int]
@@ -145,3 +132,58 @@ class ExecutionRollup(TenantOwned, Base):
     last_failure_n8n_id: Mapped[str | None] = mapped_column(Text)
     last_failure_message: Mapped[str | None] = mapped_column(Text)
     last_failure_node: Mapped[str | None] = mapped_column(Text)
+
+
+class ExecutionRollup(_RollupFigures, TenantOwned, Base):
+    """One hour of one workflow's executions in one environment: counts, a duration histogram
+    and the hour's newest failure. Ingestion adds each change's difference in the statement
+    that stores it, so analytics read hours instead of every execution
+    (services/execution_rollups.py)."""
+
+    __tablename__ = "execution_rollups"
+    __extra_args__ = (
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        # An environment's window: a range of hours.
+        UniqueConstraint("tenant_id", "environment_id", "hour", "workflow_id"),
+        # One workflow's window.
+        Index(
+            "ix_execution_rollups_tenant_id_environment_id_workflow_id_hour",
+            "tenant_id",
+            "environment_id",
+            "workflow_id",
+            "hour",
+        ),
+        ROLLUP_STORAGE,
+    )
+
+    #: The hour's start (UTC).
+    hour: Mapped[datetime]
+
+
+class ExecutionDailyRollup(_RollupFigures, TenantOwned, Base):
+    """One UTC day of one workflow's executions in one environment, kept like the hours: long
+    windows read whole days here and only their first, partial day from the hours."""
+
+    __tablename__ = "execution_daily_rollups"
+    __extra_args__ = (
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        # Named here: the convention's names would pass PostgreSQL's 63 bytes.
+        UniqueConstraint(
+            "tenant_id",
+            "environment_id",
+            "day",
+            "workflow_id",
+            name="uq_execution_daily_rollups_day",
+        ),
+        Index(
+            "ix_execution_daily_rollups_workflow_day",
+            "tenant_id",
+            "environment_id",
+            "workflow_id",
+            "day",
+        ),
+        ROLLUP_STORAGE,
+    )
+
+    #: The day's start (UTC midnight).
+    day: Mapped[datetime]

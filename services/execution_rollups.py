@@ -1,23 +1,23 @@
-"""Hourly roll-ups of executions (execution_rollups): what analytics read for windows longer
-than RAW_WINDOW_HOURS, so a 90-day window costs about what a day does.
+"""Roll-ups of executions per workflow, hour (execution_rollups) and UTC day
+(execution_daily_rollups): what analytics read for windows longer than RAW_WINDOW_HOURS, so a
+90-day window costs about what a day does. A window reads its whole days from the daily rows
+and only the hours before its first midnight from the hourly ones.
 
-Ingestion recomputes each hour it wrote to, from the executions of that hour, in the same
-transaction (``refresh``): an hour's row is exact whatever order executions arrive or change
-in. Durations are kept as a histogram (BUCKETS_PER_DOUBLING buckets per doubling of the
-duration), so p50/p95 over roll-ups are within one bucket: about 9 % of the value.
+Ingestion keeps both levels exact as executions arrive, change and vanish
+(services/rollup_maintenance.py). Durations are kept as a histogram (BUCKETS_PER_DOUBLING
+buckets per doubling of the duration), so p50/p95 over roll-ups are within one bucket: about
+9 % of the value.
 
-    rollups.refresh(tenant_id, env_id, hours)           # after an ingestion write
-    rollups.figures(env_id, since, by_workflow=False)   # rows shaped like the raw statement's
+    rollups.figures(tenant_id, env_id, since, by_workflow=False)  # rows like the raw statement's
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import ColumnElement, func, text
+from sqlalchemy import text
 
 from models.db import db
 
@@ -26,104 +26,78 @@ RAW_WINDOW_HOURS = 24
 #: Histogram resolution: bucket b holds durations d (ms) with floor(8 * log2(d + 1)) = b.
 BUCKETS_PER_DOUBLING = 8
 
-#: Recomputing hours of one environment: their rows go (a workflow may have left an hour)...
-_CLEAR = text(
-    "DELETE FROM execution_rollups WHERE tenant_id = :tenant_id"
-    " AND environment_id = :environment_id AND hour = ANY(:hours)"
-)
-#: ... and are aggregated again from the executions of those hours.
-_REFRESH = text(
-    f"""
-    WITH rows AS (
-        SELECT workflow_id, date_bin('1 hour', started_at, TIMESTAMPTZ 'epoch') AS hour,
-               workflow_name, normalized_status, started_at, id, n8n_execution_id,
-               error_message, error_node,
-               floor({BUCKETS_PER_DOUBLING} * log(2, execution_time + 1))::int AS bucket
-          FROM executions
-         WHERE tenant_id = :tenant_id AND environment_id = :environment_id
-           AND started_at >= :first AND started_at < :last + interval '1 hour'
-           AND date_bin('1 hour', started_at, TIMESTAMPTZ 'epoch') = ANY(:hours)
-    ), histograms AS (
-        SELECT workflow_id, hour, jsonb_object_agg(bucket, n) AS durations
-          FROM (SELECT workflow_id, hour, bucket, count(*) AS n FROM rows
-                 WHERE bucket IS NOT NULL GROUP BY workflow_id, hour, bucket) AS counted
-         GROUP BY workflow_id, hour
-    ), failures AS (
-        SELECT DISTINCT ON (workflow_id, hour) workflow_id, hour, started_at, id,
-               n8n_execution_id, error_message, error_node
-          FROM rows WHERE normalized_status = 'error'
-         ORDER BY workflow_id, hour, started_at DESC, id DESC
-    )
-    INSERT INTO execution_rollups (
-        tenant_id, environment_id, workflow_id, hour, workflow_name, total, success, error,
-        running, waiting, durations, last_failure_at, last_failure_id, last_failure_n8n_id,
-        last_failure_message, last_failure_node)
-    SELECT :tenant_id, :environment_id, s.workflow_id, s.hour, s.workflow_name, s.total,
-           s.success, s.error, s.running, s.waiting, coalesce(h.durations, '{{}}'::jsonb),
-           f.started_at, f.id, f.n8n_execution_id, f.error_message, f.error_node
-      FROM (SELECT workflow_id, hour, max(workflow_name) AS workflow_name, count(*) AS total,
-                   count(*) FILTER (WHERE normalized_status = 'success') AS success,
-                   count(*) FILTER (WHERE normalized_status = 'error') AS error,
-                   count(*) FILTER (WHERE normalized_status = 'running') AS running,
-                   count(*) FILTER (WHERE normalized_status = 'waiting') AS waiting
-              FROM rows GROUP BY workflow_id, hour) AS s
-      LEFT JOIN histograms h USING (workflow_id, hour)
-      LEFT JOIN failures f USING (workflow_id, hour)
-    """
-)
+
+def _bucket_starts() -> list[int]:
+    """The shortest duration of each bucket from 1 up to int4's longest: the least d with
+    (d + 1) ** BUCKETS_PER_DOUBLING >= 2 ** b, in integers, so no rounding decides a bucket."""
+    starts = []
+    for bucket in range(1, 31 * BUCKETS_PER_DOUBLING + 1):
+        n = max(1, round(2 ** (bucket / BUCKETS_PER_DOUBLING)))
+        while n**BUCKETS_PER_DOUBLING < 2**bucket:
+            n += 1
+        while n > 1 and (n - 1) ** BUCKETS_PER_DOUBLING >= 2**bucket:
+            n -= 1
+        starts.append(n - 1)
+    return starts
 
 
-def hour_of(moment: ColumnElement) -> ColumnElement:
-    """The start of the UTC hour a timestamp falls in, as roll-ups key hours."""
-    return func.date_bin(text("'1 hour'"), moment, text("TIMESTAMPTZ 'epoch'"))
+#: A duration's bucket in SQL: how many buckets start at or below it (a binary search, where
+#: floor(8 * log(2, d + 1)) in numeric costs a tenth of a millisecond a row).
+BUCKET_SQL = f"width_bucket(execution_time, ARRAY[{', '.join(map(str, _bucket_starts()))}])"
 
-
-def refresh(tenant_id: uuid.UUID, env_id: uuid.UUID, hours: Iterable[datetime | None]) -> None:
-    """Recompute the roll-up rows of ``hours`` (hour starts) of an environment (no commit)."""
-    wanted = sorted({hour for hour in hours if hour is not None})
-    if not wanted:
-        return
-    params = {"tenant_id": tenant_id, "environment_id": env_id, "hours": wanted}
-    db.execute(_CLEAR, params)
-    db.execute(_REFRESH, {**params, "first": wanted[0], "last": wanted[-1]})
-
-
-#: The newest failure among the window's hours, field by field.
+_FAILURE_FIELDS = ("at", "id", "n8n_id", "message", "node")
+#: The newest failure among the window's spans, field by field.
 _NEWEST_FAILURE = ", ".join(
-    f"(array_agg(last_failure_{field} ORDER BY last_failure_at DESC NULLS LAST))[1]"
-    f" AS failure_{field}"
-    for field in ("at", "id", "n8n_id", "message", "node")
+    f"(array_agg(last_failure_{field} ORDER BY last_failure_at DESC NULLS LAST,"
+    f" last_failure_id DESC))[1] AS failure_{field}"
+    for field in _FAILURE_FIELDS
 )
 
 
-def _hours(workflow_filter: bool) -> str:
-    """The window's roll-up rows of the environment (and of one workflow)."""
+def _spans(workflow_filter: bool) -> str:
+    """The window's roll-up rows of the environment (and of one workflow): hours before
+    ``days_from``, whole days from it on."""
     narrowed = " AND workflow_id = :workflow_id" if workflow_filter else ""
-    return (
-        f"tenant_id = :tenant_id AND environment_id = :environment_id AND hour >= :since{narrowed}"
+    owner = "tenant_id = :tenant_id AND environment_id = :environment_id"
+    columns = (
+        "workflow_id, workflow_name, total, success, error, running, waiting, durations, "
+        + ", ".join(f"last_failure_{field}" for field in _FAILURE_FIELDS)
     )
+    return f"""
+        WITH spans AS (
+            SELECT {columns} FROM execution_rollups
+             WHERE {owner} AND hour >= :since AND hour < :days_from{narrowed}
+            UNION ALL
+            SELECT {columns} FROM execution_daily_rollups
+             WHERE {owner} AND day >= :days_from{narrowed}
+        )"""
 
 
 def _window(by_workflow: bool, workflow_filter: bool) -> str:
     keys = "workflow_id, " if by_workflow else ""
-    return f"""
+    return f"""{_spans(workflow_filter)}
         SELECT {keys}max(workflow_name) AS seen_name, sum(total)::int AS total,
                sum(success)::int AS success, sum(error)::int AS error,
                sum(running)::int AS running, sum(waiting)::int AS waiting,
                {_NEWEST_FAILURE}
-          FROM execution_rollups WHERE {_hours(workflow_filter)}
+          FROM spans
          {"GROUP BY workflow_id" if by_workflow else ""}
     """
 
 
 def _histograms(by_workflow: bool, workflow_filter: bool) -> str:
     keys = "workflow_id, " if by_workflow else ""
-    return f"""
+    return f"""{_spans(workflow_filter)}
         SELECT {keys}bucket.key::int AS bucket, sum(bucket.value::int)::int AS n
-          FROM execution_rollups, jsonb_each_text(durations) AS bucket
-         WHERE {_hours(workflow_filter)}
+          FROM spans, jsonb_each_text(durations) AS bucket
          GROUP BY {keys}bucket.key
     """
+
+
+def first_midnight(moment: datetime) -> datetime:
+    """The first UTC midnight at or after ``moment`` (an aware datetime)."""
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if midnight == moment else midnight + timedelta(days=1)
 
 
 def figures(
@@ -133,13 +107,17 @@ def figures(
     *,
     workflow_id: str | None = None,
     by_workflow: bool = False,
+    days_from: datetime | None = None,
 ) -> list[SimpleNamespace]:
-    """Counts, percentiles and the newest failure from the hours since ``since``, per workflow
-    or for all; rows with the attributes the raw analytics statement returns."""
+    """Counts, percentiles and the newest failure from the hours since ``since`` (an hour's
+    start), per workflow or for all; rows with the attributes the raw analytics statement
+    returns. Spans from ``days_from`` (a UTC midnight; by default the first one at or after
+    ``since``) are read from daily rows, which sum the same hours."""
     params = {
         "tenant_id": tenant_id,
         "environment_id": env_id,
         "since": since,
+        "days_from": days_from or first_midnight(since),
         "workflow_id": workflow_id,
     }
     narrowed = workflow_id is not None
@@ -183,7 +161,7 @@ def _row(workflow_id, name, total, counts, *, histogram, failure) -> SimpleNames
         p95_ms=percentile(histogram, 0.95),
         **{
             f"failure_{field}": getattr(failure, f"failure_{field}", None)
-            for field in ("at", "id", "n8n_id", "message", "node")
+            for field in _FAILURE_FIELDS
         },
     )
 

@@ -20,28 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    DateTime,
-    Text,
-    and_,
-    bindparam,
-    column,
-    func,
-    literal_column,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 
-from models.db import db
+from models.db import current_tenant, db
 from models.environments import Environment
 from models.executions import Execution
-from models.workflows import WorkflowEnvMap
-from services import entitlements, environments, execution_gaps
-from services import execution_rollups as rollups
-from services.bulk import json_page
+from services import entitlements, environments, execution_gaps, rollup_maintenance
 from services.errors import Unavailable
 from services.n8n import N8nClient, N8nError, N8nNotFound, N8nResponseTooLarge
 from services.progress import Progress, no_progress
@@ -275,17 +260,31 @@ def _dig(value: Any, *keys: str) -> Any:
     return value
 
 
+#: Executions deleted, and their contribution taken off the roll-ups, in one statement.
+_DELETE = text(
+    f"""
+    WITH gone AS (
+        DELETE FROM executions
+         WHERE tenant_id = CAST(:tenant_id AS uuid)
+           AND environment_id = CAST(:environment_id AS uuid)
+           AND n8n_execution_id = ANY(CAST(:ids AS text[]))
+        RETURNING {rollup_maintenance.CHANGED_COLUMNS}
+    ), changes AS (
+        SELECT -1 AS sign, {rollup_maintenance.CHANGED_COLUMNS} FROM gone
+    ), {rollup_maintenance.delta_ctes()}
+    SELECT (SELECT count(*) FROM gone) AS deleted, {rollup_maintenance.STALE_ARRAYS}
+    """
+)
+
+
 def _delete(env: Environment, execution_ids: list[str]) -> int:
     if not execution_ids:
         return 0
-    table = Execution.__table__
-    hours = db.scalars(
-        table.delete()
-        .where(table.c.environment_id == env.id, table.c.n8n_execution_id.in_(execution_ids))
-        .returning(rollups.hour_of(table.c.started_at))
-    ).all()
-    rollups.refresh(env.tenant_id, env.id, hours)
-    return len(hours)
+    result = db.execute(
+        _DELETE, {"tenant_id": env.tenant_id, "environment_id": env.id, "ids": execution_ids}
+    ).one()
+    rollup_maintenance.repair(env.tenant_id, env.id, result.stale_workflows, result.stale_days)
+    return result.deleted
 
 
 def _retention_cutoff() -> datetime | None:
@@ -327,22 +326,35 @@ def _advance_watermark(env_id: uuid.UUID, newest: str | None) -> str | None:
     return watermark
 
 
+#: Executions named from the workflow map, and the (workflow, day) pairs whose roll-ups then
+#: need their names recomputed (rows without a start are in no roll-up).
+_NAME_UNNAMED = text(
+    f"""
+    WITH named AS (
+        UPDATE executions e SET workflow_name = m.workflow_name, updated_at = now()
+          FROM workflow_env_map m
+         WHERE e.tenant_id = CAST(:tenant_id AS uuid)
+           AND e.environment_id = CAST(:environment_id AS uuid) AND e.workflow_name IS NULL
+           AND m.tenant_id = CAST(:tenant_id AS uuid)
+           AND m.environment_id = CAST(:environment_id AS uuid)
+           AND m.n8n_workflow_id = e.workflow_id AND m.workflow_name IS NOT NULL
+        RETURNING e.workflow_id, date_bin('1 day', e.started_at, TIMESTAMPTZ 'epoch') AS day
+    ), stale AS (
+        SELECT DISTINCT workflow_id, day FROM named WHERE day IS NOT NULL
+    )
+    SELECT (SELECT count(*) FROM named) AS named, {rollup_maintenance.STALE_ARRAYS}
+    """
+)
+
+
 def name_unnamed(env_id: uuid.UUID) -> int:
     """Give executions ingested before their workflow's first sync that workflow's name (the
-    sync calls this once workflow_env_map is up to date); not committed."""
-    names = WorkflowEnvMap.__table__.c
-    table = Execution.__table__
-    return db.execute(
-        update(table)
-        .where(
-            table.c.environment_id == env_id,
-            table.c.workflow_name.is_(None),
-            names.environment_id == env_id,
-            names.n8n_workflow_id == table.c.workflow_id,
-            names.workflow_name.is_not(None),
-        )
-        .values(workflow_name=names.workflow_name, updated_at=func.now())
-    ).rowcount
+    sync calls this once workflow_env_map is up to date), and their days' roll-ups; not
+    committed."""
+    tenant_id = current_tenant()
+    result = db.execute(_NAME_UNNAMED, {"tenant_id": tenant_id, "environment_id": env_id}).one()
+    rollup_maintenance.repair(tenant_id, env_id, result.stale_workflows, result.stale_days)
+    return result.named
 
 
 # --- the upsert ----------------------------------------------------------------------------
@@ -352,105 +364,85 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-#: One page of rows as sent to PostgreSQL: a JSON array, expanded by jsonb_to_recordset.
-_PAGE = json_page(
-    column("n8n_execution_id", Text),
-    column("workflow_id", Text),
-    column("status", Text),
-    column("normalized_status", Text),
-    column("started_at", DateTime(timezone=True)),
-    column("finished_at", DateTime(timezone=True)),
-    column("mode", Text),
-    column("retry_of", Text),
-    column("error_message", Text),
-    column("error_node", Text),
+#: Columns a re-read replaces outright...
+_REPLACED = (
+    "workflow_id",
+    "status",
+    "normalized_status",
+    "started_at",
+    "finished_at",
+    "execution_time",
+    "mode",
+    "retry_of",
 )
+#: ... and those it keeps when it has none: list items carry neither run data nor (sometimes)
+#: a known name.
+_KEPT = ("workflow_name", "error_message", "error_node")
+_NEW_VALUES = {
+    **{name: f"EXCLUDED.{name}" for name in _REPLACED},
+    **{name: f"coalesce(EXCLUDED.{name}, executions.{name})" for name in _KEPT},
+}
 
-
-def _upsert_statement():
-    """INSERT ... SELECT from the page (names looked up in workflow_env_map in the same
-    statement) ON CONFLICT DO UPDATE only where a value changed; built once, cached."""
-    table = Execution.__table__
-    names = WorkflowEnvMap.__table__.c
-    tenant_id, environment_id = bindparam("tenant_id"), bindparam("environment_id")
-    duration_ms = func.round(
-        func.extract("epoch", _PAGE.c.finished_at - _PAGE.c.started_at) * 1000
-    ).cast(table.c.execution_time.type)
-    source = select(
-        tenant_id,
-        environment_id,
-        _PAGE.c.n8n_execution_id,
-        _PAGE.c.workflow_id,
-        names.workflow_name,
-        _PAGE.c.status,
-        _PAGE.c.normalized_status,
-        _PAGE.c.started_at,
-        _PAGE.c.finished_at,
-        duration_ms,
-        _PAGE.c.error_message,
-        _PAGE.c.error_node,
-        _PAGE.c.mode,
-        _PAGE.c.retry_of,
-    ).select_from(
-        _PAGE.outerjoin(
-            WorkflowEnvMap.__table__,
-            and_(
-                names.tenant_id == tenant_id,
-                names.environment_id == environment_id,
-                names.n8n_workflow_id == _PAGE.c.workflow_id,
-            ),
-        )
-    )
-    insert = pg_insert(table).from_select(
-        [
-            "tenant_id",
-            "environment_id",
-            "n8n_execution_id",
-            "workflow_id",
-            "workflow_name",
-            "status",
-            "normalized_status",
-            "started_at",
-            "finished_at",
-            "execution_time",
-            "error_message",
-            "error_node",
-            "mode",
-            "retry_of",
-        ],
-        source,
-        # Python-side defaults (a uuid4 for id) would be one value for every row.
-        include_defaults=False,
-    )
-    new = insert.excluded
-    values = {
-        name: new[name]
-        for name in (
-            "workflow_id",
-            "status",
-            "normalized_status",
-            "started_at",
-            "finished_at",
-            "execution_time",
-            "mode",
-            "retry_of",
+#: One page in one statement: the page upserted (names looked up in workflow_env_map;
+#: unchanged rows left unwritten), the rows it replaced as they were (``prior``), and the
+#: difference added to the roll-ups (services/rollup_maintenance.py). The page travels as one
+#: JSON array.
+_UPSERT = text(
+    f"""
+    WITH page AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset(:rows) AS page(
+            n8n_execution_id text, workflow_id text, status text, normalized_status text,
+            started_at timestamptz, finished_at timestamptz, mode text, retry_of text,
+            error_message text, error_node text)
+    ), written AS (
+        INSERT INTO executions (tenant_id, environment_id, n8n_execution_id, workflow_id,
+            workflow_name, status, normalized_status, started_at, finished_at, execution_time,
+            error_message, error_node, mode, retry_of)
+        SELECT CAST(:tenant_id AS uuid), CAST(:environment_id AS uuid), p.n8n_execution_id,
+               p.workflow_id, m.workflow_name, p.status, p.normalized_status, p.started_at,
+               p.finished_at,
+               round(extract(epoch FROM p.finished_at - p.started_at) * 1000)::integer,
+               p.error_message, p.error_node, p.mode, p.retry_of
+          FROM page p
+          LEFT JOIN workflow_env_map m
+            ON m.tenant_id = CAST(:tenant_id AS uuid)
+           AND m.environment_id = CAST(:environment_id AS uuid)
+           AND m.n8n_workflow_id = p.workflow_id
+        ON CONFLICT (tenant_id, environment_id, n8n_execution_id) DO UPDATE SET
+            {", ".join(f"{name} = {value}" for name, value in _NEW_VALUES.items())},
+            updated_at = now()
+        WHERE {
+        " OR ".join(
+            f"executions.{name} IS DISTINCT FROM {value}" for name, value in _NEW_VALUES.items()
         )
     }
-    # List items carry neither run data nor (sometimes) a known name: keep what we have.
-    for name in ("workflow_name", "error_message", "error_node"):
-        values[name] = func.coalesce(new[name], table.c[name])
-    changed = or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
-    return insert.on_conflict_do_update(
-        index_elements=["tenant_id", "environment_id", "n8n_execution_id"],
-        set_={**values, "updated_at": func.now()},
-        where=changed,
-    ).returning(
-        literal_column("executions.xmax = 0").label("inserted"),
-        rollups.hour_of(table.c.started_at).label("hour"),
-    )
-
-
-_UPSERT = _upsert_statement()
+        RETURNING {rollup_maintenance.CHANGED_COLUMNS}, executions.xmax = 0 AS inserted
+    ), prior AS (
+        -- The replaced rows as they were: every part of a statement reads the snapshot taken
+        -- before its writes. Looked up one by one on the primary key (LIMIT keeps the planner
+        -- from scanning the tenant's rows when its statistics lag behind a new environment).
+        -- A version this statement did not replace (its xmax is another transaction's) was
+        -- changed by a concurrent writer first: what it was then is unknown here.
+        SELECT old.*, old.xmax = pg_current_xact_id()::xid AS replaced FROM written
+         CROSS JOIN LATERAL (SELECT {rollup_maintenance.CHANGED_COLUMNS}, xmax FROM executions
+                              WHERE executions.id = written.id LIMIT 1) AS old
+         WHERE NOT written.inserted
+    ), changes AS (
+        SELECT 1 AS sign, {rollup_maintenance.CHANGED_COLUMNS} FROM written
+        UNION ALL
+        SELECT -1, {rollup_maintenance.CHANGED_COLUMNS} FROM prior WHERE replaced
+    ), raced AS (
+        -- Rows a concurrent writer inserted or changed after this statement's snapshot: their
+        -- (workflow, day) are recomputed.
+        SELECT workflow_id, started_at FROM written
+         WHERE NOT inserted AND id NOT IN (SELECT id FROM prior WHERE replaced)
+        UNION ALL
+        SELECT workflow_id, started_at FROM prior WHERE NOT replaced
+    ), {rollup_maintenance.delta_ctes(also_stale="raced")}
+    SELECT (SELECT count(*) FROM written WHERE inserted) AS inserted,
+           (SELECT count(*) FROM written) AS written, {rollup_maintenance.STALE_ARRAYS}
+    """
+).bindparams(bindparam("rows", type_=JSONB))
 
 
 def upsert_page(
@@ -482,13 +474,12 @@ def upsert_page(
         }
     if not rows:
         return 0, 0
-    written = db.execute(
+    result = db.execute(
         _UPSERT,
         {"tenant_id": env.tenant_id, "environment_id": env.id, "rows": list(rows.values())},
-    ).all()
-    rollups.refresh(env.tenant_id, env.id, (row.hour for row in written))
-    inserted = sum(row.inserted for row in written)
-    return inserted, len(written) - inserted
+    ).one()
+    rollup_maintenance.repair(env.tenant_id, env.id, result.stale_workflows, result.stale_days)
+    return result.inserted, result.written - result.inserted
 
 
 def _text(value: Any) -> str | None:

@@ -1,20 +1,23 @@
-"""Hourly roll-ups: kept exact by ingestion as executions arrive, change and vanish, and read
-by analytics over long windows with the same figures as the executions give (percentiles
-within one histogram bucket)."""
+"""Roll-ups (hourly and daily): kept exact by ingestion as executions arrive, change and vanish,
+by differences (equal to a recompute from the executions, whatever the order of changes and
+however writers interleave), and read by analytics over long windows with the same figures as
+the executions give (percentiles within one histogram bucket)."""
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 
 from models.db import db, get_engine
-from models.executions import ExecutionRollup
+from models.executions import ExecutionDailyRollup, ExecutionRollup
+from models.workflows import WorkflowEnvMap
 from services import execution_rollups as rollups
-from services import executions, ingestion
+from services import executions, ingestion, rollup_maintenance
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 #: Relative error of a percentile read from the histogram: one bucket's width.
@@ -154,3 +157,201 @@ def test_percentiles_of_a_histogram_stay_within_a_bucket(fraction):
     exact = durations[round(fraction * (len(durations) - 1))]
     assert rollups.percentile(histogram, fraction) == pytest.approx(exact, rel=BUCKET_ERROR)
     assert rollups.percentile({}, fraction) is None
+
+
+# --- kept by differences ---------------------------------------------------------------------
+
+
+def _stored(env_id) -> dict:
+    """Both levels' rows of the environment, keyed by (workflow, span), without their ids."""
+    stored = {}
+    for model, span in ((ExecutionRollup, "hour"), (ExecutionDailyRollup, "day")):
+        for row in db.scalars(select(model).where(model.environment_id == env_id)):
+            figures = {
+                name: getattr(row, name)
+                for name in (
+                    "workflow_name",
+                    "total",
+                    "success",
+                    "error",
+                    "running",
+                    "waiting",
+                    "durations",
+                    *(f"last_failure_{field}" for field in ("at", "id", "n8n_id", "message")),
+                    "last_failure_node",
+                )
+            }
+            stored[(span, row.workflow_id, getattr(row, span))] = figures
+    db.rollback()
+    return stored
+
+
+def _assert_equal_to_a_recompute(factory, tenant, environment) -> dict:
+    def compare():
+        kept = _stored(environment.id)
+        rollup_maintenance.rebuild(tenant.id, environment.id)
+        recomputed = _stored(environment.id)
+        db.rollback()
+        return kept, recomputed
+
+    kept, recomputed = factory.run_as(tenant.id, compare)
+    assert kept.keys() == recomputed.keys()
+    for key, figures in recomputed.items():
+        assert kept[key] == figures, key
+    return kept
+
+
+def test_changes_deletions_moves_and_renames_keep_both_levels_exact(
+    factory, tenant, environment, history
+):
+    chance = random.Random(21)
+    running = [e for e in history if e["status"] == "running"]
+    failed = [e for e in history if e["status"] == "error"]
+    newest_failure = max(failed, key=lambda e: e["startedAt"])
+
+    def finish(e, status, ms):
+        started = datetime.fromisoformat(e["startedAt"])
+        return {**e, "status": status, "stoppedAt": _iso(started + timedelta(milliseconds=ms))}
+
+    changed = [finish(e, "success", chance.randint(10, 90_000)) for e in running[::2]]
+    changed += [finish(e, "error", 1234) for e in running[1::4]]
+    # A failure that turns out a success, and one whose duration changes.
+    changed.append(finish(newest_failure, "success", 50))
+    changed.append(finish(failed[0], "error", 777_777))
+    # An execution that moves a day back, and one that moves to another workflow.
+    moved = history[5]
+    changed.append(
+        {
+            **moved,
+            "startedAt": _iso(datetime.fromisoformat(moved["startedAt"]) - timedelta(days=1)),
+            "stoppedAt": None,
+            "status": "running",
+        }
+    )
+    changed.append({**history[6], "workflowId": "wf-9"})
+    gone = [e["id"] for e in history[100:130]] + [failed[1]["id"]]
+
+    def change():
+        # wf-1 gets a name: rows re-read from now on carry it, the rest get it from the sync.
+        db.execute(
+            insert(WorkflowEnvMap).values(
+                environment_id=environment.id, n8n_workflow_id="wf-1", workflow_name="Billing"
+            )
+        )
+        for start in range(0, len(changed), 7):  # several pages, as a run writes them
+            ingestion.upsert_page(environment, changed[start : start + 7], {})
+            db.commit()
+        ingestion._delete(environment, gone)
+        db.commit()
+        ingestion.name_unnamed(environment.id)
+        db.commit()
+
+    factory.run_as(tenant.id, change)
+    kept = _assert_equal_to_a_recompute(factory, tenant, environment)
+    days = {key: row for key, row in kept.items() if key[0] == "day"}
+    assert sum(row["total"] for row in days.values()) == len(history) - len(gone)
+    assert {row["workflow_name"] for key, row in days.items() if key[1] == "wf-1"} == {"Billing"}
+    assert (
+        "day",
+        "wf-9",
+        datetime.fromisoformat(history[6]["startedAt"]).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        ),
+    ) in kept
+    (raw,), (rolled,) = _both(factory, tenant, environment, by_workflow=False)
+    _assert_same(raw, rolled)
+
+
+def test_a_span_left_empty_is_removed(factory, tenant, environment):
+    alone = _execution(1, "wf-lone", "error", NOW - timedelta(days=3), 20)
+
+    def store_and_delete():
+        ingestion.upsert_page(environment, [alone], {"1": ("boom", "HTTP")})
+        db.commit()
+        before = _stored(environment.id)
+        ingestion._delete(environment, ["1"])
+        db.commit()
+        return before, _stored(environment.id)
+
+    before, after = factory.run_as(tenant.id, store_and_delete)
+    assert {key[0] for key in before} == {"hour", "day"}
+    assert after == {}
+
+
+def test_concurrent_writers_of_the_same_hour_lose_no_change(factory, tenant, environment):
+    """Writer B's statement starts while writer A's change of the same rows is uncommitted:
+    B waits for A's row locks, replaces A's versions (not those of its snapshot) and so
+    recomputes their days; nothing A or B changed is lost or counted twice."""
+    started = NOW - timedelta(hours=30)
+    ids = range(1000, 1040)
+    first = [_execution(n, "wf-0", "running", started, None) for n in ids]
+    finished = [_execution(n, "wf-0", "success", started, 100) for n in ids]
+    failed = [_execution(n, "wf-0", "error", started, 200) for n in ids]
+    factory.run_as(tenant.id, lambda: (ingestion.upsert_page(environment, first), db.commit()))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer_a():
+        ingestion.upsert_page(environment, finished)
+        holding.set()
+        release.wait(timeout=10)
+        db.commit()
+
+    def writer_b():
+        holding.wait(timeout=10)
+        ingestion.upsert_page(environment, failed)
+        db.commit()
+
+    threads = [
+        threading.Thread(target=factory.run_as, args=(tenant.id, writer))
+        for writer in (writer_a, writer_b)
+    ]
+    for thread in threads:
+        thread.start()
+    holding.wait(timeout=10)
+    threading.Event().wait(0.5)  # writer B is now waiting for writer A's row locks
+    release.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    kept = _assert_equal_to_a_recompute(factory, tenant, environment)
+    day = started.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert (kept[("day", "wf-0", day)]["error"], kept[("day", "wf-0", day)]["success"]) == (40, 0)
+
+
+# --- daily rows for whole days ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("by_workflow", [False, True])
+@pytest.mark.parametrize("offset_hours", [0, 1, 23, 24, 47, 71, 95, 119])
+def test_days_and_hours_give_what_hours_alone_give(
+    factory, tenant, environment, history, offset_hours, by_workflow
+):
+    """Windows starting on, just after and just before a midnight: whole days read from the
+    daily rows, the first day's hours from the hourly ones, and the same figures."""
+    midnight = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = midnight - timedelta(hours=offset_hours)
+    after_everything = NOW + timedelta(days=2)
+
+    def read(**kwargs):
+        return [
+            vars(row)
+            for row in rollups.figures(
+                tenant.id, environment.id, since, by_workflow=by_workflow, **kwargs
+            )
+        ]
+
+    both = factory.run_as(tenant.id, read)
+    hours_only = factory.run_as(tenant.id, read, days_from=after_everything)
+    assert both == hours_only
+    assert sum(row["total"] for row in both) > 0
+    if not by_workflow:
+        one = factory.run_as(tenant.id, read, workflow_id="wf-2")
+        assert one == factory.run_as(
+            tenant.id, read, workflow_id="wf-2", days_from=after_everything
+        )
+
+
+def test_first_midnight_of_a_window():
+    midnight = datetime(2026, 3, 4, tzinfo=UTC)
+    assert rollups.first_midnight(midnight) == midnight
+    assert rollups.first_midnight(midnight + timedelta(hours=1)) == midnight + timedelta(days=1)
+    assert rollups.first_midnight(midnight - timedelta(hours=1)) == midnight
