@@ -3,7 +3,7 @@ so a 90-day window reads 90 rows a workflow instead of 2,160; filled from the ho
 already stored. Both roll-up tables leave room on their pages for updated versions.
 
 Revision ID: i13a_rollups
-Revises: i15_live
+Revises: i15c_memberships
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from migrations.helpers import protect_tenant_table
 
 revision = "i13a_rollups"
-down_revision = "i15_live"
+down_revision = "i15c_memberships"
 branch_labels = None
 depends_on = None
 
