@@ -10,7 +10,8 @@
    placeholders.py), and the workflow inactive; the lease is checked before each write;
    each workflow's outcome is committed as it lands;
 5. verification: read back, and each activated workflow active in n8n;
-6. success: the target's approved copies in Git (one commit), a post-promotion snapshot;
+6. success: the target's approved copies in Git (one commit), a post-promotion snapshot,
+   and, when the stage advances automatically, the next stage's promotion (advance.py);
    failure: automatic rollback from the snapshot, results per workflow.
 
 A worker lost mid-way is never retried: the reaper fails the job and ``fail_lost`` fails the
@@ -29,7 +30,15 @@ from jobs.attempts import LeaseLost
 from models.db import db
 from models.promotions import Deployment, DeploymentWorkflow, Promotion
 from services import audit, deploy, environments
-from services.promotions import deployments, placeholders, plan, records, rollback, verify
+from services.promotions import (
+    advance,
+    deployments,
+    placeholders,
+    plan,
+    records,
+    rollback,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +145,8 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
             raise DeploymentFailed(
                 f"The deployment failed and was rolled back: {_text(error)}"
             ) from error
-    warnings, post = records.after(ctx, promotion, built, applied, snapshot.id)
+    warnings, post, committed = records.after(ctx, promotion, built, applied, snapshot.id)
+    following = advance.prepare(promotion, checked.stage, committed=committed)
     result = {
         "workflows": applied,
         "rewrites": _rewrites(built, made.resolver(built.credentials), writing),
@@ -145,7 +155,14 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
         "gate_warnings": checked.report.warnings,
     }
     records.finish(
-        ctx, deployment, promotion, "completed", result=result, pre=snapshot.id, post=post
+        ctx,
+        deployment,
+        promotion,
+        "completed",
+        result=result,
+        pre=snapshot.id,
+        post=post,
+        then=following.record,
     )
     return {"deployment_id": str(deployment.id), "promoted": len(applied)}
 
