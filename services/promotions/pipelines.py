@@ -88,7 +88,9 @@ class StageSchema(ma.Schema):
 
     @ma.validates_schema
     def _distinct(self, data: dict, **_: Any) -> None:
-        if data["source_environment_id"] == data["target_environment_id"]:
+        # .get: a partial load (PATCH) may lack either; the service loads stages whole.
+        source = data.get("source_environment_id")
+        if source is not None and source == data.get("target_environment_id"):
             raise ma.ValidationError("A stage's source and target must differ.")
 
 

@@ -52,7 +52,7 @@ def _credentials(fake) -> list[tuple[str, str]]:
 
 
 def test_a_placeholder_is_created_and_referenced_and_the_workflow_stays_inactive(
-    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
+    app, client, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
 ):
     seeds = _needs_secret(factory, tenant, dev, fake_n8n)
     pipe = pipeline(factory, tenant, dev, staging, **LENIENT)
@@ -65,7 +65,7 @@ def test_a_placeholder_is_created_and_referenced_and_the_workflow_stays_inactive
     assert job.status == "completed", job.error_message
     assert _credentials(second_n8n) == [("httpHeaderAuth", PLACEHOLDER)]
     [made] = second_n8n.store.credentials.values()
-    promotion, _, by_name = state(app, tenant, promotion.id)
+    promotion, deployment, by_name = state(app, tenant, promotion.id)
     row = by_name["Needs secret"]
     stored = second_n8n.workflow(row.target_n8n_id)
     assert stored["active"] is False
@@ -79,6 +79,8 @@ def test_a_placeholder_is_created_and_referenced_and_the_workflow_stays_inactive
         "created": True,
     }
     assert row.placeholder_credentials == [expected]
+    shown = client.get(f"/api/v1/deployments/{deployment.id}", headers=tenant.admin).json
+    assert shown["workflows"][0]["placeholder_credentials"] == [expected]
     assert promotion.execution_result["workflows"][0]["placeholders"] == [expected]
     assert promotion.execution_result["placeholders"] == [expected]
     [rewrite] = promotion.execution_result["rewrites"]
