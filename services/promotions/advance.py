@@ -27,7 +27,7 @@ from sqlalchemy import func, select, update
 
 from models.db import db
 from models.promotions import Promotion
-from services import audit
+from services import audit, entitlements
 from services.promotions import lifecycle, pipelines
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def prepare(completed: Promotion, stage: dict[str, Any], *, committed: bool) -> 
             "would promote older content. Promote it by hand once Git has them.",
         )
     try:
+        entitlements.require_feature("promotions_enabled", "Promotions")
         pipeline = pipelines.get(completed.pipeline_id)
         if not pipeline.is_active:
             return Advance(completed, reason="The pipeline is inactive.")

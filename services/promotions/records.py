@@ -284,6 +284,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "promoted": len(workflows),
         "created": sum(w["action"] == "created" for w in workflows),
         "updated": sum(w["action"] == "updated" for w in workflows),
+        #: Workflows deployed with placeholder credentials (inactive until filled in).
+        "with_placeholders": sum(bool(w.get("placeholders")) for w in workflows),
         "rolled_back": len(result.get("rollback") or []),
         "blocked": bool(result.get("blocked")),
         "finished_at": datetime.now(UTC).isoformat(),

@@ -81,6 +81,7 @@ def test_a_placeholder_is_created_and_referenced_and_the_workflow_stays_inactive
     assert row.placeholder_credentials == [expected]
     shown = client.get(f"/api/v1/deployments/{deployment.id}", headers=tenant.admin).json
     assert shown["workflows"][0]["placeholder_credentials"] == [expected]
+    assert shown["deployment"]["summary"]["with_placeholders"] == 1
     assert promotion.execution_result["workflows"][0]["placeholders"] == [expected]
     assert promotion.execution_result["placeholders"] == [expected]
     [rewrite] = promotion.execution_result["rewrites"]
