@@ -105,18 +105,21 @@ class Placeholders:
         wanted = sorted(set(wanted) - set(self.by_ref))
         if not wanted:
             return
-        recorded = db.scalars(
-            select(PlaceholderCredential).where(PlaceholderCredential.environment_id == self.env.id)
-        ).all()
-        for row in recorded:
-            self.by_ref[(row.credential_type, row.name)] = Placeholder(
+        recorded = {
+            (row.credential_type, row.name): Placeholder(
                 row.credential_type, row.name, row.n8n_credential_id, row.n8n_credential_name, False
             )
+            for row in db.scalars(
+                select(PlaceholderCredential).where(
+                    PlaceholderCredential.environment_id == self.env.id
+                )
+            )
+        }
         for cred_type, name in wanted:
-            if (cred_type, name) in self.by_ref:
-                continue
             listed = known.known.get((cred_type, placeholder_name(name)), ())
-            if len(listed) == 1:
+            if (cred_type, name) in recorded:
+                self.by_ref[(cred_type, name)] = recorded[(cred_type, name)]
+            elif len(listed) == 1:
                 self.by_ref[(cred_type, name)] = Placeholder(
                     cred_type, name, listed[0], placeholder_name(name), False
                 )

@@ -94,16 +94,30 @@ def test_a_placeholder_is_created_and_referenced_and_the_workflow_stays_inactive
     assert mapped.env_content_hash == mapped.git_content_hash
     assert states(app, tenant, staging)[seeds["Needs secret"].canonical_id].git_content_hash
 
-    # A later promotion reuses it: no second credential, still inactive.
+    # Another workflow's missing credential gets its own placeholder.
+    other = workflow("Other secret")
+    other["nodes"][1]["credentials"] = {"httpHeaderAuth": {"id": "c9", "name": "Other here"}}
+    others = seed(factory, tenant, dev, fake_n8n, {"Other secret": other})
+    assert (
+        deploy_now(
+            app, factory, tenant, promote(factory, tenant, pipe, dev, staging, others)
+        ).status
+        == "completed"
+    )
+
+    # A later promotion reuses its own: no second credential, still inactive.
     new_version_in_dev(factory, tenant, dev, fake_n8n, seeds)
     again = promote(factory, tenant, pipe, dev, staging, seeds)
     assert deploy_now(app, factory, tenant, again).status == "completed"
 
-    assert _credentials(second_n8n) == [("httpHeaderAuth", PLACEHOLDER)]
+    assert _credentials(second_n8n) == [
+        ("httpHeaderAuth", PLACEHOLDER),
+        ("httpHeaderAuth", "Other here (placeholder from n8n-ops)"),
+    ]
     again, _, by_name = state(app, tenant, again.id)
     assert again.execution_result["placeholders"] == [expected | {"created": False}]
     assert second_n8n.workflow(row.target_n8n_id)["active"] is False
-    assert len(audit_actions(app, tenant, "promotion.placeholder_created")) == 1
+    assert len(audit_actions(app, tenant, "promotion.placeholder_created")) == 2
 
 
 def test_without_the_flag_the_gate_blocks_and_no_placeholder_is_made(
