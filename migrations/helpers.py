@@ -3,6 +3,7 @@ role's own row-level security policies."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import context, op
 
 from services.config import Settings
@@ -73,3 +74,42 @@ def grant_definer(table: str, *, command: str = "select") -> None:
 
 def revoke_definer(table: str, *, command: str = "select") -> None:
     op.execute(f"DROP POLICY IF EXISTS {DEFINER_POLICY.format(command=command)} ON {table}")
+
+
+def tenant_columns(table: str) -> list:
+    """What every tenant table starts with: tenant_id, id, timestamps, their keys (the
+    (id, tenant_id) key is what tenant-scoped foreign keys point at)."""
+    return [
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
+        sa.UniqueConstraint("id", "tenant_id", name=op.f(f"uq_{table}_id_tenant_id")),
+    ]
+
+
+def tenant_fk(table: str, column: str, target: str, ondelete: str):
+    """A foreign key that includes tenant_id (a row points only inside its tenant); SET NULL
+    nulls ``column`` alone."""
+    if ondelete == "SET NULL":
+        ondelete = f"SET NULL ({column})"
+    return sa.ForeignKeyConstraint(
+        [column, "tenant_id"],
+        [f"{target}.id", f"{target}.tenant_id"],
+        name=op.f(f"fk_{table}_{column}"),
+        ondelete=ondelete,
+    )

@@ -60,7 +60,17 @@ class Promotion(TenantOwned, Timestamps, Base):
         tenant_fk("target_post_snapshot_id", "snapshots", ondelete="SET NULL"),
         tenant_fk("created_by", "users", ondelete="SET NULL"),
         tenant_fk("approved_by", "users", ondelete="SET NULL"),
+        tenant_fk("advanced_from_id", "promotions", ondelete="SET NULL"),
         Index("ix_promotions_tenant_id_pipeline_id", "tenant_id", "pipeline_id"),
+        # A completed stage opens at most one promotion of the next (a repeated completion
+        # finds it there).
+        Index(
+            "uq_promotions_advanced_from",
+            "tenant_id",
+            "advanced_from_id",
+            unique=True,
+            postgresql_where=text("advanced_from_id IS NOT NULL"),
+        ),
         Index(
             "ix_promotions_tenant_id_source_environment_id", "tenant_id", "source_environment_id"
         ),
@@ -97,6 +107,8 @@ class Promotion(TenantOwned, Timestamps, Base):
     approved_by: Mapped[uuid.UUID | None]
     #: Which stage of the pipeline (its position in ``stages``).
     stage_index: Mapped[int] = mapped_column(server_default=text("0"))
+    #: The previous stage's promotion whose verified completion opened this one (auto advance).
+    advanced_from_id: Mapped[uuid.UUID | None]
 
 
 class Deployment(TenantOwned, Timestamps, Base):
@@ -160,6 +172,9 @@ class DeploymentWorkflow(TenantOwned, Timestamps, Base):
     action: Mapped[str | None] = mapped_column(String(20))
     #: restored, deleted, failed: what rollback did to it.
     rollback_status: Mapped[str | None] = mapped_column(String(20))
+    #: The placeholder credentials written into it (``{"type", "name", "placeholder", "id"}``):
+    #: what the operator fills in before activating it.
+    placeholder_credentials: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
 
 
 PROMOTION_DECISIONS = ("approved", "rejected")
@@ -208,3 +223,27 @@ class CredentialMapping(TenantOwned, Timestamps, Base):
     environment_id: Mapped[uuid.UUID]
     n8n_credential_type: Mapped[str] = mapped_column(String(200))
     n8n_credential_name: Mapped[str] = mapped_column(String(200))
+
+
+class PlaceholderCredential(TenantOwned, Timestamps, Base):
+    """An empty credential a promotion created in an environment for a reference it could not
+    resolve there (the stage allows placeholders); later promotions reuse it. No secret: its
+    data is the type's empty values."""
+
+    __tablename__ = "placeholder_credentials"
+    __extra_args__ = (
+        tenant_fk("environment_id", "environments", ondelete="CASCADE"),
+        # SET NULL: the placeholder outlives the record of the deployment that created it.
+        tenant_fk("deployment_id", "deployments", ondelete="SET NULL"),
+        UniqueConstraint("tenant_id", "environment_id", "credential_type", "name"),
+    )
+
+    environment_id: Mapped[uuid.UUID]
+    #: The reference it stands for: n8n credential type and the name workflows use.
+    credential_type: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
+    #: The credential in the environment's n8n.
+    n8n_credential_id: Mapped[str] = mapped_column(Text)
+    n8n_credential_name: Mapped[str] = mapped_column(Text)
+    #: The deployment that created it.
+    deployment_id: Mapped[uuid.UUID | None]

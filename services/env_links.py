@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 
 from models.db import db
 from models.workflows import WorkflowEnvMap
-from services.workflow_digest import default_credential_key
+from services.workflow_digest import PLACEHOLDER_SUFFIX, default_credential_key
 
 
 @dataclass(frozen=True)
@@ -117,17 +117,24 @@ class CredentialResolver:
     #: (type, name) -> the credential ids this environment has under it.
     known: Mapping[tuple[str, str], tuple[str, ...]]
     logical: Mapping[tuple[str, str], tuple[str, tuple[str, str]]] = field(default_factory=dict)
+    #: (type, name) -> the placeholder credential ``{"id", "name"}`` a deployment writes for a
+    #: reference resolved no other way (empty but for a deployment that allows placeholders).
+    placeholders: Mapping[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     def resolve(self, cred_type: str, name: str) -> dict[str, Any] | None:
         """The credential reference ``{"id", "name"}`` to write into a node (a
         ResolveCredential), or None."""
         target = self.logical.get((cred_type, name), (None, (cred_type, name)))[1]
         ids = self.known.get(target, ())
-        return {"id": ids[0], "name": target[1]} if len(ids) == 1 else None
+        if len(ids) == 1:
+            return {"id": ids[0], "name": target[1]}
+        return self.placeholders.get((cred_type, name))
 
     def key(self, cred_type: str, ref: Mapping[str, Any]) -> str:
-        """The logical key of a node's credential reference (a CredentialKey)."""
-        mapped = self.logical.get((cred_type, str(ref.get("name", ""))))
+        """The logical key of a node's credential reference (a CredentialKey); a placeholder's
+        is that of the credential it stands for."""
+        name = str(ref.get("name", "")).removesuffix(PLACEHOLDER_SUFFIX)
+        mapped = self.logical.get((cred_type, name))
         return mapped[0] if mapped else default_credential_key(cred_type, ref)
 
     @property

@@ -73,9 +73,16 @@ SETTINGS_DEFAULTS: Mapping[str, Any] = {
 }
 
 
+#: How a promotion names the empty credential it creates for a reference the target cannot
+#: resolve (services/promotions/placeholders.py): "<name> (placeholder from n8n-ops)".
+PLACEHOLDER_SUFFIX = " (placeholder from n8n-ops)"
+
+
 def default_credential_key(cred_type: str, ref: Mapping[str, Any]) -> str:
-    """Type plus name: what identifies a credential when no mapping is known."""
-    return f"{cred_type}:{ref.get('name', '')}"
+    """Type plus name: what identifies a credential when no mapping is known. A placeholder
+    stands for the credential it is named after: a workflow deployed with one is as approved
+    (no drift), and the operator filling it in changes nothing the digest sees."""
+    return f"{cred_type}:{str(ref.get('name', '')).removesuffix(PLACEHOLDER_SUFFIX)}"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -236,6 +236,22 @@ class N8nClient:
         params = {"includeData": include_data} if include_data else None
         return _execution(self._object("GET", _path("executions", execution_id), params=params))
 
+    # Credentials: create, delete and a type's schema (1.x and 2.x)
+
+    def credential_schema(self, cred_type: str) -> dict[str, Any]:
+        """The JSON schema n8n checks a credential's data against (N8nNotFound: no such type)."""
+        return self._object("GET", _path("credentials", "schema", cred_type))
+
+    def create_credential(
+        self, name: str, cred_type: str, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Create a credential (its metadata back); data off the type's schema is a 400."""
+        body = {"name": name, "type": cred_type, "data": dict(data)}
+        return self._object("POST", "/credentials", body=body)
+
+    def delete_credential(self, credential_id: str) -> dict[str, Any]:
+        return self._object("DELETE", _path("credentials", credential_id))
+
     # Credentials (2.x; on 1.x these are N8nMethodNotAllowed)
 
     def iter_credentials(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:

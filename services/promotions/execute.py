@@ -5,10 +5,13 @@
 3. a pre-promotion snapshot of the target's copies that will change (database and Git);
 4. each workflow through the deploy writer, called workflows first: in place when linked
    (same n8n id, webhook URLs survive), credentials and sub-workflow ids rewritten, tags by
-   name, the source's active state (inactive with placeholder credentials); the lease is
-   checked before each write; each workflow's outcome is committed as it lands;
+   name, the source's active state; a reference the target cannot resolve, when the stage
+   allows it, to a placeholder credential created there first (services/promotions/
+   placeholders.py), and the workflow inactive; the lease is checked before each write;
+   each workflow's outcome is committed as it lands;
 5. verification: read back, and each activated workflow active in n8n;
-6. success: the target's approved copies in Git (one commit), a post-promotion snapshot;
+6. success: the target's approved copies in Git (one commit), a post-promotion snapshot,
+   and, when the stage advances automatically, the next stage's promotion (advance.py);
    failure: automatic rollback from the snapshot, results per workflow.
 
 A worker lost mid-way is never retried: the reaper fails the job and ``fail_lost`` fails the
@@ -27,7 +30,15 @@ from jobs.attempts import LeaseLost
 from models.db import db
 from models.promotions import Deployment, DeploymentWorkflow, Promotion
 from services import audit, deploy, environments
-from services.promotions import deployments, plan, records, rollback, verify
+from services.promotions import (
+    advance,
+    deployments,
+    placeholders,
+    plan,
+    records,
+    rollback,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +84,6 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
         )
         raise DeploymentFailed("The promotion's gates block it; nothing was changed.")
     writing = built.writing()
-    placeholders = checked.stage["policy"]["allow_placeholder_credentials"]
     with environments.n8n_session(built.target) as client:
         current = {
             i.target_n8n_id: client.get_workflow(i.target_n8n_id)
@@ -82,25 +92,26 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
         }
         snapshot = records.pre_snapshot(ctx, promotion, built, current)
         records.rows(ctx, deployment, built)
-        writer = deploy.EnvironmentWriter(
-            built.target,
-            client,
-            lease=ctx.ensure_lease,
-            links=built.links,
-            credentials=built.credentials,
-            # The deployment's own rows are the per-workflow record as it goes; the map
-            # follows in one transaction once every workflow landed.
-            defer_records=True,
-        )
+        made = placeholders.Placeholders(ctx, client, built.target, deployment.id)
         applied: list[dict[str, Any]] = []
         landed_since = datetime.now(UTC)
         window = checked.stage["gates"]["verify_executions_within_s"]
         ran: list[str] = []
         try:
+            if checked.stage["policy"]["allow_placeholder_credentials"]:
+                made.ensure((ref for i in writing for ref in _missing(i)), built.credentials)
+            writer = deploy.EnvironmentWriter(
+                built.target,
+                client,
+                lease=ctx.ensure_lease,
+                links=built.links,
+                credentials=made.resolver(built.credentials),
+                # The deployment's own rows are the per-workflow record as it goes; the map
+                # follows in one transaction once every workflow landed.
+                defer_records=True,
+            )
             for n, item in enumerate(writing, 1):
-                applied.append(
-                    _write_one(ctx, deployment, writer, item, current, placeholders=placeholders)
-                )
+                applied.append(_write_one(ctx, deployment, writer, item, current, made=made))
                 ctx.progress(n, len(writing), f"promoted {item.name}")
             writer.finish()
             _verify(client, applied)
@@ -115,28 +126,43 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
             results = rollback.restore(
                 built.target, client, applied, snapshot.index, lease=ctx.ensure_lease
             )
+            removed = made.remove_created(results)
             records.rolled_back(ctx, deployment, results)
             records.finish(
                 ctx,
                 deployment,
                 promotion,
                 "failed",
-                result={"error": _text(error), "workflows": applied, "rollback": results},
+                result={
+                    "error": _text(error),
+                    "workflows": applied,
+                    "rollback": results,
+                    "placeholders": removed,
+                },
                 pre=snapshot.id,
                 rolled_back=True,
             )
             raise DeploymentFailed(
                 f"The deployment failed and was rolled back: {_text(error)}"
             ) from error
-    warnings, post = records.after(ctx, promotion, built, applied, snapshot.id)
+    warnings, post, committed = records.after(ctx, promotion, built, applied, snapshot.id)
+    following = advance.prepare(promotion, checked.stage, committed=committed)
     result = {
         "workflows": applied,
-        "rewrites": _rewrites(built, writing),
+        "rewrites": _rewrites(built, made.resolver(built.credentials), writing),
+        "placeholders": [p.as_dict() for p in made.by_ref.values()],
         "warnings": warnings + ran,
         "gate_warnings": checked.report.warnings,
     }
     records.finish(
-        ctx, deployment, promotion, "completed", result=result, pre=snapshot.id, post=post
+        ctx,
+        deployment,
+        promotion,
+        "completed",
+        result=result,
+        pre=snapshot.id,
+        post=post,
+        then=following.record,
     )
     return {"deployment_id": str(deployment.id), "promoted": len(applied)}
 
@@ -159,13 +185,24 @@ def _start(deployment_id: uuid.UUID) -> tuple[Deployment | None, Promotion | Non
     return db.get(Deployment, deployment_id), db.get(Promotion, moved)
 
 
-def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, placeholders: bool):
-    missing = [p for p in item.unresolved if p.kind == "credential"]
-    want_active = item.file.active and not missing
+def _missing(item: plan.Item) -> list[tuple[str, str]]:
+    """(type, name) of each credential reference of ``item`` the target cannot resolve."""
+    found = []
+    for problem in item.unresolved:
+        if problem.kind == "credential":
+            cred_type = problem.path.removeprefix("credentials.")
+            found.append((cred_type, problem.reference[len(cred_type) + 1 :]))
+    return found
+
+
+def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, made):
+    """Write one workflow; with placeholder credentials it lands inactive."""
+    held = [made.by_ref[ref].as_dict() for ref in _missing(item) if ref in made.by_ref]
+    want_active = item.file.active and not _missing(item)
     outcome = writer.write(
         item.file,
         active=want_active,
-        allow_unresolved=bool(missing) and placeholders,
+        allow_unresolved=bool(held),
         current=current.get(item.target_n8n_id),
     )
     row = {
@@ -175,7 +212,7 @@ def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, place
         "action": outcome.action,
         "active": outcome.active,
         "status": item.status,
-        "placeholders": [p.reference for p in missing],
+        "placeholders": held,
     }
     with ctx.fenced_transaction():
         db.execute(
@@ -188,6 +225,7 @@ def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, place
                 status="success",
                 target_n8n_id=outcome.n8n_id,
                 action=outcome.action,
+                placeholder_credentials=held,
                 promoted_at=func.now(),
                 updated_at=func.now(),
             )
@@ -211,21 +249,26 @@ def _verify(client, applied: list[dict[str, Any]]) -> None:
             raise VerificationError(f"{row['name']} is not active in n8n after the deploy")
 
 
-def _rewrites(built: plan.Plan, items: list[plan.Item]) -> list[dict[str, Any]]:
-    """Each credential reference as the target resolved it (mapping or same type and name)."""
+def _rewrites(built: plan.Plan, written, items: list[plan.Item]) -> list[dict[str, Any]]:
+    """Each credential reference as the target resolved it: through a mapping, by the same
+    type and name, or to a placeholder (``written``: the resolver the writer used)."""
     found = []
     for item in items:
         for node, cred_type, name in plan.credential_refs(item.file):
-            to = built.credentials.resolve(cred_type, name)
-            via = "mapping" if (cred_type, name) in built.credentials.logical else "type_and_name"
+            if built.credentials.resolve(cred_type, name) is None:
+                via = "placeholder"
+            elif (cred_type, name) in built.credentials.logical:
+                via = "mapping"
+            else:
+                via = "type_and_name"
             found.append(
                 {
                     "workflow": item.name,
                     "node": node,
                     "type": cred_type,
                     "from": name,
-                    "to": to,
-                    "via": via if to else "placeholder",
+                    "to": written.resolve(cred_type, name),
+                    "via": via,
                 }
             )
     return found

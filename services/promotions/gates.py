@@ -139,7 +139,9 @@ def _item_gates(report: GateReport, item: Item, stage: dict, known: set[str] | N
             report.add("references", "workflow_reference_missing", problem.message, **where)
         elif gates["credentials_exist_in_target"]:
             placeholder = flags["allow_placeholder_credentials"]
-            message = problem.message + (" (deployed inactive)" if placeholder else "")
+            message = problem.message + (
+                " (a placeholder credential stands in; deployed inactive)" if placeholder else ""
+            )
             report.add(
                 "credentials", "credential_missing", message, blocking=not placeholder, **where
             )

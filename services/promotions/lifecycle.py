@@ -130,28 +130,57 @@ def create(
         canonical_ids=canonical_ids,
         principal=principal,
     )
+    promotion_id = open_promotion(pipeline_id, checked, created_by=principal.user_id)
+    db.commit()
+    return get(promotion_id)
+
+
+def open_promotion(
+    pipeline_id: uuid.UUID,
+    checked: Checked,
+    *,
+    created_by: uuid.UUID | None,
+    advanced_from: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    """Record a promotion of the checked workflows (pending, or pending_approval when the
+    stage needs approval), supersede the queued older ones it covers, audit it and record its
+    events; the caller commits. ``advanced_from``: the completed promotion of the previous
+    stage that opens this one; None comes back when that one opened one already."""
     needs_approval = checked.stage["approvals"]["required"]
-    promotion = Promotion(
-        pipeline_id=pipeline_id,
-        source_environment_id=source_environment_id,
-        target_environment_id=target_environment_id,
-        stage_index=checked.stage_index,
-        status="pending_approval" if needs_approval else "pending",
-        workflow_selections=[i.as_dict(with_diff=False) for i in checked.plan.items],
-        gate_results=checked.report.as_dict(),
-        created_by=principal.user_id,
+    built = checked.plan
+    canonical_ids = [str(i.canonical_id) for i in built.items]
+    promotion_id = db.scalar(
+        pg_insert(Promotion)
+        .values(
+            tenant_id=built.target.tenant_id,
+            pipeline_id=pipeline_id,
+            source_environment_id=built.source.id,
+            target_environment_id=built.target.id,
+            stage_index=checked.stage_index,
+            status="pending_approval" if needs_approval else "pending",
+            workflow_selections=[i.as_dict(with_diff=False) for i in built.items],
+            gate_results=checked.report.as_dict(),
+            created_by=created_by,
+            advanced_from_id=advanced_from,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "advanced_from_id"],
+            index_where=Promotion.advanced_from_id.is_not(None),
+        )
+        .returning(Promotion.id)
     )
-    db.add(promotion)
-    db.flush()
-    superseded = _supersede(promotion, [str(c) for c in canonical_ids])
+    if promotion_id is None:
+        return None
+    superseded = _supersede(promotion_id, built.target.id, canonical_ids)
     audit.record(
         "promotion.created",
         resource_type="promotion",
-        resource_id=promotion.id,
+        resource_id=promotion_id,
         new={
-            "status": promotion.status,
-            "canonical_ids": [str(c) for c in canonical_ids],
+            "status": "pending_approval" if needs_approval else "pending",
+            "canonical_ids": canonical_ids,
             "superseded": superseded,
+            "advanced_from": str(advanced_from) if advanced_from else None,
         },
     )
     for missing in {
@@ -162,24 +191,23 @@ def create(
         events.record(
             "credential.missing",
             resource_type="environment",
-            resource_id=target_environment_id,
-            payload={"reference": missing, "promotion_id": str(promotion.id)},
+            resource_id=built.target.id,
+            payload={"reference": missing, "promotion_id": str(promotion_id)},
         )
     if needs_approval:
         events.record(
             "promotion.pending_approval",
             resource_type="promotion",
-            resource_id=promotion.id,
+            resource_id=promotion_id,
             payload={
                 "approvers": checked.stage["approvals"]["approvers"],
                 "mode": checked.stage["approvals"]["mode"],
             },
         )
-    db.commit()
-    return promotion
+    return promotion_id
 
 
-def _supersede(newer: Promotion, canonical_ids: list[str]) -> list[str]:
+def _supersede(newer_id: uuid.UUID, target_id: uuid.UUID, canonical_ids: list[str]) -> list[str]:
     """Cancel the queued older promotions into the same target whose workflows this one
     covers, and their deployments that have not started."""
     selected = func.jsonb_path_query_array(
@@ -188,24 +216,24 @@ def _supersede(newer: Promotion, canonical_ids: list[str]) -> list[str]:
     ids = db.scalars(
         update(Promotion)
         .where(
-            Promotion.id != newer.id,
-            Promotion.target_environment_id == newer.target_environment_id,
+            Promotion.id != newer_id,
+            Promotion.target_environment_id == target_id,
             Promotion.status.in_(QUEUED),
             literal(canonical_ids, JSONB).op("@>")(selected),
         )
         .values(
             status="cancelled",
-            execution_result={"superseded_by": str(newer.id)},
+            execution_result={"superseded_by": str(newer_id)},
             updated_at=func.now(),
         )
         .returning(Promotion.id)
     ).all()
     if ids:
-        _cancel_deployments(ids)
+        cancel_deployments(ids)
     return [str(i) for i in ids]
 
 
-def _cancel_deployments(promotion_ids: list[uuid.UUID]) -> None:
+def cancel_deployments(promotion_ids: list[uuid.UUID]) -> None:
     db.execute(
         update(Deployment)
         .where(Deployment.promotion_id.in_(promotion_ids), Deployment.status == "scheduled")
@@ -309,7 +337,7 @@ def cancel(promotion_id: uuid.UUID, *, principal: Principal) -> Promotion:
     if promotion.created_by != principal.user_id and not principal.has_role("admin"):
         raise Forbidden("Only its requester or an admin can cancel it.", code="not_requester")
     _transition(promotion, QUEUED, "cancelled")
-    _cancel_deployments([promotion.id])
+    cancel_deployments([promotion.id])
     audit.record(
         "promotion.cancelled",
         resource_type="promotion",

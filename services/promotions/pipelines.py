@@ -80,10 +80,17 @@ class StageSchema(ma.Schema):
     approvals = ma.fields.Nested(ApprovalsSchema, load_default=lambda: ApprovalsSchema().load({}))
     schedule_window = ma.fields.Nested(WindowSchema, load_default=None, allow_none=True)
     policy = ma.fields.Nested(PolicySchema, load_default=lambda: PolicySchema().load({}))
+    #: When a deployment of this stage completes (verified), open the next stage's promotion
+    #: of the same workflows (services/promotions/advance.py). Off by default: the opened
+    #: promotion supersedes queued ones of those workflows into the next target and notifies
+    #: its approvers, which a pipeline made before the flag existed did not ask for.
+    auto_advance = ma.fields.Boolean(load_default=False)
 
     @ma.validates_schema
     def _distinct(self, data: dict, **_: Any) -> None:
-        if data["source_environment_id"] == data["target_environment_id"]:
+        # .get: a partial load (PATCH) may lack either; the service loads stages whole.
+        source = data.get("source_environment_id")
+        if source is not None and source == data.get("target_environment_id"):
             raise ma.ValidationError("A stage's source and target must differ.")
 
 
@@ -140,6 +147,18 @@ def _stages(raw: list[dict]) -> list[dict]:
             code="invalid_stages",
             environment_ids=sorted(str(e) for e in env_ids - known),
         )
+    for index, found in enumerate(loaded):
+        following = loaded[index + 1] if index + 1 < len(loaded) else None
+        if found["auto_advance"] and (
+            following is None
+            or following["source_environment_id"] != found["target_environment_id"]
+        ):
+            raise InvalidInput(
+                f"Stage {index} advances automatically, so the next stage must start from "
+                "its target.",
+                code="invalid_stages",
+                stage=index,
+            )
     approvers = {a for s in loaded for a in s["approvals"]["approvers"]}
     users = set(db.scalars(select(User.id).where(User.id.in_(approvers)))) if approvers else set()
     if approvers - users:

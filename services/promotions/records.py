@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -164,9 +165,10 @@ def rolled_back(ctx, deployment: Deployment, results: list[dict]) -> None:
             )
 
 
-def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str], uuid.UUID]:
+def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str], uuid.UUID, bool]:
     """The target's approved copies (Git) and the post-promotion snapshot; a Git failure is a
-    warning, never a failed promotion (the runtime is already right)."""
+    warning, never a failed promotion (the runtime is already right). (warnings, post
+    snapshot id, whether Git has the copies)."""
     warnings: list[str] = []
     files = [i.file for i in built.writing()]
     sha = None
@@ -204,7 +206,7 @@ def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str],
                 ],
             )
         )
-    return warnings, post_id
+    return warnings, post_id, sha is not None
 
 
 def finish(
@@ -218,8 +220,13 @@ def finish(
     pre=None,
     post=None,
     rolled_back=False,
+    then: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
+    """Record the outcome; ``then`` runs first in the same transaction (what it returns joins
+    the result), so what follows a completion is never recorded without it, nor it without."""
     with ctx.fenced_transaction():
+        if then is not None:
+            result = result | then()
         db.execute(
             update(Deployment)
             .where(Deployment.id == deployment.id)
@@ -277,14 +284,12 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "promoted": len(workflows),
         "created": sum(w["action"] == "created" for w in workflows),
         "updated": sum(w["action"] == "updated" for w in workflows),
+        #: Workflows deployed with placeholder credentials (inactive until filled in).
+        "with_placeholders": sum(bool(w.get("placeholders")) for w in workflows),
         "rolled_back": len(result.get("rollback") or []),
         "blocked": bool(result.get("blocked")),
         "finished_at": datetime.now(UTC).isoformat(),
     }
-
-
-def _text(error: BaseException) -> str:
-    return str(error) or type(error).__name__
 
 
 def _text(error: BaseException) -> str:

@@ -1,6 +1,8 @@
 """Manual rollback of a promotion that ran (the ``promotion`` job): every workflow it wrote
 is put back as the pre-promotion snapshot had it (or deleted when the promotion created it),
-then the target's approved copies in Git follow. Results per workflow are recorded."""
+then the target's approved copies in Git follow. Results per workflow are recorded; the next
+stage's promotion it opened (auto advance) is cancelled while still queued. Placeholder
+credentials it created stay (see placeholders.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from models.snapshots import Snapshot
 from models.workflows import CanonicalWorkflow
 from services import approved, audit, environments, events
 from services.env_links import links_for
-from services.promotions import rollback
+from services.promotions import advance, rollback
 from services.workflow_file import from_n8n
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,11 @@ def run(ctx) -> dict[str, Any]:
                 )
                 .values(rollback_status=r["rollback"], updated_at=func.now())
             )
-        outcome = {"rollback": results, "warning": warning}
+        outcome = {
+            "rollback": results,
+            "warning": warning,
+            "next_stage_cancelled": advance.withdraw(promotion),
+        }
         db.execute(
             update(Promotion)
             .where(Promotion.id == promotion.id)

@@ -10,6 +10,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
+from tests.fake_n8n.credential_schemas import CREDENTIAL_SCHEMAS, check_credential_data
 from tests.fake_n8n.paging import ApiError, last_id_page, offset_page
 from tests.fake_n8n.store import (
     OWNER,
@@ -75,21 +76,6 @@ def _rules(version: str) -> list[Rule]:
             Rule("/credentials/<cid>/test", methods=["POST"], endpoint="test_credential"),
         ]
     return rules
-
-
-#: Credential types the fake knows, with the data schema n8n serves for them.
-CREDENTIAL_SCHEMAS = {
-    "httpHeaderAuth": {
-        "additionalProperties": False,
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "value": {"type": "string"},
-            "useCustomAuth": {"type": "notice"},
-        },
-        "required": [],
-    }
-}
 
 
 class Routes:
@@ -260,6 +246,10 @@ class Routes:
                 raise ApiError(400, f"request/body must have required property '{field}'")
         if body["type"] not in CREDENTIAL_SCHEMAS:
             raise ApiError(400, "req.body.type is not a known type")
+        check_credential_data(body["type"], body["data"])
+        # The credential entity's own check, after the schema's.
+        if not 3 <= len(str(body["name"])) <= 128:
+            raise ApiError(400, "Credential name must be 3 to 128 characters long.")
         credential = self.store.insert_credential(body["name"], body["type"], body["data"])
         return 200, render_credential(credential)
 

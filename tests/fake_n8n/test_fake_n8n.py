@@ -430,6 +430,28 @@ def test_credentials_on_1x_can_be_created_but_not_listed_or_read(n8n, api):
     assert api.delete(f"/credentials/{created['id']}").status_code == 200
 
 
+def test_credential_data_is_checked_against_the_type_schema(n8n, api):
+    def create(cred_type, data, name="Placeholder"):
+        return api.post("/credentials", json={"name": name, "type": cred_type, "data": data})
+
+    missing = create("slackApi", {})
+    assert (missing.status_code, missing.json()) == (
+        400,
+        {"message": 'request.body.data requires property "accessToken"'},
+    )
+    extra = create("httpHeaderAuth", {"token": "x"})
+    assert extra.json()["message"] == (
+        'request.body.data is not allowed to have the additional property "token"'
+    )
+    # A field shown by another's value is required while that value is absent.
+    assert create("smtp", {}).status_code == 400
+    assert create("smtp", {"disableStartTls": False}).status_code == 200
+    assert create("smtp", {"secure": True, "disableStartTls": False}).status_code == 400
+    assert create("smtp", {"secure": True}).status_code == 200
+    assert create("slackApi", {"accessToken": ""}, name="ab").status_code == 400
+    assert create("nopeApi", {}).json() == {"message": "req.body.type is not a known type"}
+
+
 def test_credentials_on_2x_list_metadata_and_test():
     with FakeN8n(version="2.x") as fake:
         cred = fake.add_credential("Slack", data={"value": "s3cr3t"})

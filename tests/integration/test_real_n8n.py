@@ -20,6 +20,7 @@ from services.n8n import (
     N8nNotFound,
     N8nUnauthorized,
 )
+from services.promotions.placeholders import empty_data, placeholder_name
 from services.workflow_digest import exact_digest, semantic_digest
 from tests.fake_n8n import sample_workflow
 from tests.integration.conftest import URL
@@ -201,3 +202,24 @@ def test_executions_in_flight_are_left_out_of_every_listing(client):
     finally:
         for workflow_id in made.values():
             client.delete_workflow(workflow_id)
+
+
+@pytest.mark.parametrize(
+    "cred_type", ["httpHeaderAuth", "slackApi", "smtp", "postgres", "githubApi", "httpBasicAuth"]
+)
+def test_placeholder_data_built_from_the_type_schema_is_accepted(client, cred_type):
+    schema = client.credential_schema(cred_type)
+    made = client.create_credential(
+        placeholder_name(f"n8n-ops it {uuid.uuid4().hex[:8]}"), cred_type, empty_data(schema)
+    )
+    try:
+        assert made["type"] == cred_type and "data" not in made
+    finally:
+        client.delete_credential(made["id"])
+
+
+def test_credential_data_off_the_schema_and_unknown_types_are_refused(client):
+    with pytest.raises(N8nBadRequest, match=r"request\.body\.data"):
+        client.create_credential("n8n-ops it refused", "httpHeaderAuth", {"token": "x"})
+    with pytest.raises(N8nNotFound):
+        client.credential_schema("nopeNotACredentialType")

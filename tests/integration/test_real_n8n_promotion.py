@@ -1,8 +1,9 @@
 """A promotion between two real n8n instances (opt-in: N8N_URL / N8N_API_KEY name the source,
 N8N_TARGET_URL / N8N_TARGET_API_KEY the target, e.g. two start.sh with their own N8N_HOME and
 N8N_PORT): a workflow that calls another is created in the target with the call pointing at
-the target's copy, then a new version lands in place (same n8n id and webhook id). Everything
-it creates is named "n8n-ops it ..." and deleted again."""
+the target's copy, then a new version lands in place (same n8n id and webhook id); a
+credential the target lacks lands on a placeholder made there (inactive). Everything it
+creates is named "n8n-ops it ..." and deleted again."""
 
 from __future__ import annotations
 
@@ -104,6 +105,51 @@ def test_a_promotion_between_two_real_n8n(app, factory, tenant, pair, worker):
     again_hook = next(n for n in target.get_workflow(new_caller)["nodes"] if n["name"] == "Webhook")
     assert again_hook["webhookId"] == hook["webhookId"]
     assert again_hook["parameters"]["path"].endswith("-v2")
+
+
+def test_a_reference_the_target_lacks_lands_on_a_placeholder(app, factory, tenant, pair, worker):
+    source, target, created = pair
+    on_plan(factory, tenant, "pro")
+    tag = uuid.uuid4().hex[:6]
+    secret = source.create_credential(
+        f"n8n-ops it key {tag}", "httpHeaderAuth", {"name": "X-Key", "value": "not-a-secret"}
+    )
+    body = _body(f"n8n-ops it keyed {tag}")
+    body["nodes"][1]["credentials"] = {
+        "httpHeaderAuth": {"id": str(secret["id"]), "name": secret["name"]}
+    }
+    keyed = source.create_workflow(body)
+    created.append((source, str(keyed["id"])))
+    dev = factory.environment(tenant.id, SOURCE, environment_class="dev")
+    staging = factory.environment(tenant.id, TARGET, environment_class="staging")
+    sync_env(factory, tenant, dev)
+    seeds = {"keyed": Seed(make_canonical(factory, tenant, keyed["name"]), str(keyed["id"]))}
+    link(factory, tenant, dev, str(keyed["id"]), seeds["keyed"].canonical_id)
+    approve(factory, tenant, dev, _Reader(source), seeds)
+    pipe = pipeline(factory, tenant, dev, staging, policy={"allow_placeholder_credentials": True})
+    promotion = promote(factory, tenant, pipe, dev, staging, seeds)
+
+    job = deploy_now(app, factory, tenant, promotion)
+
+    _, _, by_name = state(app, tenant, promotion.id)
+    row = by_name[keyed["name"]]
+    if row.target_n8n_id:
+        created.append((target, row.target_n8n_id))
+    made = [(target, p["id"]) for p in row.placeholder_credentials]
+    try:
+        assert job.status == "completed", job.error_message
+        [placeholder] = row.placeholder_credentials
+        landed = target.get_workflow(row.target_n8n_id)
+        call = next(n for n in landed["nodes"] if n["name"] == "Call")
+        assert call["credentials"]["httpHeaderAuth"] == {
+            "id": placeholder["id"],
+            "name": f"{secret['name']} (placeholder from n8n-ops)",
+        }
+        assert landed["active"] is False
+    finally:
+        for client, credential_id in [(source, str(secret["id"])), *made]:
+            with contextlib.suppress(N8nNotFound):
+                client.delete_credential(credential_id)
 
 
 class _Reader:

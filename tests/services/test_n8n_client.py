@@ -367,6 +367,18 @@ def test_credentials_on_2x_are_listed_without_data_and_tested():
         assert client.test_credential(cred["id"])["status"] == "OK"
 
 
+def test_credentials_are_created_from_their_type_schema_and_deleted(n8n, client):
+    schema = client.credential_schema("slackApi")
+    assert schema["required"] == ["accessToken"]
+    with pytest.raises(N8nBadRequest, match="accessToken"):
+        client.create_credential("Slack", "slackApi", {})
+    made = client.create_credential("Slack", "slackApi", {"accessToken": ""})
+    assert "data" not in made and made["type"] == "slackApi"
+    client.delete_credential(made["id"])
+    with pytest.raises(N8nNotFound):
+        client.credential_schema("nopeApi")
+
+
 def test_the_base_url_may_end_in_the_api_prefix(n8n):
     with N8nClient(n8n.url + "/api/v1/", API_KEY, allow_private=True) as client:
         assert client.base_url == n8n.url

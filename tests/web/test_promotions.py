@@ -121,6 +121,30 @@ def test_pipeline_crud_and_activation(client, tenant, other_tenant, dev, staging
     assert client.get(url, headers=tenant.admin).status_code == 404
 
 
+def test_a_stage_advances_only_into_a_next_stage_from_its_target(
+    client, tenant, dev, staging, seeds
+):
+    stage = {"source_environment_id": str(dev.id), "target_environment_id": str(staging.id)}
+    back = {"source_environment_id": str(staging.id), "target_environment_id": str(dev.id)}
+    last = client.post(
+        "/api/v1/pipelines",
+        headers=tenant.admin,
+        json={"name": "advances nowhere", "stages": [stage | {"auto_advance": True}]},
+    )
+    assert last.status_code == 400 and last.json["error"] == "invalid_stages"
+    pipe = client.post(
+        "/api/v1/pipelines",
+        headers=tenant.admin,
+        json={"name": "there and back", "stages": [stage | {"auto_advance": True}, back]},
+    )
+    assert pipe.status_code == 201, pipe.json
+    assert [s["auto_advance"] for s in pipe.json["stages"]] == [True, False]
+    promotion = client.post(
+        "/api/v1/promotions", json=_selection(pipe.json, dev, staging, seeds), headers=tenant.admin
+    )
+    assert promotion.status_code == 201 and promotion.json["advanced_from_id"] is None
+
+
 def test_validation_lists_every_blocking_error_at_once(
     client, factory, tenant, dev, staging, fake_n8n, second_n8n
 ):

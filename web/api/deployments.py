@@ -45,6 +45,9 @@ class DeploymentWorkflowSchema(ma.Schema):
     error_message = ma.fields.String(allow_none=True)
     rollback_status = ma.fields.String(allow_none=True)
     promoted_at = ma.fields.DateTime(allow_none=True)
+    #: Placeholder credentials it was deployed with (``{"type", "name", "placeholder", "id",
+    #: "created"}``): fill each in n8n, then activate the workflow.
+    placeholder_credentials = ma.fields.List(ma.fields.Dict())
 
 
 class DeploymentDetailSchema(ma.Schema):

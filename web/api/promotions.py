@@ -47,6 +47,8 @@ class PromotionSchema(ma.Schema):
     id = ma.fields.UUID()
     pipeline_id = ma.fields.UUID()
     stage_index = ma.fields.Integer()
+    #: The previous stage's promotion whose verified completion opened this one (auto advance).
+    advanced_from_id = ma.fields.UUID(allow_none=True)
     source_environment_id = ma.fields.UUID()
     target_environment_id = ma.fields.UUID()
     status = ma.fields.String()
