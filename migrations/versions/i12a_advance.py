@@ -3,7 +3,7 @@
 opened automatically to the completed one of the previous stage (at most one per completion).
 
 Revision ID: i12a_advance
-Revises: i15_live
+Revises: i13a_rollups
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from migrations.helpers import protect_tenant_table, tenant_columns, tenant_fk
 
 revision = "i12a_advance"
-down_revision = "i15_live"
+down_revision = "i13a_rollups"
 branch_labels = None
 depends_on = None
 
