@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import dramatiq
-from sqlalchemy import Select, func, select
+from sqlalchemy import BigInteger, Select, func, select
 
 from jobs import core
 from models.db import db
-from models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob
+from models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob, JobCount
 from services.errors import Conflict, DomainError, InvalidInput
 
 #: Most jobs one bulk rerun may start.
@@ -46,6 +46,19 @@ def list_query(filters: JobFilters) -> Select:
         if value:
             query = query.where(condition())
     return query.order_by(BackgroundJob.created_at.desc(), BackgroundJob.id.desc())
+
+
+def count(filters: JobFilters) -> int | None:
+    """How many jobs match ``filters``, from job_counts (a few rows, however many jobs) when
+    they name only statuses and a kind, what it keeps; None for any other filter."""
+    if replace(filters, statuses=(), job_type=None) != JobFilters():
+        return None
+    query = select(func.coalesce(func.sum(JobCount.count), 0).cast(BigInteger))
+    if filters.statuses:
+        query = query.where(JobCount.status.in_(filters.statuses))
+    if filters.job_type:
+        query = query.where(JobCount.job_type == filters.job_type)
+    return db.scalar(query)
 
 
 @dataclass
@@ -97,12 +110,11 @@ def _why(error: DomainError) -> dict:
 
 def stats() -> dict:
     """The current tenant's counts by status and kind, and the age of its oldest pending job,
-    from PostgreSQL alone: broker-wide queue depths are for operators (queue_depths)."""
-    counts = db.execute(
-        select(BackgroundJob.status, BackgroundJob.job_type, func.count()).group_by(
-            BackgroundJob.status, BackgroundJob.job_type
-        )
-    ).all()
+    from PostgreSQL alone: broker-wide queue depths are for operators (queue_depths).
+
+    The counts are job_counts' slots summed (a few rows however many jobs there are); the
+    oldest pending job is the end of the status index's range."""
+    counts = db.execute(_COUNTS).all()
     oldest = db.scalar(
         select(func.min(BackgroundJob.created_at)).where(BackgroundJob.status == "pending")
     )
@@ -119,6 +131,16 @@ def stats() -> dict:
             max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest else None
         ),
     }
+
+
+_TOTAL = func.sum(JobCount.count)
+#: Kinds and statuses no job has any more (every one moved on) are left out, as a count of
+#: the jobs themselves would.
+_COUNTS = (
+    select(JobCount.status, JobCount.job_type, _TOTAL.cast(BigInteger))
+    .group_by(JobCount.status, JobCount.job_type)
+    .having(_TOTAL > 0)
+)
 
 
 def queue_depths() -> dict[str, dict[str, int]]:

@@ -131,7 +131,23 @@ def guard(env: Environment, action: str, principal: Principal | None) -> Decisio
             WorkflowPolicyMatrix.action_type == action,
         )
     ).one_or_none()
-    env_class = env.environment_class
+    return _judge(env.environment_class, action, row, principal)
+
+
+def guard_every_action(env: Environment, principal: Principal | None) -> list[Decision]:
+    """``guard`` of each of ACTIONS in ``env``, from one read of its class's rules."""
+    rows = db.execute(
+        _EFFECTIVE.where(WorkflowPolicyMatrix.environment_class == env.environment_class)
+    ).all()
+    by_action = {row.action_type: row for row in rows}
+    return [
+        _judge(env.environment_class, action, by_action.get(action), principal)
+        for action in ACTIONS
+    ]
+
+
+def _judge(env_class: str, action: str, row, principal: Principal | None) -> Decision:
+    """The decision for ``action`` under its effective rule ``row`` (None: no rule)."""
     if row is None:
         return Decision(
             False, env_class, action, "blocked", "No rule covers this action: refused.",

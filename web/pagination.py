@@ -7,6 +7,7 @@ which is what made listing jobs grow with the table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import marshmallow as ma
@@ -54,14 +55,19 @@ class PageArgs(ma.Schema):
             )
 
 
-def paginate(statement: Select, *, page: int, limit: int) -> tuple[list, dict[str, str]]:
-    """Run one page of ``statement`` and its capped count; return (items, headers)."""
+def paginate(
+    statement: Select, *, page: int, limit: int, count: Callable[[], int | None] = lambda: None
+) -> tuple[list, dict[str, str]]:
+    """Run one page of ``statement`` and its capped count; return (items, headers).
+
+    ``count`` may know the exact total without reading the matches (a maintained summary);
+    None from it means count them."""
     items = list(db.scalars(statement.limit(limit + 1).offset((page - 1) * limit)))
     has_next = len(items) > limit
     del items[limit:]
     if page == 1 and not has_next:
         total = len(items)  # the whole result is on this page: nothing to count
-    else:
+    elif (total := count()) is None:
         capped = (
             statement.with_only_columns(literal(1), maintain_column_froms=True)
             .order_by(None)

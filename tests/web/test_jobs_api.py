@@ -166,6 +166,30 @@ def test_stats_count_by_status_and_kind(app, client, tenant):
     assert "queues" not in stats
 
 
+def test_the_total_of_a_filtered_list_is_the_number_of_its_jobs(app, client, tenant):
+    env_id = uuid.uuid4()
+    for _ in range(3):
+        start_job(app, tenant.id, resource_type="environment", resource_id=env_id)
+    start_job(app, tenant.id, "healthcheck")
+    cancelled = start_job(app, tenant.id)
+    client.post(f"/api/v1/jobs/{cancelled}/cancel", headers=tenant.developer)
+    expected = {
+        "": 5,
+        "status=pending": 4,
+        "status=pending&status=cancelled": 5,
+        "job_type=noop": 4,
+        "job_type=noop&status=pending": 3,
+        "job_type=drift_check": 0,
+        # Filters the summary does not keep are counted from the jobs.
+        f"resource_type=environment&resource_id={env_id}": 3,
+    }
+    totals = {}
+    for query in expected:
+        listed = client.get(f"/api/v1/jobs?limit=1&page=2&{query}", headers=tenant.viewer)
+        totals[query] = int(listed.headers["X-Total-Count"])
+    assert totals == expected
+
+
 def test_stats_show_only_the_callers_tenant(app, client, tenant, other_tenant):
     start_job(app, other_tenant.id)
     stats = client.get("/api/v1/jobs/stats", headers=tenant.admin).json

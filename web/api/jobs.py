@@ -145,7 +145,12 @@ class Jobs(MethodView):
     @blp.response(200, JobSchema(many=True), headers=PAGE_HEADERS)
     def get(self, filters, page, limit):
         """List jobs, newest first"""
-        return paginate(job_service.list_query(filters), page=page, limit=limit)
+        return paginate(
+            job_service.list_query(filters),
+            page=page,
+            limit=limit,
+            count=lambda: job_service.count(filters),
+        )
 
 
 @blp.route("/<uuid:job_id>")

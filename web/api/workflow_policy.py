@@ -77,4 +77,4 @@ class EnvironmentCapabilities(MethodView):
         """What the caller may do with workflows in this environment, and why"""
         env = environments.get(env_id)
         principal = current_principal()
-        return [policy.guard(env, action, principal).as_dict() for action in policy.ACTIONS]
+        return [decision.as_dict() for decision in policy.guard_every_action(env, principal)]
