@@ -6,13 +6,15 @@
 4. each workflow through the deploy writer, called workflows first: in place when linked
    (same n8n id, webhook URLs survive), credentials and sub-workflow ids rewritten, tags by
    name, the source's active state (inactive with placeholder credentials); the lease is
-   checked before each write; each workflow's outcome is committed as it lands;
+   checked before each write; each workflow's row is marked applying before its write and
+   its outcome committed soon after it lands (services/promotions/ledger.py);
 5. verification: read back, and each activated workflow active in n8n;
 6. success: the target's approved copies in Git (one commit), a post-promotion snapshot;
    failure: automatic rollback from the snapshot, results per workflow.
 
 A worker lost mid-way is never retried: the reaper fails the job and ``fail_lost`` fails the
-deployment, leaving the per-workflow rows that say what was applied (rollback is manual)."""
+deployment, leaving the per-workflow rows that say what was applied or may have been
+(rollback is manual)."""
 
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ from sqlalchemy import func, update
 
 from jobs.attempts import LeaseLost
 from models.db import db
-from models.promotions import Deployment, DeploymentWorkflow, Promotion
+from models.promotions import Deployment, Promotion
 from services import audit, deploy, environments
 from services.promotions import deployments, plan, records, rollback, verify
+from services.promotions.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +95,20 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
             # follows in one transaction once every workflow landed.
             defer_records=True,
         )
+        ledger = Ledger(ctx, deployment.id, writing)
         applied: list[dict[str, Any]] = []
         landed_since = datetime.now(UTC)
         window = checked.stage["gates"]["verify_executions_within_s"]
         ran: list[str] = []
+        writing_now: plan.Item | None = None
         try:
-            for n, item in enumerate(writing, 1):
-                applied.append(
-                    _write_one(ctx, deployment, writer, item, current, placeholders=placeholders)
-                )
-                ctx.progress(n, len(writing), f"promoted {item.name}")
+            for n, item in enumerate(writing):
+                ledger.before_write(n)
+                writing_now = item
+                _write_one(writer, ledger, item, current, applied, placeholders=placeholders)
+                writing_now = None
+                ctx.progress(n + 1, len(writing), f"promoted {item.name}")
+            ledger.flush()
             writer.finish()
             _verify(client, applied)
             if window:
@@ -111,11 +118,14 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
         except LeaseLost:
             raise  # another attempt owns the deployment now: it decides
         except Exception as error:
-            records.fail_row(ctx, deployment, error, applied)
+            # The workflow being written, else the last one landed (a failure after the
+            # writes: the batch's records, verification).
+            stopped = writing_now.canonical_id if writing_now else _last(applied)
+            ledger.failed(stopped, _text(error))
             results = rollback.restore(
                 built.target, client, applied, snapshot.index, lease=ctx.ensure_lease
             )
-            records.rolled_back(ctx, deployment, results)
+            ledger.rolled_back(results)
             records.finish(
                 ctx,
                 deployment,
@@ -159,7 +169,11 @@ def _start(deployment_id: uuid.UUID) -> tuple[Deployment | None, Promotion | Non
     return db.get(Deployment, deployment_id), db.get(Promotion, moved)
 
 
-def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, placeholders: bool):
+def _write_one(
+    writer, ledger: Ledger, item: plan.Item, current: dict, applied: list, *, placeholders: bool
+) -> None:
+    """Write one workflow; once it landed it is in ``applied`` (a rollback puts it back),
+    even when n8n did not store it as sent."""
     missing = [p for p in item.unresolved if p.kind == "credential"]
     want_active = item.file.active and not missing
     outcome = writer.write(
@@ -168,36 +182,27 @@ def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, place
         allow_unresolved=bool(missing) and placeholders,
         current=current.get(item.target_n8n_id),
     )
-    row = {
-        "canonical_id": str(item.canonical_id),
-        "name": item.name,
-        "n8n_id": outcome.n8n_id,
-        "action": outcome.action,
-        "active": outcome.active,
-        "status": item.status,
-        "placeholders": [p.reference for p in missing],
-    }
-    with ctx.fenced_transaction():
-        db.execute(
-            update(DeploymentWorkflow)
-            .where(
-                DeploymentWorkflow.deployment_id == deployment.id,
-                DeploymentWorkflow.canonical_id == item.canonical_id,
-            )
-            .values(
-                status="success",
-                target_n8n_id=outcome.n8n_id,
-                action=outcome.action,
-                promoted_at=func.now(),
-                updated_at=func.now(),
-            )
-        )
+    applied.append(
+        {
+            "canonical_id": str(item.canonical_id),
+            "name": item.name,
+            "n8n_id": outcome.n8n_id,
+            "action": outcome.action,
+            "active": outcome.active,
+            "status": item.status,
+            "placeholders": [p.reference for p in missing],
+        }
+    )
+    ledger.landed(item, outcome.n8n_id, outcome.action)
     if not outcome.verified or outcome.active != want_active:
         raise VerificationError(
             f"{item.name}: n8n did not store it as sent "
             f"({'; '.join(p['message'] for p in outcome.problems)})"
         )
-    return row
+
+
+def _last(applied: list[dict[str, Any]]) -> uuid.UUID | None:
+    return uuid.UUID(applied[-1]["canonical_id"]) if applied else None
 
 
 class VerificationError(Exception):

@@ -101,6 +101,10 @@ def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
     return next(i.canonical_id for i in built.items if i.target_n8n_id == n8n_id)
 
 
+#: One deployment_workflows row (executemany: compiled once, one round trip).
+_NEW_ROWS = pg_insert(DeploymentWorkflow.__table__).on_conflict_do_nothing()
+
+
 def rows(ctx, deployment: Deployment, built: plan.Plan) -> None:
     """One deployment_workflows row per workflow of the plan, in one statement."""
     source_links = env_links.links_for(built.source.id)
@@ -120,48 +124,7 @@ def rows(ctx, deployment: Deployment, built: plan.Plan) -> None:
     ]
     with ctx.fenced_transaction():
         if values:
-            db.execute(pg_insert(DeploymentWorkflow).values(values).on_conflict_do_nothing())
-
-
-def fail_row(ctx, deployment: Deployment, error: Exception, applied: list[dict]) -> None:
-    done = [uuid.UUID(r["canonical_id"]) for r in applied]
-    with ctx.fenced_transaction():
-        first = db.scalar(
-            select(DeploymentWorkflow.id)
-            .where(
-                DeploymentWorkflow.deployment_id == deployment.id,
-                DeploymentWorkflow.status == "pending",
-                DeploymentWorkflow.canonical_id.not_in(done) if done else True,
-            )
-            .order_by(DeploymentWorkflow.created_at)
-            .limit(1)
-        )
-        if first is None and applied:  # the failure came after its write (verification)
-            first = db.scalar(
-                select(DeploymentWorkflow.id).where(
-                    DeploymentWorkflow.deployment_id == deployment.id,
-                    DeploymentWorkflow.canonical_id == done[-1],
-                )
-            )
-        if first is not None:
-            db.execute(
-                update(DeploymentWorkflow)
-                .where(DeploymentWorkflow.id == first)
-                .values(status="failed", error_message=_text(error)[:2000], updated_at=func.now())
-            )
-
-
-def rolled_back(ctx, deployment: Deployment, results: list[dict]) -> None:
-    with ctx.fenced_transaction():
-        for r in results:
-            db.execute(
-                update(DeploymentWorkflow)
-                .where(
-                    DeploymentWorkflow.deployment_id == deployment.id,
-                    DeploymentWorkflow.canonical_id == uuid.UUID(r["canonical_id"]),
-                )
-                .values(rollback_status=r["rollback"], updated_at=func.now())
-            )
+            db.execute(_NEW_ROWS, values)
 
 
 def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str], uuid.UUID]:
@@ -281,10 +244,6 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "blocked": bool(result.get("blocked")),
         "finished_at": datetime.now(UTC).isoformat(),
     }
-
-
-def _text(error: BaseException) -> str:
-    return str(error) or type(error).__name__
 
 
 def _text(error: BaseException) -> str:
