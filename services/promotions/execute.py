@@ -86,8 +86,7 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
     placeholders = checked.stage["policy"]["allow_placeholder_credentials"]
     with environments.n8n_session(built.target) as client:
         current = _read_current(built.target, [i.target_n8n_id for i in writing if i.target_n8n_id])
-        snapshot = records.pre_snapshot(ctx, promotion, built, current)
-        records.rows(ctx, deployment, built)
+        snapshot = records.before_writes(ctx, deployment, promotion, built, current)
         writer = deploy.EnvironmentWriter(
             built.target,
             client,

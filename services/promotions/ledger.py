@@ -20,49 +20,72 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal, update
+from sqlalchemy import (
+    ARRAY,
+    DateTime,
+    Text,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    column,
+    func,
+    literal,
+    update,
+)
 
 from models.db import db
 from models.promotions import DeploymentWorkflow
+from services.bulk import json_page
 from services.promotions import plan
 
 #: Workflows marked applying ahead of their writes, in one statement: at most this many are
 #: "maybe applied" after a lost worker.
 INTENT_WINDOW = 25
-#: Seconds at most between commits of landed outcomes (what the operator sees as it goes).
-FLUSH_INTERVAL_S = 0.5
+#: Seconds at most between commits of landed outcomes (what the operator sees as it goes;
+#: the job's progress is written as often).
+FLUSH_INTERVAL_S = 1.0
 
 _ROWS = DeploymentWorkflow.__table__
-_OF_DEPLOYMENT = and_(
-    _ROWS.c.deployment_id == bindparam("deployment"),
-    _ROWS.c.canonical_id == bindparam("canonical"),
-)
-#: Marks one window (executemany); a row the target has is updated in place.
+_OF_DEPLOYMENT = _ROWS.c.deployment_id == bindparam("deployment")
+_OF_WORKFLOW = and_(_OF_DEPLOYMENT, _ROWS.c.canonical_id == bindparam("canonical"))
+#: Marks one window; a row the target has is updated in place.
 _MARK = (
     update(_ROWS)
-    .where(_OF_DEPLOYMENT, _ROWS.c.status == "pending")
+    .where(
+        _OF_DEPLOYMENT,
+        _ROWS.c.canonical_id == any_(bindparam("canonicals", type_=ARRAY(Uuid))),
+        _ROWS.c.status == "pending",
+    )
     .values(
         status="applying",
         action=case((_ROWS.c.target_n8n_id.is_not(None), literal("updated"))),
         updated_at=func.now(),
     )
 )
-#: Landed outcomes (executemany).
+_OUTCOMES = json_page(
+    column("canonical_id", Uuid),
+    column("n8n_id", Text),
+    column("action", Text),
+    column("landed_at", DateTime(timezone=True)),
+)
+#: Landed outcomes, one statement for the batch.
 _LANDED = (
     update(_ROWS)
-    .where(_OF_DEPLOYMENT)
+    .where(_OF_DEPLOYMENT, _ROWS.c.canonical_id == _OUTCOMES.c.canonical_id)
     .values(
         status="success",
-        target_n8n_id=bindparam("n8n_id"),
-        action=bindparam("landed_action"),
-        promoted_at=bindparam("landed_at"),
+        target_n8n_id=_OUTCOMES.c.n8n_id,
+        action=_OUTCOMES.c.action,
+        promoted_at=_OUTCOMES.c.landed_at,
         updated_at=func.now(),
     )
 )
 #: The workflow the deployment stopped at; its action stays only when its write landed.
 _FAILED = (
     update(_ROWS)
-    .where(_OF_DEPLOYMENT)
+    .where(_OF_WORKFLOW)
     .values(
         status="failed",
         action=case((_ROWS.c.status == "success", _ROWS.c.action)),
@@ -73,12 +96,12 @@ _FAILED = (
 #: Marked but never attempted (the deployment stopped first): back to pending.
 _UNMARK = (
     update(_ROWS)
-    .where(_ROWS.c.deployment_id == bindparam("deployment"), _ROWS.c.status == "applying")
+    .where(_OF_DEPLOYMENT, _ROWS.c.status == "applying")
     .values(status="pending", action=None, updated_at=func.now())
 )
 _ROLLED_BACK = (
     update(_ROWS)
-    .where(_OF_DEPLOYMENT)
+    .where(_OF_WORKFLOW)
     .values(rollback_status=bindparam("rollback"), updated_at=func.now())
 )
 
@@ -100,13 +123,17 @@ class Ledger:
             return
         window = self._items[index : index + INTENT_WINDOW]
         self._marked = index + len(window)
-        self._commit(marks=[self._key(item.canonical_id) for item in window])
+        self._commit(marks=[item.canonical_id for item in window])
 
     def landed(self, item: plan.Item, n8n_id: str, action: str) -> None:
         """``item`` was written; committed with the next mark, or now when due."""
         self._landed.append(
-            self._key(item.canonical_id)
-            | {"n8n_id": n8n_id, "landed_action": action, "landed_at": datetime.now(UTC)}
+            {
+                "canonical_id": str(item.canonical_id),
+                "n8n_id": n8n_id,
+                "action": action,
+                "landed_at": datetime.now(UTC).isoformat(),
+            }
         )
         due = time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S
         if action == "created" or due:
@@ -132,16 +159,16 @@ class Ledger:
             with self._ctx.fenced_transaction():
                 record_rollback(self._deployment_id, results)
 
-    def _commit(self, *, marks: list[dict[str, Any]] | None = None) -> None:
+    def _commit(self, *, marks: list[uuid.UUID] | None = None) -> None:
         with self._ctx.fenced_transaction():
             self._write_landed()
             if marks:
-                db.execute(_MARK, marks)
+                db.execute(_MARK, {"deployment": self._deployment_id, "canonicals": marks})
         self._flushed_at = time.monotonic()
 
     def _write_landed(self) -> None:
         if self._landed:
-            db.execute(_LANDED, self._landed)
+            db.execute(_LANDED, {"deployment": self._deployment_id, "rows": self._landed})
             self._landed = []
 
     def _key(self, canonical_id: uuid.UUID) -> dict[str, Any]:

@@ -31,8 +31,11 @@ class PreSnapshot:
         self.id, self.index = snapshot_id, index
 
 
-def pre_snapshot(ctx, promotion: Promotion, built: plan.Plan, current: dict) -> PreSnapshot:
-    """The target's copies about to change, in the database and in Git, before any change."""
+def before_writes(
+    ctx, deployment: Deployment, promotion: Promotion, built: plan.Plan, current: dict
+) -> PreSnapshot:
+    """Before any change: the target's copies about to change in Git, then, in one
+    transaction, the pre-promotion snapshot and one row per workflow of the plan."""
     target = built.target
     entries = {
         n8n_id: rollback.snapshot_entry(canonical_of(built, n8n_id), wf)
@@ -73,6 +76,7 @@ def pre_snapshot(ctx, promotion: Promotion, built: plan.Plan, current: dict) -> 
         else None
     )
     with ctx.fenced_transaction():
+        _rows(deployment, built)
         db.add(
             Snapshot(
                 id=snapshot_id,
@@ -105,7 +109,7 @@ def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
 _NEW_ROWS = pg_insert(DeploymentWorkflow.__table__).on_conflict_do_nothing()
 
 
-def rows(ctx, deployment: Deployment, built: plan.Plan) -> None:
+def _rows(deployment: Deployment, built: plan.Plan) -> None:
     """One deployment_workflows row per workflow of the plan, in one statement."""
     source_links = env_links.links_for(built.source.id)
     values = [
@@ -122,9 +126,8 @@ def rows(ctx, deployment: Deployment, built: plan.Plan) -> None:
         }
         for i in built.items
     ]
-    with ctx.fenced_transaction():
-        if values:
-            db.execute(_NEW_ROWS, values)
+    if values:
+        db.execute(_NEW_ROWS, values)
 
 
 def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str], uuid.UUID]:
