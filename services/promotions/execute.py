@@ -18,11 +18,8 @@ deployment, leaving the per-workflow rows that say what was applied or may have 
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,14 +29,10 @@ from jobs.attempts import LeaseLost
 from models.db import db
 from models.promotions import Deployment, Promotion
 from services import audit, deploy, environments
-from services.n8n import N8nClient
-from services.promotions import deployments, plan, records, rollback, verify
+from services.promotions import deployments, plan, reads, records, rollback, verify
 from services.promotions.ledger import Ledger
 
 log = logging.getLogger(__name__)
-
-#: The target's current copies read at once before the writes (each a connection to it).
-READERS = 4
 
 
 class DeploymentFailed(Exception):
@@ -70,6 +63,12 @@ def run(ctx) -> dict[str, Any]:
 
 
 def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]:
+    # The target's copies are read while the gates are checked (reads change nothing).
+    with reads.ahead(promotion) as ahead:
+        return _checked_deploy(ctx, deployment, promotion, ahead)
+
+
+def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[str, Any]:
     checked = deployments.check_promotion(promotion, None)
     built = checked.plan
     if not checked.report.passed:
@@ -85,7 +84,7 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
     writing = built.writing()
     placeholders = checked.stage["policy"]["allow_placeholder_credentials"]
     with environments.n8n_session(built.target) as client:
-        current = _read_current(built.target, [i.target_n8n_id for i in writing if i.target_n8n_id])
+        current = ahead.collect([i.target_n8n_id for i in writing if i.target_n8n_id], client)
         snapshot = records.before_writes(ctx, deployment, promotion, built, current)
         writer = deploy.EnvironmentWriter(
             built.target,
@@ -151,28 +150,6 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
         ctx, deployment, promotion, "completed", result=result, pre=snapshot.id, post=post
     )
     return {"deployment_id": str(deployment.id), "promoted": len(applied)}
-
-
-def _read_current(target, n8n_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The target's copies about to change, ``READERS`` reads at a time (reads have no side
-    effect: no lease needed), each thread with a client of its own."""
-    local = threading.local()
-    clients: list[N8nClient] = []
-
-    def read(n8n_id: str) -> dict[str, Any]:
-        if not hasattr(local, "client"):
-            local.client = environments.client_for(target)
-            clients.append(local.client)
-        return local.client.get_workflow(n8n_id)
-
-    try:
-        with ThreadPoolExecutor(max_workers=READERS) as pool:
-            # Each read in the caller's context: the job's deadline bounds it.
-            reads = [pool.submit(contextvars.copy_context().run, read, i) for i in n8n_ids]
-            return {i: r.result() for i, r in zip(n8n_ids, reads, strict=True)}
-    finally:
-        for opened in clients:
-            opened.close()
 
 
 def _start(deployment_id: uuid.UUID) -> tuple[Deployment | None, Promotion | None]:
