@@ -1,7 +1,7 @@
 """What a deployment records: the pre-promotion snapshot (database and Git) before any
-change, one row per workflow and its outcome, the rollback's results, the target's approved
-copies and the post-promotion snapshot after success, and the final state with its events
-and audit entry. Each write is fenced by the job's lease."""
+change with one row per workflow (their outcomes as it goes: services/promotions/ledger.py),
+the target's approved copies and the post-promotion snapshot after success, and the final
+state with its events and audit entry. Each write is fenced by the job's lease."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
     return next(i.canonical_id for i in built.items if i.target_n8n_id == n8n_id)
 
 
-#: One deployment_workflows row (executemany: compiled once, one round trip).
+#: One deployment_workflows row (executemany: compiled once).
 _NEW_ROWS = pg_insert(DeploymentWorkflow.__table__).on_conflict_do_nothing()
 
 
