@@ -24,7 +24,8 @@ PROMOTION_STATUSES = (
     "cancelled",
 )
 DEPLOYMENT_STATUSES = ("pending", "scheduled", "running", "completed", "failed", "cancelled")
-DEPLOYMENT_WORKFLOW_STATUSES = ("pending", "success", "failed", "skipped", "unchanged")
+#: applying: marked before its write (it may have landed when the worker was lost).
+DEPLOYMENT_WORKFLOW_STATUSES = ("pending", "applying", "success", "failed", "skipped", "unchanged")
 
 
 class Pipeline(TenantOwned, Timestamps, Base):

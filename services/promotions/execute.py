@@ -8,14 +8,16 @@
    name, the source's active state; a reference the target cannot resolve, when the stage
    allows it, to a placeholder credential created there first (services/promotions/
    placeholders.py), and the workflow inactive; the lease is checked before each write;
-   each workflow's outcome is committed as it lands;
+   each workflow's row is marked applying before its write and its outcome committed soon
+   after it lands (services/promotions/ledger.py);
 5. verification: read back, and each activated workflow active in n8n;
 6. success: the target's approved copies in Git (one commit), a post-promotion snapshot,
    and, when the stage advances automatically, the next stage's promotion (advance.py);
    failure: automatic rollback from the snapshot, results per workflow.
 
 A worker lost mid-way is never retried: the reaper fails the job and ``fail_lost`` fails the
-deployment, leaving the per-workflow rows that say what was applied (rollback is manual)."""
+deployment, leaving the per-workflow rows that say what was applied or may have been
+(rollback is manual)."""
 
 from __future__ import annotations
 
@@ -28,17 +30,19 @@ from sqlalchemy import func, update
 
 from jobs.attempts import LeaseLost
 from models.db import db
-from models.promotions import Deployment, DeploymentWorkflow, Promotion
+from models.promotions import Deployment, Promotion
 from services import audit, deploy, environments
 from services.promotions import (
     advance,
     deployments,
     placeholders,
     plan,
+    reads,
     records,
     rollback,
     verify,
 )
+from services.promotions.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,12 @@ def run(ctx) -> dict[str, Any]:
 
 
 def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]:
+    # The target's copies are read while the gates are checked (reads change nothing).
+    with reads.ahead(promotion) as ahead:
+        return _checked_deploy(ctx, deployment, promotion, ahead)
+
+
+def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[str, Any]:
     checked = deployments.check_promotion(promotion, None)
     built = checked.plan
     if not checked.report.passed:
@@ -85,18 +95,15 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
         raise DeploymentFailed("The promotion's gates block it; nothing was changed.")
     writing = built.writing()
     with environments.n8n_session(built.target) as client:
-        current = {
-            i.target_n8n_id: client.get_workflow(i.target_n8n_id)
-            for i in writing
-            if i.target_n8n_id
-        }
-        snapshot = records.pre_snapshot(ctx, promotion, built, current)
-        records.rows(ctx, deployment, built)
+        current = ahead.collect([i.target_n8n_id for i in writing if i.target_n8n_id], client)
+        snapshot = records.before_writes(ctx, deployment, promotion, built, current)
         made = placeholders.Placeholders(ctx, client, built.target, deployment.id)
+        ledger = Ledger(ctx, deployment.id, writing)
         applied: list[dict[str, Any]] = []
         landed_since = datetime.now(UTC)
         window = checked.stage["gates"]["verify_executions_within_s"]
         ran: list[str] = []
+        writing_now: plan.Item | None = None
         try:
             if checked.stage["policy"]["allow_placeholder_credentials"]:
                 made.ensure((ref for i in writing for ref in _missing(i)), built.credentials)
@@ -110,9 +117,13 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
                 # follows in one transaction once every workflow landed.
                 defer_records=True,
             )
-            for n, item in enumerate(writing, 1):
-                applied.append(_write_one(ctx, deployment, writer, item, current, made=made))
-                ctx.progress(n, len(writing), f"promoted {item.name}")
+            for n, item in enumerate(writing):
+                ledger.before_write(n)
+                writing_now = item
+                _write_one(writer, ledger, item, current, applied, made=made)
+                writing_now = None
+                ctx.progress(n + 1, len(writing), f"promoted {item.name}")
+            ledger.flush()
             writer.finish()
             _verify(client, applied)
             if window:
@@ -122,12 +133,15 @@ def _deploy(ctx, deployment: Deployment, promotion: Promotion) -> dict[str, Any]
         except LeaseLost:
             raise  # another attempt owns the deployment now: it decides
         except Exception as error:
-            records.fail_row(ctx, deployment, error, applied)
+            # The workflow being written, else the last one landed (a failure after the
+            # writes: the batch's records, verification).
+            stopped = writing_now.canonical_id if writing_now else _last(applied)
+            ledger.failed(stopped, _text(error))
             results = rollback.restore(
                 built.target, client, applied, snapshot.index, lease=ctx.ensure_lease
             )
             removed = made.remove_created(results)
-            records.rolled_back(ctx, deployment, results)
+            ledger.rolled_back(results)
             records.finish(
                 ctx,
                 deployment,
@@ -195,47 +209,39 @@ def _missing(item: plan.Item) -> list[tuple[str, str]]:
     return found
 
 
-def _write_one(ctx, deployment, writer, item: plan.Item, current: dict, *, made):
-    """Write one workflow; with placeholder credentials it lands inactive."""
-    held = [made.by_ref[ref].as_dict() for ref in _missing(item) if ref in made.by_ref]
-    want_active = item.file.active and not _missing(item)
+def _write_one(writer, ledger: Ledger, item: plan.Item, current: dict, applied: list, *, made):
+    """Write one workflow (with placeholder credentials it lands inactive); once it landed it
+    is in ``applied`` (a rollback puts it back), even when n8n did not store it as sent."""
+    missing = _missing(item)
+    held = [made.by_ref[ref].as_dict() for ref in missing if ref in made.by_ref]
+    want_active = item.file.active and not missing
     outcome = writer.write(
         item.file,
         active=want_active,
         allow_unresolved=bool(held),
         current=current.get(item.target_n8n_id),
     )
-    row = {
-        "canonical_id": str(item.canonical_id),
-        "name": item.name,
-        "n8n_id": outcome.n8n_id,
-        "action": outcome.action,
-        "active": outcome.active,
-        "status": item.status,
-        "placeholders": held,
-    }
-    with ctx.fenced_transaction():
-        db.execute(
-            update(DeploymentWorkflow)
-            .where(
-                DeploymentWorkflow.deployment_id == deployment.id,
-                DeploymentWorkflow.canonical_id == item.canonical_id,
-            )
-            .values(
-                status="success",
-                target_n8n_id=outcome.n8n_id,
-                action=outcome.action,
-                placeholder_credentials=held,
-                promoted_at=func.now(),
-                updated_at=func.now(),
-            )
-        )
+    applied.append(
+        {
+            "canonical_id": str(item.canonical_id),
+            "name": item.name,
+            "n8n_id": outcome.n8n_id,
+            "action": outcome.action,
+            "active": outcome.active,
+            "status": item.status,
+            "placeholders": held,
+        }
+    )
+    ledger.landed(item, outcome.n8n_id, outcome.action, placeholders=held)
     if not outcome.verified or outcome.active != want_active:
         raise VerificationError(
             f"{item.name}: n8n did not store it as sent "
             f"({'; '.join(p['message'] for p in outcome.problems)})"
         )
-    return row
+
+
+def _last(applied: list[dict[str, Any]]) -> uuid.UUID | None:
+    return uuid.UUID(applied[-1]["canonical_id"]) if applied else None
 
 
 class VerificationError(Exception):

@@ -9,6 +9,7 @@ copy in Git, never the source's runtime.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from models.environments import Environment
 from models.workflows import CanonicalWorkflow, WorkflowEnvMap
 from services import approved, env_links, runtime_digest
 from services.errors import InvalidInput
-from services.workflow_diff import Version, diff_workflows
+from services.workflow_diff import Version, WorkflowDiff, diff_workflows
 from services.workflow_file import Unresolved, WorkflowFile, to_n8n
 
 #: A workflow with no nodes: the "before" of a workflow the target does not have.
@@ -39,8 +40,9 @@ class Item:
     file: WorkflowFile | None = None
     target_n8n_id: str | None = None
     target_workflow: dict[str, Any] | None = None
-    risk: str = "low"
-    diff: dict[str, Any] | None = None
+    #: The structured diff's two sides (the target's copy, the file), explained on demand:
+    #: a deployment whose risk gate admits every level never needs it.
+    sides: tuple[Version, Version] | None = field(default=None, repr=False)
     #: References the target cannot resolve (other promoted workflows count as resolvable).
     unresolved: list[Unresolved] = field(default_factory=list)
     #: Canonical ids this workflow calls.
@@ -49,6 +51,18 @@ class Item:
     @property
     def writes(self) -> bool:
         return self.status in WRITES
+
+    @functools.cached_property
+    def explained(self) -> WorkflowDiff | None:
+        return diff_workflows(*self.sides) if self.sides is not None else None
+
+    @property
+    def risk(self) -> str:
+        return self.explained.risk.level if self.explained is not None else "low"
+
+    @functools.cached_property
+    def diff(self) -> dict[str, Any] | None:
+        return self.explained.as_dict() if self.explained is not None else None
 
     def as_dict(self, *, with_diff: bool = True) -> dict[str, Any]:
         found = {
@@ -135,7 +149,7 @@ def _item(file, row, target_copy, *, ctx, creds, links) -> Item:
     cid = uuid.UUID(file.canonical_id)
     workflow = row.workflow_data if row is not None else None
     item = Item(cid, file.name, "added", file=file)
-    before: Any = EMPTY
+    before = Version(EMPTY)
     if row is not None:
         item.target_n8n_id, item.target_workflow = row.n8n_workflow_id, workflow
         source_digest = ctx.file(file)
@@ -152,8 +166,7 @@ def _item(file, row, target_copy, *, ctx, creds, links) -> Item:
         before = Version(
             workflow or EMPTY, workflow_ref=links.workflow_ref, credential_key=creds.key
         )
-    diff = diff_workflows(before, Version(file, credential_key=creds.key))
-    item.diff, item.risk = diff.as_dict(), diff.risk.level
+    item.sides = (before, Version(file, credential_key=creds.key))
     return item
 
 

@@ -1,7 +1,7 @@
 """What a deployment records: the pre-promotion snapshot (database and Git) before any
-change, one row per workflow and its outcome, the rollback's results, the target's approved
-copies and the post-promotion snapshot after success, and the final state with its events
-and audit entry. Each write is fenced by the job's lease."""
+change with one row per workflow (their outcomes as it goes: services/promotions/ledger.py),
+the target's approved copies and the post-promotion snapshot after success, and the final
+state with its events and audit entry. Each write is fenced by the job's lease."""
 
 from __future__ import annotations
 
@@ -32,8 +32,11 @@ class PreSnapshot:
         self.id, self.index = snapshot_id, index
 
 
-def pre_snapshot(ctx, promotion: Promotion, built: plan.Plan, current: dict) -> PreSnapshot:
-    """The target's copies about to change, in the database and in Git, before any change."""
+def before_writes(
+    ctx, deployment: Deployment, promotion: Promotion, built: plan.Plan, current: dict
+) -> PreSnapshot:
+    """Before any change: the target's copies about to change in Git, then, in one
+    transaction, the pre-promotion snapshot and one row per workflow of the plan."""
     target = built.target
     entries = {
         n8n_id: rollback.snapshot_entry(canonical_of(built, n8n_id), wf)
@@ -74,6 +77,7 @@ def pre_snapshot(ctx, promotion: Promotion, built: plan.Plan, current: dict) -> 
         else None
     )
     with ctx.fenced_transaction():
+        _rows(deployment, built)
         db.add(
             Snapshot(
                 id=snapshot_id,
@@ -102,7 +106,11 @@ def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
     return next(i.canonical_id for i in built.items if i.target_n8n_id == n8n_id)
 
 
-def rows(ctx, deployment: Deployment, built: plan.Plan) -> None:
+#: One deployment_workflows row (executemany: compiled once).
+_NEW_ROWS = pg_insert(DeploymentWorkflow.__table__).on_conflict_do_nothing()
+
+
+def _rows(deployment: Deployment, built: plan.Plan) -> None:
     """One deployment_workflows row per workflow of the plan, in one statement."""
     source_links = env_links.links_for(built.source.id)
     values = [
@@ -119,50 +127,8 @@ def rows(ctx, deployment: Deployment, built: plan.Plan) -> None:
         }
         for i in built.items
     ]
-    with ctx.fenced_transaction():
-        if values:
-            db.execute(pg_insert(DeploymentWorkflow).values(values).on_conflict_do_nothing())
-
-
-def fail_row(ctx, deployment: Deployment, error: Exception, applied: list[dict]) -> None:
-    done = [uuid.UUID(r["canonical_id"]) for r in applied]
-    with ctx.fenced_transaction():
-        first = db.scalar(
-            select(DeploymentWorkflow.id)
-            .where(
-                DeploymentWorkflow.deployment_id == deployment.id,
-                DeploymentWorkflow.status == "pending",
-                DeploymentWorkflow.canonical_id.not_in(done) if done else True,
-            )
-            .order_by(DeploymentWorkflow.created_at)
-            .limit(1)
-        )
-        if first is None and applied:  # the failure came after its write (verification)
-            first = db.scalar(
-                select(DeploymentWorkflow.id).where(
-                    DeploymentWorkflow.deployment_id == deployment.id,
-                    DeploymentWorkflow.canonical_id == done[-1],
-                )
-            )
-        if first is not None:
-            db.execute(
-                update(DeploymentWorkflow)
-                .where(DeploymentWorkflow.id == first)
-                .values(status="failed", error_message=_text(error)[:2000], updated_at=func.now())
-            )
-
-
-def rolled_back(ctx, deployment: Deployment, results: list[dict]) -> None:
-    with ctx.fenced_transaction():
-        for r in results:
-            db.execute(
-                update(DeploymentWorkflow)
-                .where(
-                    DeploymentWorkflow.deployment_id == deployment.id,
-                    DeploymentWorkflow.canonical_id == uuid.UUID(r["canonical_id"]),
-                )
-                .values(rollback_status=r["rollback"], updated_at=func.now())
-            )
+    if values:
+        db.execute(_NEW_ROWS, values)
 
 
 def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str], uuid.UUID, bool]:

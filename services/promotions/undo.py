@@ -18,7 +18,7 @@ from models.snapshots import Snapshot
 from models.workflows import CanonicalWorkflow
 from services import approved, audit, environments, events
 from services.env_links import links_for
-from services.promotions import advance, rollback
+from services.promotions import advance, ledger, rollback
 from services.workflow_file import from_n8n
 
 log = logging.getLogger(__name__)
@@ -54,15 +54,7 @@ def run(ctx) -> dict[str, Any]:
         results = rollback.restore(target, client, applied, index, lease=ctx.ensure_lease)
     warning = _approved_back(ctx, target, results, index)
     with ctx.fenced_transaction():
-        for r in results:
-            db.execute(
-                update(DeploymentWorkflow)
-                .where(
-                    DeploymentWorkflow.deployment_id == deployment.id,
-                    DeploymentWorkflow.canonical_id == uuid.UUID(r["canonical_id"]),
-                )
-                .values(rollback_status=r["rollback"], updated_at=func.now())
-            )
+        ledger.record_rollback(deployment.id, results)
         outcome = {
             "rollback": results,
             "warning": warning,

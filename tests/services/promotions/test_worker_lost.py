@@ -1,5 +1,6 @@
 """A worker killed (SIGKILL) mid-deployment never leaves it running: the reaper fails the job
-and the deployment, whose rows say what was applied; it is not retried automatically."""
+and the deployment, whose rows say what was applied or may have been; it is not retried
+automatically."""
 
 from __future__ import annotations
 
@@ -57,4 +58,10 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_with_its_partial_result
     applied = {n for n, r in by_name.items() if r.status == "success"}
     assert 2 <= len(applied) < 10
     assert all(by_name[n].target_n8n_id and by_name[n].action == "updated" for n in applied)
+    # The rest were marked before their writes (they may have landed: a manual rollback
+    # restores them too) or never attempted.
+    rest = {n: r for n, r in by_name.items() if n not in applied}
+    assert rest and {r.status for r in rest.values()} <= {"applying", "pending"}
+    assert all(r.action == "updated" for r in rest.values() if r.status == "applying")
+    assert all(r.action is None for r in rest.values() if r.status == "pending")
     assert promotion.target_pre_snapshot_id is not None  # a manual rollback can use it
