@@ -45,6 +45,7 @@ ID_TABLES = {
     "pipeline_id": "pipelines",
     "promotion_id": "promotions",
     "deployment_id": "deployments",
+    "audit_id": "audit_logs",
 }
 #: Path parameters that are not ids: a valid value of each.
 NAMES = {"environment_class": ENVIRONMENT_CLASSES[0], "action": ACTIONS[0]}
