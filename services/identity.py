@@ -92,6 +92,12 @@ def forget_principals() -> None:
     _principals.clear()
 
 
+def remembered(token: str) -> bool:
+    """Whether this process verified ``token`` within the last PRINCIPAL_CACHE_S."""
+    hit = _principals.get(hash_token(token))
+    return hit is not None and hit[0] > time.monotonic()
+
+
 def principals_changed() -> None:
     """After a committed revocation or user change: every process forgets its principals."""
     forget_principals()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -60,6 +61,28 @@ def _end_transaction(error: BaseException | None) -> None:
             logging.getLogger(__name__).warning("a safe request's commit failed: %s", lost)
 
 
+class App(Flask):
+    """Flask, deciding once per function whether it is a coroutine: Flask asks again for
+    every hook (about 15) of every request."""
+
+    #: Functions remembered at most (views and hooks are a few hundred; a method of a view
+    #: instance made per request is remembered by its function).
+    SYNC_CACHE_SIZE = 4096
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_sync: dict[Callable, bool] = {}
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        plain = getattr(func, "__func__", func)
+        is_sync = self._is_sync.get(plain)
+        if is_sync is None:
+            if len(self._is_sync) >= self.SYNC_CACHE_SIZE:
+                self._is_sync.clear()
+            is_sync = self._is_sync[plain] = super().ensure_sync(func) is func
+        return func if is_sync else super().ensure_sync(func)
+
+
 def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment)."""
     settings = config or Settings.from_env()
@@ -70,7 +93,7 @@ def create_app(config: Settings | None = None) -> Flask:
         # Served, but not ready (/readyz), so a deploy never routes traffic to it.
         logging.getLogger(__name__).error(problem)
     announce_storage(settings)
-    app = Flask(__name__)
+    app = App(__name__)
     # The request id first: every later hook's refusal carries it; then the size limits,
     # then the checks of what was sent. The id converter before any route is added.
     request_context.init_app(app)

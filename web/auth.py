@@ -17,7 +17,7 @@ from flask_smorest import Blueprint
 
 from services import audit
 from services.errors import Forbidden, Unauthenticated
-from services.identity import TOKEN_PREFIX, Principal, authenticate, jwt_subject
+from services.identity import TOKEN_PREFIX, Principal, authenticate, jwt_subject, remembered
 
 T = TypeVar("T")
 
@@ -173,7 +173,7 @@ def _throttled(verify: Callable[[str], T]) -> T:
     lately (429); a refusal counts against both."""
     credential, address = _bearer(), request.remote_addr
     throttle = current_app.extensions["n8nops_auth_throttle"]
-    throttle.check(address, credential)
+    throttle.check(address, credential, verified_lately=remembered(credential))
     try:
         return verify(credential)
     except Unauthenticated:

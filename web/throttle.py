@@ -5,6 +5,11 @@ Only a credential that was presented and refused counts; a caller over either li
 429 with Retry-After, even with a good credential, until the window lets them in again.
 Redis unreachable: the limit is not enforced (and a warning says so) rather than refusing
 every caller; authentication itself still holds.
+
+A credential this process verified lately (services.identity's principal cache) skips the
+Redis reading for CLEAN_READING_S after one that found no failure at all for its address and
+its prefix: a client polling with a good token asks Redis about once a second, not twice a
+request. Guesses are never verified, so they are counted and checked in Redis every time.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ OTHER_BUCKET_CHARS = 16
 REDIS_TIMEOUT_S = 0.5
 #: Seconds the limits stay skipped after Redis failed, so requests do not each wait for it.
 REDIS_RETRY_S = 5.0
+#: Seconds a reading without failures lets a lately verified credential through unread: the
+#: delay with which failures another process counts reach it (this process's own: none).
+CLEAN_READING_S = 1.0
+#: Clean readings remembered at most, per process.
+CLEAN_READINGS_KEPT = 4096
 
 
 class AuthThrottle:
@@ -53,10 +63,16 @@ class AuthThrottle:
             storage.RedisStorage("redis://", connection_pool=pool, wrap_exceptions=True)
         )
         self._skip_until = 0.0
+        #: (kind, key) -> monotonic time until which its last reading (no failures) holds.
+        self._clean: dict[tuple[str, str], float] = {}
 
-    def check(self, address: str | None, credential: str) -> None:
+    def check(self, address: str | None, credential: str, *, verified_lately: bool) -> None:
         """Raise TooManyRequests when this address or credential failed too often lately."""
-        for kind, key in self._keys(address, credential):
+        keys = self._keys(address, credential)
+        now = time.monotonic()
+        if verified_lately and all(self._clean.get(bucket, 0.0) > now for bucket in keys):
+            return
+        for kind, key in keys:
             stats = self._storage_call(
                 "authentication rate limit not enforced",
                 lambda kind=kind, key=key: self._limiter.get_window_stats(
@@ -71,10 +87,15 @@ class AuthThrottle:
                     retry_after_s=max(1, math.ceil(stats.reset_time - time.time())),
                     limited_by=kind,
                 )
+            if stats.remaining == self._limits[kind].amount:
+                if len(self._clean) >= CLEAN_READINGS_KEPT:
+                    self._clean.clear()
+                self._clean[kind, key] = now + CLEAN_READING_S
 
     def failed(self, address: str | None, credential: str) -> None:
         """Count one refused credential against its address and its prefix."""
         for kind, key in self._keys(address, credential):
+            self._clean.pop((kind, key), None)
             self._storage_call(
                 "failed authentication not counted",
                 lambda kind=kind, key=key: self._limiter.hit(

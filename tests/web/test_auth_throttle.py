@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 
 from services.identity import new_token
+from web.throttle import CLEAN_READING_S, AuthThrottle
 
 
 @pytest.fixture
-def strict(make_app):
+def strict_app(make_app):
     """An app allowing 3 failures per address and 2 per credential prefix a minute, counted
     in a namespace of its own."""
-    app = make_app(
+    return make_app(
         auth_failures_per_address="3/minute",
         auth_failures_per_credential="2/minute",
         dramatiq_namespace=f"throttle-{uuid.uuid4().hex}",
     )
-    return app.test_client()
+
+
+@pytest.fixture
+def strict(strict_app):
+    return strict_app.test_client()
 
 
 def _me(client, token, address):
@@ -61,6 +67,25 @@ def test_good_credentials_and_missing_ones_do_not_count(strict, tenant):
         no_token = strict.get("/api/v1/me", environ_base={"REMOTE_ADDR": "192.0.2.1"})
         assert no_token.status_code == 401
     assert _me(strict, new_token(), "192.0.2.1").status_code == 401
+
+
+def test_a_verified_token_is_refused_as_soon_as_this_process_counts_failures(strict, tenant):
+    good = tenant.viewer["Authorization"].split()[1]
+    assert _me(strict, good, "192.0.2.20").status_code == 200  # verified, nothing failed
+    assert [_me(strict, new_token(), "192.0.2.20").status_code for _ in range(3)] == [401] * 3
+    assert _me(strict, good, "192.0.2.20").status_code == 429
+
+
+def test_failures_another_process_counts_reach_a_verified_token_within_a_second(strict_app, tenant):
+    client, good = strict_app.test_client(), tenant.viewer["Authorization"].split()[1]
+    assert _me(client, good, "192.0.2.30").status_code == 200
+    elsewhere = AuthThrottle(strict_app.config["SETTINGS"])  # another process's, same Redis
+    for _ in range(3):
+        elsewhere.failed("192.0.2.30", new_token())
+    time.sleep(CLEAN_READING_S)
+    assert _me(client, good, "192.0.2.30").status_code == 429
+    # A guess, never verified, is checked in Redis at once.
+    assert _me(client, new_token(), "192.0.2.30").status_code == 429
 
 
 def test_without_redis_authentication_still_works_unthrottled(make_app, tenant):

@@ -63,6 +63,13 @@ def test_rerun_links_both_ways_and_leaves_the_old_job_unchanged(app, client, ten
     }
 
 
+def test_the_poll_shows_the_job_as_the_list_does_and_its_reruns(app, client, tenant):
+    job_id = start_job(app, tenant.id, params={"n": 1})
+    polled = client.get(f"/api/v1/jobs/{job_id}", headers=tenant.viewer).json
+    listed = client.get("/api/v1/jobs?job_type=noop", headers=tenant.viewer).json
+    assert polled == {**next(j for j in listed if j["id"] == str(job_id)), "reruns": []}
+
+
 def test_rerun_of_an_active_job_is_a_conflict(app, client, tenant):
     job_id = start_job(app, tenant.id)
     response = client.post(f"/api/v1/jobs/{job_id}/rerun", headers=tenant.developer)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from flask import Blueprint, Flask, redirect, request, url_for
 from flask_session.redis import RedisSessionInterface
 
+from web.api import PREFIX as API_PREFIX
 from web.ui import (
     audit,
     base,
@@ -72,6 +73,13 @@ class SessionInterface(RedisSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return super().get_cookie_secure(app) or request.is_secure
+
+    def open_session(self, app: Flask, request):
+        # The API authenticates each request by its bearer credential and never reads the
+        # dashboard's session: its requests get none (no random id made, nothing saved).
+        if request.path.startswith(API_PREFIX):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def _same_origin_referrer(response):
