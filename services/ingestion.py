@@ -445,6 +445,10 @@ _UPSERT = text(
 ).bindparams(bindparam("rows", type_=JSONB))
 
 
+#: This transaction's commit returns before its WAL reaches the disk (see upsert_page).
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
 def upsert_page(
     env: Environment,
     executions: Sequence[Mapping[str, Any]],
@@ -474,6 +478,10 @@ def upsert_page(
         }
     if not rows:
         return 0, 0
+    # A page's commit need not wait for its WAL flush: what a crash could lose is only the
+    # tail since the last durable commit (WAL is written in order), and with it the job's
+    # own progress, so the page is read from n8n again and upserted again (idempotent).
+    db.execute(_ASYNC_COMMIT)
     result = db.execute(
         _UPSERT,
         {"tenant_id": env.tenant_id, "environment_id": env.id, "rows": list(rows.values())},
