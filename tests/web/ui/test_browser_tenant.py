@@ -158,7 +158,6 @@ def test_readme_screenshots(app, web, browser, factory, tenant, fake_n8n, second
     browser.get(f"{web}/ui/")
     wait(browser, lambda b: "staging" in (text(b, "#scheduled + ul") or ""))
     shoot(browser, "readme-overview")
-    if "ui_canonical.matrix" in app.view_functions:
-        browser.get(f"{web}/ui/workflows")
-        wait(browser, lambda b: b.find_elements("css selector", "td[data-state]"))
-        shoot(browser, "readme-matrix")
+    browser.get(f"{web}/ui/workflows")
+    wait(browser, lambda b: b.find_elements("css selector", "td[data-state]"))
+    shoot(browser, "readme-matrix")
