@@ -53,7 +53,7 @@ class Pipelines(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="The name is taken")
     def post(self, data):
         """Create a pipeline"""
-        return pipelines.create(**_raw_stages(data))
+        return pipelines.create(**raw_stages(data))
 
 
 @blp.route("/<uuid:pipeline_id>")
@@ -69,7 +69,7 @@ class PipelineById(MethodView):
     @blp.response(200, PipelineSchema)
     def patch(self, data, pipeline_id):
         """Change a pipeline's name, description or stages"""
-        return pipelines.update(pipeline_id, **_raw_stages(data))
+        return pipelines.update(pipeline_id, **raw_stages(data))
 
     @requires("pipelines:write")
     @blp.response(204)
@@ -97,7 +97,7 @@ class PipelineDeactivate(MethodView):
         return pipelines.set_active(pipeline_id, False)
 
 
-def _raw_stages(data: dict) -> dict:
+def raw_stages(data: dict) -> dict:
     """Stages back in their JSON form (the service validates them once more, in the tenant)."""
     if "stages" in data:
         data["stages"] = pipelines.StageSchema(many=True).dump(data["stages"])

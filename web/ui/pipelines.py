@@ -13,7 +13,7 @@ from models.db import db
 from services import environments, users
 from services.errors import Conflict, InvalidInput
 from services.promotions import lifecycle, pipelines
-from web.api.pipelines import PipelineSchema, _raw_stages
+from web.api.pipelines import PipelineSchema, raw_stages
 from web.auth import requires
 from web.ui.base import done, listing, page_blueprint
 
@@ -108,7 +108,7 @@ def _form_page(values: dict[str, Any], pipeline=None, *, errors=None, message=No
 def _save(pipeline=None):
     values = _pipeline_form()
     try:
-        data = _raw_stages(PipelineSchema().load(values))
+        data = raw_stages(PipelineSchema().load(values))
         if pipeline is None:
             saved = pipelines.create(**data)
         else:
