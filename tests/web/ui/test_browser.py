@@ -102,7 +102,7 @@ def test_a_job_progress_bar_advances_to_done_live(app, web, browser, tenant, wor
     seen = set(browser.execute_script("return window.seen"))
     assert {v for v in seen if 0 < v < 100}, seen  # it advanced, not only jumped to the end
     wait(browser, lambda b: b.find_elements("css selector", "pre.json"))  # the result
-    assert css(browser, "progress").get_attribute("value") == "100"
+    wait(browser, lambda b: css(b, "progress").get_attribute("value") == "100")
     shoot(browser, "job")
 
 

@@ -72,7 +72,8 @@ def test_run_a_promotion_end_to_end_against_the_fake_n8n(
     ui.shoot(browser, "promotion-rolled-back")
 
     # Opened by its address: the page's own refresh after the rollback may still be due.
-    browser.get(ui.css(browser, "a[data-deployment]").get_attribute("href"))
+    href = "const a = document.querySelector('a[data-deployment]'); return a && a.href"
+    browser.get(ui.wait(browser, lambda b: b.execute_script(href)))
     assert ui.text(browser, "[data-rollback] [data-field=status] .badge") == "completed"
     ui.shoot(browser, "deployment")
     for name, path in [
