@@ -172,9 +172,10 @@ class BackgroundJob(TenantOwned, Timestamps, Base):
 
 
 class JobCount(TenantOwned, Base):
-    """How many of a tenant's jobs have one status and kind, kept by a trigger on
-    background_jobs in the transaction of each change (migration i13b_jobs), so the stats read
-    a few rows however many jobs there are. One count is spread over slots (rows), each written
+    """How many of a tenant's finished jobs have one status and kind, kept by a trigger on
+    background_jobs in the transaction of each change (migrations i13b_jobs, i13d_counts), so
+    the stats read a few rows however many jobs there are (active jobs, few, are counted from
+    their rows). One count is spread over slots (rows), each written
     by the connections of its own slot: the sum over the slots is the count."""
 
     __tablename__ = "job_counts"

@@ -8,11 +8,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import dramatiq
-from sqlalchemy import BigInteger, Select, func, select
+from sqlalchemy import BigInteger, CompoundSelect, Select, func, select
 
 from jobs import core
 from models.db import db
-from models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob, JobCount
+from models.jobs import (
+    ACTIVE_STATUSES,
+    JOB_STATUSES,
+    TERMINAL_STATUSES,
+    BackgroundJob,
+    JobCount,
+)
 from services.errors import Conflict, DomainError, InvalidInput
 
 #: Most jobs one bulk rerun may start.
@@ -49,16 +55,13 @@ def list_query(filters: JobFilters) -> Select:
 
 
 def count(filters: JobFilters) -> int | None:
-    """How many jobs match ``filters``, from job_counts (a few rows, however many jobs) when
-    they name only statuses and a kind, what it keeps; None for any other filter."""
+    """How many jobs match ``filters`` when they name only statuses and a kind: finished ones
+    from job_counts (a few rows, however many jobs), active ones from the jobs themselves (work
+    in flight, few); None for any other filter."""
     if replace(filters, statuses=(), job_type=None) != JobFilters():
         return None
-    query = select(func.coalesce(func.sum(JobCount.count), 0).cast(BigInteger))
-    if filters.statuses:
-        query = query.where(JobCount.status.in_(filters.statuses))
-    if filters.job_type:
-        query = query.where(JobCount.job_type == filters.job_type)
-    return db.scalar(query)
+    counts = _counts(filters.statuses or JOB_STATUSES, filters.job_type).subquery()
+    return db.scalar(select(func.coalesce(func.sum(counts.c.count), 0).cast(BigInteger)))
 
 
 @dataclass
@@ -112,9 +115,10 @@ def stats() -> dict:
     """The current tenant's counts by status and kind, and the age of its oldest pending job,
     from PostgreSQL alone: broker-wide queue depths are for operators (queue_depths).
 
-    The counts are job_counts' slots summed (a few rows however many jobs there are); the
-    oldest pending job is the end of the status index's range."""
-    counts = db.execute(_COUNTS).all()
+    Finished jobs are counted from job_counts' slots (a few rows however many there are),
+    active ones from their own rows; the oldest pending job is the end of the status index's
+    range."""
+    counts = db.execute(_counts(JOB_STATUSES, None)).all()
     oldest = db.scalar(
         select(func.min(BackgroundJob.created_at)).where(BackgroundJob.status == "pending")
     )
@@ -133,14 +137,26 @@ def stats() -> dict:
     }
 
 
-_TOTAL = func.sum(JobCount.count)
-#: Kinds and statuses no job has any more (every one moved on) are left out, as a count of
-#: the jobs themselves would.
-_COUNTS = (
-    select(JobCount.status, JobCount.job_type, _TOTAL.cast(BigInteger))
-    .group_by(JobCount.status, JobCount.job_type)
-    .having(_TOTAL > 0)
-)
+def _counts(statuses: tuple[str, ...], job_type: str | None) -> CompoundSelect:
+    """(status, kind, count) for ``statuses``, a row for each pair that has jobs: job_counts
+    keeps the finished ones (migration i13d_counts), active ones are counted where they are.
+    Kinds and statuses no job has any more are left out, as a count of the jobs would."""
+    total = func.sum(JobCount.count)
+    finished = (
+        select(JobCount.status, JobCount.job_type, total.cast(BigInteger).label("count"))
+        .where(JobCount.status.in_([s for s in statuses if s in TERMINAL_STATUSES]))
+        .group_by(JobCount.status, JobCount.job_type)
+        .having(total > 0)
+    )
+    active = (
+        select(BackgroundJob.status, BackgroundJob.job_type, func.count().label("count"))
+        .where(BackgroundJob.status.in_([s for s in statuses if s in ACTIVE_STATUSES]))
+        .group_by(BackgroundJob.status, BackgroundJob.job_type)
+    )
+    if job_type:
+        finished = finished.where(JobCount.job_type == job_type)
+        active = active.where(BackgroundJob.job_type == job_type)
+    return finished.union_all(active)
 
 
 def queue_depths() -> dict[str, dict[str, int]]:

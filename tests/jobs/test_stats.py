@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 
 from jobs import attempts, core, maintenance
 from models.db import db, reset_context, tenant_scope
-from models.jobs import BackgroundJob
+from models.jobs import BackgroundJob, JobCount
 from services import jobs as job_service
 from services.errors import Conflict, NotFound
 from tests.jobs.helpers import start_job
@@ -157,3 +157,23 @@ def test_stats_stay_exact_when_two_connections_race_for_the_same_jobs(app, tenan
     counted = _counted(app, tenant.id)
     assert sum(counted["noop"].values()) == len(jobs)
     assert _stats(app, tenant.id)["by_job_type"] == counted
+
+
+def test_a_claim_and_a_retry_change_no_counter(app, tenant):
+    """Only a move into or out of a finished status writes job_counts: the worker's claim and
+    a hand-back for a retry (the hot path) leave it alone, and the stats still count them."""
+    job_id = start_job(app, tenant.id)
+
+    def counters():
+        return _as(
+            app, tenant.id, lambda: db.execute(select(JobCount.status, JobCount.count)).all()
+        )
+
+    claim = _claim(tenant.id, job_id)
+    attempts.release(claim, error=RuntimeError("again"), delay=timedelta(0))
+    claim = _claim(tenant.id, job_id)
+    assert counters() == []
+    assert _stats(app, tenant.id)["by_status"] == {"running": 1}
+    attempts.finish(claim, "completed", result={})
+    assert counters() == [("completed", 1)]
+    assert _stats(app, tenant.id)["by_status"] == {"completed": 1}
