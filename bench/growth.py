@@ -42,38 +42,44 @@ _ENVIRONMENT = text(
     " VALUES (:tenant, 'production', 'production', 'warn_only', 'https://n8n.example.com')"
     " RETURNING id"
 )
-#: Executions ``first``..``last`` of a sequence spread over SPAN_DAYS, tenants interleaved.
+#: Executions ``first``..``last`` of a sequence spread over SPAN_DAYS, tenants interleaved;
+#: each tenant's own count (nth) picks the workflow and the outcome, so every tenant has all
+#: the workflows and a tenth of failures (g alone would tie them to the tenant).
 _EXECUTIONS = text(
     f"""
     INSERT INTO executions (tenant_id, environment_id, n8n_execution_id, workflow_id,
         workflow_name, status, normalized_status, started_at, finished_at, execution_time,
         mode, error_message, error_node)
-    SELECT env.tenant_id, env.id, g::text, 'wf-' || (g % {WORKFLOWS_PER_ENVIRONMENT}),
-           'Workflow ' || (g % {WORKFLOWS_PER_ENVIRONMENT}), s.status, s.status, at,
-           at + make_interval(secs => d / 1000.0), d, 'trigger',
+    SELECT env.tenant_id, env.id, g::text, 'wf-' || s.workflow, 'Workflow ' || s.workflow,
+           s.status, s.status, at, at + make_interval(secs => d / 1000.0), d, 'trigger',
            CASE s.status WHEN 'error' THEN 'failed' END,
            CASE s.status WHEN 'error' THEN 'HTTP' END
       FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
       CROSS JOIN (SELECT CAST(:environments AS uuid[]) AS ids) AS envs
       JOIN environments env ON env.id = envs.ids[1 + g % cardinality(envs.ids)]
+      CROSS JOIN LATERAL (SELECT g / cardinality(envs.ids) AS nth) n
       CROSS JOIN LATERAL (SELECT now() - make_interval(days => {SPAN_DAYS})
                                  * (1 - g::float / CAST(:total AS bigint)) AS at,
                                  (50 + (g * 7919) % 5000)::int AS d,
-                                 CASE WHEN g % 10 = 0 THEN 'error' ELSE 'success' END AS status) s
+                                 CASE WHEN n.nth % 10 = 0 THEN 'error' ELSE 'success' END
+                                     AS status,
+                                 n.nth % {WORKFLOWS_PER_ENVIRONMENT} AS workflow) s
     """
 )
+#: Jobs the same way: each tenant has every kind and status (a fifth failed).
 _JOBS = text(
     """
     INSERT INTO background_jobs (tenant_id, job_type, status, params, progress, queue_name,
         actor_name, max_attempts, triggered_by, created_at)
     SELECT env.tenant_id, (ARRAY['sync', 'execution_ingestion', 'drift_check',
-                                 'healthcheck'])[1 + g % 4],
-           (ARRAY['completed', 'completed', 'completed', 'failed', 'cancelled'])[1 + g % 5],
+                                 'healthcheck'])[1 + n.nth % 4],
+           (ARRAY['completed', 'completed', 'completed', 'failed', 'cancelled'])[1 + n.nth / 4 % 5],
            '{}', '{}', 'default', 'noop', 3, 'schedule',
            now() - make_interval(days => 30) * (1 - g::float / CAST(:total AS bigint))
       FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
       CROSS JOIN (SELECT CAST(:environments AS uuid[]) AS ids) AS envs
       JOIN environments env ON env.id = envs.ids[1 + g % cardinality(envs.ids)]
+      CROSS JOIN LATERAL (SELECT g / cardinality(envs.ids) AS nth) n
     """
 )
 
@@ -189,10 +195,14 @@ def main() -> None:
                 total=everything // 10,
             )
             loaded = total
+            # Statistics first (committed: they roll back with their transaction): the
+            # roll-ups' statement joins what it reads, planned as one row without them.
+            with admin.begin() as conn:
+                conn.execute(text("ANALYZE"))
             if not args.jobs_only:
                 rebuild_rollups(tenants, environments)
-            with admin.connect() as conn:
-                conn.execute(text("ANALYZE"))
+                with admin.begin() as conn:
+                    conn.execute(text("ANALYZE execution_rollups, execution_daily_rollups"))
             print(
                 f"{label}: {per_tenant:,} executions and {per_tenant // 10:,} jobs per tenant "
                 f"x {args.tenants} tenants, loaded in {time.perf_counter() - began:.0f} s"

@@ -113,3 +113,13 @@ def tenant_fk(table: str, column: str, target: str, ondelete: str):
         name=op.f(f"fk_{table}_{column}"),
         ondelete=ondelete,
     )
+
+
+def across_tenants(statement: str, *tables: str) -> None:
+    """Run ``statement`` over every tenant's rows of ``tables``: FORCE'd row-level security
+    applies to the owner too, so it is lifted for this statement only."""
+    for table in tables:
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(statement)
+    for table in tables:
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")

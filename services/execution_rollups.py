@@ -1,7 +1,9 @@
 """Roll-ups of executions per workflow, hour (execution_rollups) and UTC day
 (execution_daily_rollups): what analytics read for windows longer than RAW_WINDOW_HOURS, so a
 90-day window costs about what a day does. A window reads its whole days from the daily rows
-and only the hours before its first midnight from the hourly ones.
+and only the hours before its first midnight from the hourly ones; each environment's day is
+also summed in one daily row of its own (ENVIRONMENT_WIDE), what an environment-wide window
+reads.
 
 Ingestion keeps both levels exact as executions arrive, change and vanish
 (services/rollup_maintenance.py). Durations are kept as a histogram (BUCKETS_PER_DOUBLING
@@ -23,6 +25,10 @@ from models.db import db
 
 #: Analytics windows up to this many hours read executions; longer ones read roll-ups.
 RAW_WINDOW_HOURS = 24
+#: The workflow_id of a daily row that sums the whole environment's day: an environment's
+#: long window reads one row a day instead of one per workflow and day (n8n ids are never
+#: empty).
+ENVIRONMENT_WIDE = ""
 #: Histogram resolution: bucket b holds durations d (ms) with floor(8 * log2(d + 1)) = b.
 BUCKETS_PER_DOUBLING = 8
 
@@ -54,10 +60,12 @@ _NEWEST_FAILURE = ", ".join(
 )
 
 
-def _spans(workflow_filter: bool) -> str:
+def _spans(by_workflow: bool, workflow_filter: bool) -> str:
     """The window's roll-up rows of the environment (and of one workflow): hours before
-    ``days_from``, whole days from it on."""
+    ``days_from``, whole days from it on; the environment's own day rows when it is read as
+    one, its workflows' otherwise."""
     narrowed = " AND workflow_id = :workflow_id" if workflow_filter else ""
+    days = narrowed or (f" AND workflow_id {'<>' if by_workflow else '='} '{ENVIRONMENT_WIDE}'")
     owner = "tenant_id = :tenant_id AND environment_id = :environment_id"
     columns = (
         "workflow_id, workflow_name, total, success, error, running, waiting, durations, "
@@ -69,13 +77,13 @@ def _spans(workflow_filter: bool) -> str:
              WHERE {owner} AND hour >= :since AND hour < :days_from{narrowed}
             UNION ALL
             SELECT {columns} FROM execution_daily_rollups
-             WHERE {owner} AND day >= :days_from{narrowed}
+             WHERE {owner} AND day >= :days_from{days}
         )"""
 
 
 def _window(by_workflow: bool, workflow_filter: bool) -> str:
     keys = "workflow_id, " if by_workflow else ""
-    return f"""{_spans(workflow_filter)}
+    return f"""{_spans(by_workflow, workflow_filter)}
         SELECT {keys}max(workflow_name) AS seen_name, sum(total)::int AS total,
                sum(success)::int AS success, sum(error)::int AS error,
                sum(running)::int AS running, sum(waiting)::int AS waiting,
@@ -87,7 +95,7 @@ def _window(by_workflow: bool, workflow_filter: bool) -> str:
 
 def _histograms(by_workflow: bool, workflow_filter: bool) -> str:
     keys = "workflow_id, " if by_workflow else ""
-    return f"""{_spans(workflow_filter)}
+    return f"""{_spans(by_workflow, workflow_filter)}
         SELECT {keys}bucket.key::int AS bucket, sum(bucket.value::int)::int AS n
           FROM spans, jsonb_each_text(durations) AS bucket
          GROUP BY {keys}bucket.key

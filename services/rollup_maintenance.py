@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
 
 from models.db import db
-from services.execution_rollups import BUCKET_SQL
+from services.execution_rollups import BUCKET_SQL, ENVIRONMENT_WIDE
 
 #: What the ``changes`` CTE carries after ``sign``, as executions name the columns.
 CHANGED_COLUMNS = (
@@ -38,8 +39,28 @@ CHANGED_COLUMNS = (
     "execution_time, error_message, error_node"
 )
 
-#: (table, span column, date_bin width) of each level.
-LEVELS = (("execution_rollups", "hour", "1 hour"), ("execution_daily_rollups", "day", "1 day"))
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    table: str
+    #: The span column and its date_bin width.
+    key: str
+    width: str
+    #: Per workflow, or the environment as one.
+    per_workflow: bool = True
+
+    @property
+    def source(self) -> str:
+        """The changes as this level groups them."""
+        return "changes" if self.per_workflow else f"{self.name}_changes"
+
+
+LEVELS = (
+    Level("hours", "execution_rollups", "hour", "1 hour"),
+    Level("days", "execution_daily_rollups", "day", "1 day"),
+    Level("environment_days", "execution_daily_rollups", "day", "1 day", per_workflow=False),
+)
 
 _FIGURES = (
     "workflow_name, total, success, error, running, waiting, durations, last_failure_at, "
@@ -55,8 +76,9 @@ def _span(width: str, column: str = "started_at") -> str:
     return f"date_bin('{width}', {column}, TIMESTAMPTZ 'epoch')"
 
 
-def _apply(table: str, key: str, width: str) -> str:
+def _apply(level: Level) -> str:
     """CTEs adding ``changes`` to one level's rows."""
+    name, table, key, width, source = level.name, level.table, level.key, level.width, level.source
     counts = ", ".join(
         f"sum(CASE WHEN normalized_status = '{status}' THEN sign ELSE 0 END) AS {status}"
         for status in _STATUSES
@@ -72,35 +94,46 @@ def _apply(table: str, key: str, width: str) -> str:
         f" ELSE r.last_failure_{field} END"
         for field in _FAILURE_FIELDS
     )
-    added = ", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in ("total", *_STATUSES))
-    return f"""
-    {table}_counts AS (
+    added = ", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in ("total", *_STATUSES))
+    # The environment's rows: every change under the one workflow_id they share.
+    regrouped = (
+        ""
+        if level.per_workflow
+        else f"""
+    {source} AS (
+        SELECT sign, '{ENVIRONMENT_WIDE}'::text AS workflow_id, workflow_name, normalized_status,
+               started_at, execution_time, id, n8n_execution_id, error_message, error_node
+          FROM changes
+    ),"""
+    )
+    return f"""{regrouped}
+    {name}_counts AS (
         SELECT workflow_id, {_span(width)} AS span,
                max(workflow_name) FILTER (WHERE sign = 1) AS workflow_name,
                sum(sign) AS total, {counts}
-          FROM changes WHERE started_at IS NOT NULL
+          FROM {source} WHERE started_at IS NOT NULL
          GROUP BY 1, 2
-    ), {table}_histograms AS (
+    ), {name}_histograms AS (
         SELECT workflow_id, span, jsonb_object_agg(bucket, n) AS durations
           FROM (SELECT workflow_id, {_span(width)} AS span, {BUCKET_SQL} AS bucket, sum(sign) AS n
-                  FROM changes WHERE started_at IS NOT NULL AND execution_time IS NOT NULL
+                  FROM {source} WHERE started_at IS NOT NULL AND execution_time IS NOT NULL
                  GROUP BY 1, 2, 3 HAVING sum(sign) <> 0) AS counted
          GROUP BY workflow_id, span
-    ), {table}_failures AS (
+    ), {name}_failures AS (
         SELECT DISTINCT ON (workflow_id, span) workflow_id, {_span(width)} AS span,
                started_at, id, n8n_execution_id, error_message, error_node
-          FROM changes
+          FROM {source}
          WHERE sign = 1 AND normalized_status = 'error' AND started_at IS NOT NULL
          ORDER BY workflow_id, span, started_at DESC, id DESC
-    ), {table}_applied AS (
+    ), {name}_applied AS (
         INSERT INTO {table} AS r (tenant_id, environment_id, workflow_id, {key}, {_FIGURES})
         SELECT {_OWNER}, c.workflow_id, c.span,
                c.workflow_name, c.total, c.success, c.error, c.running, c.waiting,
                coalesce(h.durations, '{{}}'::jsonb), f.started_at, f.id, f.n8n_execution_id,
                f.error_message, f.error_node
-          FROM {table}_counts c
-          LEFT JOIN {table}_histograms h USING (workflow_id, span)
-          LEFT JOIN {table}_failures f USING (workflow_id, span)
+          FROM {name}_counts c
+          LEFT JOIN {name}_histograms h USING (workflow_id, span)
+          LEFT JOIN {name}_failures f USING (workflow_id, span)
         ON CONFLICT (tenant_id, environment_id, {key}, workflow_id) DO UPDATE SET
             workflow_name = greatest(r.workflow_name, EXCLUDED.workflow_name), {added},
             durations = CASE WHEN EXCLUDED.durations = '{{}}'::jsonb THEN r.durations ELSE (
@@ -145,7 +178,7 @@ def _stale(also: str | None) -> str:
 def delta_ctes(*, also_stale: str | None = None) -> str:
     """The CTEs (after the writer's ``changes``) that apply it to both levels, and ``stale``;
     ``also_stale`` names a CTE of (workflow_id, started_at) rows whose days are stale too."""
-    return ",".join([*(_apply(*level) for level in LEVELS), _stale(also_stale)])
+    return ",".join([*(_apply(level) for level in LEVELS), _stale(also_stale)])
 
 
 #: The writer's statement's answer about stale pairs, for ``repair``.
@@ -183,9 +216,15 @@ def _scope(span: str, pairs: bool) -> str:
 
 _CLEAR = """
     WITH hours AS (DELETE FROM execution_rollups WHERE {where}{hours}),
-         days AS (DELETE FROM execution_daily_rollups WHERE {where}{days})
+         days AS (DELETE FROM execution_daily_rollups WHERE {where}{days}){environment_days}
     SELECT 1
 """
+#: The environment's rows of the pairs' days (a whole recompute clears them with the rest).
+_CLEAR_ENVIRONMENT_DAYS = f""",
+         environment_days AS (
+            DELETE FROM execution_daily_rollups
+             WHERE {{where}} AND workflow_id = '{ENVIRONMENT_WIDE}'
+               AND day IN (SELECT unnest(CAST(:days AS timestamptz[]))))"""
 
 _COUNTED = ", ".join(
     f"count(*) FILTER (WHERE normalized_status = '{status}') AS {status}" for status in _STATUSES
@@ -247,6 +286,35 @@ _RECOMPUTE = f"""
 """
 
 
+#: The environment's day rows from its workflows' (just recomputed).
+_ENVIRONMENT_DAYS = f"""
+    WITH days AS (
+        SELECT * FROM execution_daily_rollups
+         WHERE {{where}} AND workflow_id <> '{ENVIRONMENT_WIDE}'{{days}}
+    ), histograms AS (
+        SELECT day, jsonb_object_agg(bucket, n) AS durations
+          FROM (SELECT day, bucket.key AS bucket, sum(bucket.value::int) AS n
+                  FROM days, jsonb_each_text(durations) AS bucket
+                 GROUP BY day, bucket.key) AS counted
+         GROUP BY day
+    ), failures AS (
+        SELECT DISTINCT ON (day) day, last_failure_at, last_failure_id, last_failure_n8n_id,
+               last_failure_message, last_failure_node
+          FROM days WHERE last_failure_id IS NOT NULL
+         ORDER BY day, last_failure_at DESC, last_failure_id DESC
+    )
+    INSERT INTO execution_daily_rollups (tenant_id, environment_id, workflow_id, day, {_FIGURES})
+    SELECT {_OWNER}, '{ENVIRONMENT_WIDE}', s.day, s.workflow_name, s.total, s.success,
+           s.error, s.running, s.waiting, coalesce(h.durations, '{{{{}}}}'::jsonb),
+           f.last_failure_at, f.last_failure_id, f.last_failure_n8n_id, f.last_failure_message,
+           f.last_failure_node
+      FROM (SELECT day, max(workflow_name) AS workflow_name, sum(total) AS total, {_SUMMED}
+              FROM days GROUP BY day) AS s
+      LEFT JOIN histograms h USING (day)
+      LEFT JOIN failures f USING (day)
+"""
+
+
 def _recompute(
     tenant_id: uuid.UUID, env_id: uuid.UUID, pairs: tuple[list[str], list[datetime]] | None
 ) -> None:
@@ -259,7 +327,12 @@ def _recompute(
         executions += " AND started_at >= :first AND started_at < :last + interval '1 day'"
         params["first"], params["last"] = min(pairs[1]), max(pairs[1])
     clear = _CLEAR.format(
-        where=where, hours=_scope("hour", bool(pairs)), days=_scope("day", bool(pairs))
+        where=where,
+        hours=_scope("hour", bool(pairs)),
+        days=_scope("day", bool(pairs)),
+        environment_days=_CLEAR_ENVIRONMENT_DAYS.format(where=where) if pairs else "",
     )
     db.execute(text(clear), params)
     db.execute(text(_RECOMPUTE.format(where=where, executions=executions)), params)
+    days = " AND day IN (SELECT unnest(CAST(:days AS timestamptz[])))" if pairs else ""
+    db.execute(text(_ENVIRONMENT_DAYS.format(where=where, days=days)), params)

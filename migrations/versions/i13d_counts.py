@@ -11,6 +11,7 @@ Create Date: 2026-12-02
 
 from alembic import op
 
+from migrations.helpers import across_tenants
 from migrations.versions.i13b_jobs import (
     ADDED_FUNCTION,
     MOVED_FUNCTION,
@@ -24,6 +25,8 @@ branch_labels = None
 depends_on = None
 
 FINISHED = "('completed', 'failed', 'cancelled')"
+#: The tables a count reads and writes.
+COUNTED = ("background_jobs", "job_counts")
 
 #: Only finished jobs added (an insert is almost always a pending job: nothing to count).
 ADDED = f"""
@@ -79,15 +82,16 @@ ALL_MOVES = "(OLD.status IS DISTINCT FROM NEW.status)"
 def upgrade() -> None:
     _replace(ADDED, REMOVED, MOVED, MOVED_WHEN)
     # The active counters are read from background_jobs from now on.
-    _unforced("DELETE FROM job_counts WHERE status NOT IN " + FINISHED)
+    across_tenants("DELETE FROM job_counts WHERE status NOT IN " + FINISHED, *COUNTED)
 
 
 def downgrade() -> None:
     _replace(ADDED_FUNCTION, REMOVED_FUNCTION, MOVED_FUNCTION, ALL_MOVES)
-    _unforced(
+    across_tenants(
         "INSERT INTO job_counts (tenant_id, status, job_type, slot, count)"
         " SELECT tenant_id, status, job_type, 0, count(*) FROM background_jobs"
-        f" WHERE status NOT IN {FINISHED} GROUP BY tenant_id, status, job_type"
+        f" WHERE status NOT IN {FINISHED} GROUP BY tenant_id, status, job_type",
+        *COUNTED,
     )
 
 
@@ -99,12 +103,3 @@ def _replace(added: str, removed: str, moved: str, moved_when: str) -> None:
         "CREATE TRIGGER job_counts_moved AFTER UPDATE OF status ON background_jobs"
         f" FOR EACH ROW WHEN {moved_when} EXECUTE FUNCTION job_counts_moved()"
     )
-
-
-def _unforced(statement: str) -> None:
-    """``statement`` across tenants: FORCE'd row-level security applies to the owner too."""
-    for table in ("background_jobs", "job_counts"):
-        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
-    op.execute(statement)
-    for table in ("background_jobs", "job_counts"):
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")

@@ -249,7 +249,13 @@ def test_changes_deletions_moves_and_renames_keep_both_levels_exact(
     factory.run_as(tenant.id, change)
     kept = _assert_equal_to_a_recompute(factory, tenant, environment)
     days = {key: row for key, row in kept.items() if key[0] == "day"}
-    assert sum(row["total"] for row in days.values()) == len(history) - len(gone)
+    # Each day twice: its workflows' rows, and the environment's own row summing them.
+    for whole_environment in (False, True):
+        assert sum(
+            row["total"]
+            for (_, workflow_id, _), row in days.items()
+            if (workflow_id == rollups.ENVIRONMENT_WIDE) is whole_environment
+        ) == len(history) - len(gone)
     assert {row["workflow_name"] for key, row in days.items() if key[1] == "wf-1"} == {"Billing"}
     assert (
         "day",
