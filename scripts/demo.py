@@ -1,7 +1,8 @@
 """`make demo`: two demo n8n instances (the test suite's fake n8n, served as processes and
 seeded from scripts/demo_data.json), a demo tenant with an admin and a fresh token, and both
 instances connected as the environments "dev" and "production", whose onboarding jobs the
-worker runs as soon as it starts.
+worker runs as soon as it starts, and the world the dashboard opens onto (scripts/demo_world.py:
+canonical workflows, a pipeline, a scheduled promotion, an open drift incident).
 
 The seeding goes through the same services the API uses, and only through them, so the demo
 keeps working as features land; each run starts the demo environments afresh (the demo
@@ -85,14 +86,17 @@ def _wait_until_served(url: str, process: subprocess.Popen, name: str) -> None:
             time.sleep(0.1)
 
 
-def seed(env: dict[str, str], urls: dict[str, str]) -> str:
-    """Create (or reuse) the demo tenant and admin, connect each instance afresh; returns a new
-    token for the admin (shown once)."""
+def seed(env: dict[str, str], urls: dict[str, str]) -> tuple[str, dict]:
+    """Create (or reuse) the demo tenant and admin, connect each instance afresh and build the
+    demo's world on them (scripts/demo_world.py); returns a new token for the admin (shown
+    once) and what the world holds."""
     from jobs import core
     from models.db import db, get_engine, reset_context, tenant_scope
+    from scripts import demo_world
     from services import environments, tenants, tokens, users
     from services.config import Settings
     from services.errors import NotFound
+    from services.identity import Principal
     from web import create_app
 
     app = create_app(Settings.from_env(env))
@@ -108,14 +112,18 @@ def seed(env: dict[str, str], urls: dict[str, str]) -> str:
                 admin = users.create_user(email=ADMIN_EMAIL, role="admin", name="Demo Admin")
             for env_row in db.scalars(environments.list_query()).all():
                 environments.delete(env_row.id)
-            for name, instance in instances().items():
-                environments.create(
+            demo_world.prepare()
+            connected = {
+                name: environments.create(
                     user_id=admin.id,
                     name=name,
                     url=urls[name],
                     api_key=instance["api_key"],
                     environment_class=instance["environment_class"],
                 )
+                for name, instance in instances().items()
+            }
+            envs = {name: env_row for name, (env_row, _onboarding) in connected.items()}
             for email, role in TEAM.items():
                 try:
                     users.get_user_by_email(email)
@@ -123,22 +131,32 @@ def seed(env: dict[str, str], urls: dict[str, str]) -> str:
                     users.create_user(email=email, role=role)
             core.start("noop", user_id=admin.id, params=WATCHED_JOB)
             db.commit()
+            built = demo_world.build(
+                envs, Principal(user_id=admin.id, tenant_id=tenant_id, role="admin")
+            )
             _, token = tokens.issue_token(admin.id, name="demo")
         reset_context()
     get_engine().dispose()
-    return token
+    return token, built
 
 
 def start(env: dict[str, str], stack: contextlib.ExitStack, data: Path) -> str:
     """Serve and connect the demo instances; the banner lines to print."""
+    from scripts import demo_world
+
     urls = serve_instances(env, stack, data)
-    token = seed(env, urls)
+    token, built = seed(env, urls)
     port = env.get("PORT", "5000")
+    dashboard = f"http://127.0.0.1:{port}/ui"
     lines = [
         "",
         f"demo: tenant {TENANT_SLUG!r}, admin {ADMIN_EMAIL}, token (shown once): {token}",
         *(f"demo: n8n {name!r} at {url}" for name, url in urls.items()),
-        f"demo: dashboard at http://127.0.0.1:{port}/ui (sign in with the token)",
+        f"demo: dashboard at {dashboard} (sign in with the token)",
+        f"demo: a hotfix made in the production n8n is a drift incident: "
+        f"{dashboard}/incidents/{built['incident_id']}",
+        f"demo: a promotion of {demo_world.PROMOTED!r} to production is scheduled for "
+        f"{built['scheduled_for']:%Y-%m-%d %H:%M} UTC",
         f'demo: curl -H "Authorization: Bearer {token}" '
         f"http://127.0.0.1:{port}/api/v1/environments",
         "demo: then /api/v1/environments/<id>/workflows, /api/v1/executions, /api/v1/jobs;"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from models.db import db
+from models.billing import Plan, TenantPlan
+from models.db import current_tenant, db
 from services.errors import PolicyBlocked
 
 #: The plan a tenant without an active plan row is on.
@@ -67,4 +68,13 @@ def require_feature(feature: str, label: str) -> None:
         code="feature_not_entitled",
         feature=feature,
         plan=granted["plan_name"],
+    )
+
+
+def subscribe(plan_name: str) -> None:
+    """Put the current tenant on ``plan_name`` (as its subscription's sync would); the caller
+    commits."""
+    plan_id = db.scalar(select(Plan.id).where(Plan.name == plan_name))
+    db.merge(
+        TenantPlan(tenant_id=current_tenant(), provider="n8n", plan_id=plan_id, is_active=True)
     )

@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from models.billing import Plan, TenantPlan
 from models.db import db, tenant_scope
 from models.drift import DriftIncident
 from models.environments import Environment
+from services import entitlements
 from services.drift import incidents
 from services.identity import Principal
 
@@ -20,8 +20,7 @@ def on_plan(factory, tenant, plan: str) -> None:
     """Put the tenant on ``plan`` (its entitlements follow)."""
 
     def change():
-        plan_id = db.scalar(select(Plan.id).where(Plan.name == plan))
-        db.merge(TenantPlan(tenant_id=tenant.id, provider="n8n", plan_id=plan_id, is_active=True))
+        entitlements.subscribe(plan)
         db.commit()
 
     factory.run_as(tenant.id, change)

@@ -87,14 +87,11 @@ class Factory:
 
     def plan(self, tenant_id: uuid.UUID, plan_name: str) -> None:
         """Put ``tenant_id`` on the plan named ``plan_name`` (as a subscription sync would)."""
-        from sqlalchemy import select
-
-        from models.billing import Plan, TenantPlan
         from models.db import db
+        from services import entitlements
 
         def subscribe():
-            plan_id = db.scalar(select(Plan.id).where(Plan.name == plan_name))
-            db.add(TenantPlan(tenant_id=tenant_id, provider="n8n", plan_id=plan_id))
+            entitlements.subscribe(plan_name)
             db.commit()
 
         self.run_as(tenant_id, subscribe)

@@ -1,9 +1,11 @@
 """`make run` and `make demo` (scripts/devstack.py) as a user runs them: everything they start
 stops with them, a failed start leaves nothing running, busy ports are named up front, and
-the demo shows onboarded environments, workflows, executions and jobs within a minute."""
+the demo shows onboarded environments, workflows, executions and jobs within a minute, and
+its overview an open drift incident and a scheduled deployment."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
@@ -13,7 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -67,6 +71,21 @@ class Launcher:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, None
+
+    def dashboard(self, token: str, path: str) -> str:
+        """A dashboard page as a browser signed in with ``token`` sees it."""
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+        def page(url: str, form: dict | None = None) -> str:
+            body = urllib.parse.urlencode(form).encode() if form else None
+            with browser.open(self.base + url, data=body, timeout=10) as response:
+                return response.read().decode()
+
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page("/ui/sign-in")).group(1)
+        page("/ui/sign-in", {"credential": token, "csrf_token": csrf})
+        return page(path)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -154,7 +173,9 @@ def test_a_busy_port_is_named_before_anything_starts(data_dir):
     assert not list(data_dir.glob("pg*")) and not (data_dir / "run.lock").exists()
 
 
-def test_demo_shows_environments_workflows_executions_and_jobs(data_dir):
+def test_demo_shows_environments_workflows_executions_jobs_an_incident_and_a_deployment(
+    data_dir,
+):
     launcher = Launcher(data_dir, "--demo")
     started = time.monotonic()
     try:
@@ -175,6 +196,7 @@ def test_demo_shows_environments_workflows_executions_and_jobs(data_dir):
             "dev": "dev",
             "production": "production",
         }
+        [production] = [e for e in envs if e["name"] == "production"]
         for env in envs:
             _, workflows = launcher.get(f"/api/v1/environments/{env['id']}/workflows", token)
             assert len(workflows) >= 4, env["name"]
@@ -184,6 +206,15 @@ def test_demo_shows_environments_workflows_executions_and_jobs(data_dir):
         _, jobs = launcher.get("/api/v1/jobs", token)
         onboarding = [j for j in jobs if j["job_type"] == "onboarding"]
         assert len(onboarding) == 2 and {j["status"] for j in onboarding} == {"completed"}
+        _, [incident] = launcher.get("/api/v1/incidents?active=true", token)
+        assert incident["environment_id"] == production["id"]
+        assert [w["name"] for w in incident["affected_workflows"]] == ["Error alerts to on-call"]
+        _, [deployment] = launcher.get("/api/v1/deployments?status=scheduled", token)
+        assert datetime.fromisoformat(deployment["scheduled_for"]) > datetime.now(UTC)
+        overview = launcher.dashboard(token, "/ui/")
+        assert f"/ui/incidents/{incident['id']}" in overview
+        assert f"/ui/deployments/{deployment['id']}" in overview
+        assert "No open incident." not in overview and "No deployment scheduled." not in overview
     finally:
         code = launcher.stop(signal.SIGINT)  # Ctrl-C
     assert code == 130, launcher.output()[-3000:]

@@ -1,5 +1,6 @@
 """Drift: incidents with filters, an incident's page (lifecycle steps its status allows, the
-TTL and its countdown, approvals, revert / keep hotfix, timeline, artifacts)."""
+TTL and its countdown, approvals, overrides and attestations, revert / keep hotfix, timeline,
+artifacts)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,23 @@ from datetime import UTC, datetime
 from flask import render_template, request
 
 from models.drift import APPROVAL_TYPES, INCIDENT_STATUSES, RESOLUTION_TYPES, SEVERITIES
-from services import workflow_matrix
-from services.drift import approvals, incidents, lifecycle, policies, resolution, timeline
+from services import environments, workflow_matrix
+from services.drift import (
+    approvals,
+    attestations,
+    incidents,
+    lifecycle,
+    policies,
+    resolution,
+    timeline,
+)
 from web.api.drift_approvals import ApprovalDecisionSchema, ApprovalSchema
-from web.api.drift_incidents import ExtendSchema, IncidentListArgs, TransitionSchema
+from web.api.drift_incidents import (
+    ExtendSchema,
+    IncidentListArgs,
+    OverrideCreateSchema,
+    TransitionSchema,
+)
 from web.auth import current_principal, requires
 from web.pagination import paginate
 from web.ui.base import done, form, listing, page_blueprint
@@ -78,6 +92,10 @@ def incident_detail(incident_id):
         approvals=paginate(approvals.list_query(incident_id=incident.id), page=1, limit=50)[0],
         timeline=listing(timeline.list_query(incident.id)),
         artifacts=resolution.artifacts(incident.id),
+        overrides=attestations.for_incident(incident.id),
+        handling_mode=environments.get(incident.environment_id).drift_handling_mode,
+        max_valid_hours=attestations.MAX_VALID_HOURS,
+        now=datetime.now(UTC),
         remaining=_remaining(incident.expires_at),
         me=current_principal().user_id,
     )
@@ -132,6 +150,31 @@ def extend_ttl(incident_id):
     """Push the expiry further."""
     lifecycle.extend_ttl(incident_id, principal=current_principal(), **form(ExtendSchema()))
     return done("TTL extended.", "ui_drift.incident_detail", incident_id=incident_id)
+
+
+@bp.post("/incidents/<uuid:incident_id>/overrides")
+@requires("drift:override")
+def override_give(incident_id):
+    """Let promotions pass this drift: an override, or with a ticket an attestation."""
+    row = attestations.give(
+        incident_id, principal=current_principal(), **form(OverrideCreateSchema())
+    )
+    return done(
+        f"{row.kind.capitalize()} recorded.", "ui_drift.incident_detail", incident_id=incident_id
+    )
+
+
+@bp.post("/incidents/<uuid:incident_id>/overrides/<uuid:override_id>/revoke")
+@requires("drift:override")
+def override_revoke(incident_id, override_id):
+    """Withdraw an override or attestation: promotions are blocked again."""
+    incidents.get(incident_id)
+    row = attestations.revoke(override_id, principal=current_principal())
+    return done(
+        f"{row.kind.capitalize()} withdrawn.",
+        "ui_drift.incident_detail",
+        incident_id=row.incident_id,
+    )
 
 
 def _resolution_view(path: str):

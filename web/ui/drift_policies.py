@@ -3,6 +3,7 @@ shown with the defaults that apply without any; admins add, change and delete th
 
 from __future__ import annotations
 
+import marshmallow as ma
 from flask import render_template, request
 
 from models.drift import HOTFIX_KEEP_BEHAVIORS, SEVERITIES
@@ -23,6 +24,18 @@ NUMBERS = tuple(
 )
 
 
+def _bounds(name: str) -> dict:
+    """The number field's limits as the API's schema validates them (min, max)."""
+    ranges = [
+        v for v in DriftPolicySchema().fields[name].validators if isinstance(v, ma.validate.Range)
+    ]
+    return {"min": ranges[0].min, "max": ranges[0].max} if ranges else {"min": 0, "max": None}
+
+
+#: Each number field's limits, for the form's inputs.
+BOUNDS = {name: _bounds(name) for name in NUMBERS}
+
+
 @bp.get("/drift-policies")
 @requires("drift_policies:read")
 def policy_list():
@@ -40,6 +53,8 @@ def policy_list():
         default_ttls=policies.DEFAULT_TTL_HOURS,
         booleans=BOOLEANS,
         numbers=NUMBERS,
+        bounds=BOUNDS,
+        max_ttl_hours=policies.MAX_TTL_HOURS,
         severities=SEVERITIES,
         behaviors=HOTFIX_KEEP_BEHAVIORS,
     )

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.drift import set_incident
+from tests.drift import set_environment, set_incident
 from tests.web.ui.worlds import drifted, with_incident
 from web.ui.drift import ttl_text
 
@@ -50,10 +50,21 @@ def test_the_viewer_reads_the_incident_but_has_no_action(signed_in, incident, wo
     assert "data-action=" not in html and "Your role can look but not act" in html
     assert re.search(r"<time class=\"ttl\" data-countdown [^>]*>\d+ d \d+ h left</time>", html)
     assert f"left=git:{world.env.id}" in html  # the drifted workflow's Git vs running diff
-    for path in ("acknowledge", "close", "revert", "keep-hotfix", "extend-ttl", "approvals"):
+    paths = (
+        "acknowledge",
+        "close",
+        "revert",
+        "keep-hotfix",
+        "extend-ttl",
+        "approvals",
+        "overrides",
+    )
+    for path in paths:
         response = viewer.post(f"/ui/incidents/{incident.id}/{path}", {"reason": "x"})
         assert response.status_code == 403, path
     assert developer.post(f"/ui/drift-approvals/{uuid.uuid4()}/approve").status_code == 403
+    revoke = f"/ui/incidents/{incident.id}/overrides/{uuid.uuid4()}/revoke"
+    assert developer.post(revoke).status_code == 403
 
 
 def test_steps_follow_the_state_machine_and_a_409_says_why(client, signed_in, tenant, incident):
@@ -249,3 +260,116 @@ def test_admins_add_change_and_delete_drift_policies(client, signed_in, factory,
     assert "Not saved: check_interval_minutes" in admin.get("/ui/drift-policies").data.decode()
     assert admin.post(f"/ui/drift-policies/{policy['id']}/delete").status_code == 303
     assert client.get("/api/v1/drift-policies", headers=tenant.viewer).json == []
+
+
+def overrides_of(client, tenant, incident) -> list[dict]:
+    return client.get(f"/api/v1/incidents/{incident.id}/overrides", headers=tenant.viewer).json
+
+
+def test_an_admin_gives_an_override_and_withdraws_it(client, signed_in, tenant, incident):
+    developer, admin = signed_in("developer"), signed_in("admin")
+    page = f"/ui/incidents/{incident.id}"
+    html = developer.get(page).data.decode()
+    assert "No override given." in html and 'data-action="drift:override"' not in html
+    assert developer.post(f"{page}/overrides", {"reason": "mine"}).status_code == 403
+    assert 'data-action="drift:override"' in admin.get(page).data.decode()
+
+    bad = admin.post(
+        f"{page}/overrides", {"reason": "x", "valid_hours": "0"}, headers={"Referer": page}
+    )
+    assert bad.status_code == 303 and "Not saved: valid_hours" in admin.get(page).data.decode()
+    given = admin.post(f"{page}/overrides", {"reason": "customer launch", "valid_hours": "12"})
+    assert given.status_code == 303 and given.location.endswith(page)
+    html = admin.get(page).data.decode()
+    assert "Override recorded." in html and "customer launch" in html and "s-in_force" in html
+    [override] = overrides_of(client, tenant, incident)
+    assert override["kind"] == "override" and override["expires_at"] is not None
+    assert f'data-override="{override["id"]}"' in html
+
+    withdrawn = admin.post(f"{page}/overrides/{override['id']}/revoke")
+    assert withdrawn.status_code == 303 and withdrawn.location.endswith(page)
+    html = admin.get(page).data.decode()
+    assert "Override withdrawn." in html and "s-revoked" in html
+    again = admin.post(f"{page}/overrides/{override['id']}/revoke", headers={"Referer": page})
+    assert again.status_code == 303 and "revoked already" in admin.get(page).data.decode()
+    assert "<strong>override</strong>" in html  # the timeline has both
+
+
+def test_an_attestation_needs_a_ticket_where_the_environment_requires_one(
+    app, client, signed_in, tenant, incident, world
+):
+    set_environment(app, tenant, world.env.id, drift_handling_mode="require_attestation")
+    admin = signed_in("admin")
+    page = f"/ui/incidents/{incident.id}"
+    html = admin.get(page).data.decode()
+    assert "requires an attestation" in html
+    assert re.search(
+        r'<input id="override-ticket" name="ticket_ref" maxlength="200" required>', html
+    )
+    refused = admin.post(f"{page}/overrides", {"reason": "launch"}, headers={"Referer": page})
+    assert refused.status_code == 303
+    assert "requires an attestation" in admin.get(page).data.decode()
+    assert overrides_of(client, tenant, incident) == []
+    admin.post(f"{page}/overrides", {"reason": "launch", "ticket_ref": "CHG-42"})
+    assert "Attestation recorded." in admin.get(page).data.decode()
+    [attestation] = overrides_of(client, tenant, incident)
+    assert attestation["kind"] == "attestation" and attestation["ticket_ref"] == "CHG-42"
+    assert attestation["expires_at"] is None
+
+
+def test_a_closed_incident_takes_no_override(client, signed_in, tenant, incident):
+    admin = signed_in("admin")
+    page = f"/ui/incidents/{incident.id}"
+    admin.post(f"{page}/close", {"reason": "done", "resolution_type": "promote"})
+    assert 'action="/ui/incidents/' + str(incident.id) + '/overrides"' not in (
+        admin.get(page).data.decode()
+    )
+    forced = admin.post(f"{page}/overrides", {"reason": "late"}, headers={"Referer": page})
+    assert forced.status_code == 303
+    assert "closed: nothing to override" in admin.get(page).data.decode()
+
+
+def test_the_policy_form_sets_every_field_the_api_accepts(client, signed_in, factory, tenant):
+    from models.drift import HOTFIX_KEEP_BEHAVIORS, SEVERITIES
+    from services.drift.policies import DEFAULTS
+    from tests.drift import on_plan
+    from web.api.drift_policies import DriftPolicyUpdateSchema
+
+    on_plan(factory, tenant, "enterprise")
+    admin = signed_in("admin")
+    accepted = {n for n, f in DriftPolicyUpdateSchema().fields.items() if not f.dump_only}
+    html = admin.get("/ui/drift-policies").data.decode()
+    shown = set(re.findall(r'name="([a-z_]+)"', html))
+    assert {f"ttl_{s}" for s in SEVERITIES} <= shown
+    assert accepted - {"severity_ttls"} <= shown, accepted - shown
+    assert (
+        'id="new-check_interval_minutes" name="check_interval_minutes" type="number" min="1"'
+        in html
+    )
+
+    admin.post("/ui/drift-policies", {"environment_id": ""})
+    [policy] = client.get("/api/v1/drift-policies", headers=tenant.viewer).json
+    wanted = {
+        name: (not default if isinstance(default, bool) else default + 1)
+        for name, default in DEFAULTS.items()
+        if name not in ("severity_ttls", "prod_hotfix_keep_behavior")
+    }
+    wanted["prod_hotfix_keep_behavior"] = next(
+        b for b in HOTFIX_KEEP_BEHAVIORS if b != DEFAULTS["prod_hotfix_keep_behavior"]
+    )
+    ttls = {s: 10 + n for n, s in enumerate(SEVERITIES)}
+    form = {k: str(v).lower() for k, v in wanted.items()} | {
+        f"ttl_{s}": str(h) for s, h in ttls.items()
+    }
+    assert admin.post(f"/ui/drift-policies/{policy['id']}", form).status_code == 303
+    saved = client.get(f"/api/v1/drift-policies/{policy['id']}", headers=tenant.viewer).json
+    assert {k: saved[k] for k in wanted} == wanted and saved["severity_ttls"] == ttls
+    assert set(wanted) | {"severity_ttls"} == accepted
+    html = admin.get("/ui/drift-policies").data.decode()
+    assert 'name="check_interval_minutes" type="number" min="1" max="' in html
+    assert f'value="{wanted["check_interval_minutes"]}"' in html
+
+
+def test_the_overview_links_each_open_incident(signed_in, incident):
+    html = signed_in("viewer").get("/ui/").data.decode()
+    assert f'href="/ui/incidents/{incident.id}"' in html and "No open incident." not in html

@@ -276,6 +276,7 @@ def test_schedule_in_a_time_zone_then_cancel_the_deployment(
     assert deployment.scheduled_for == local.replace(tzinfo=None).replace(tzinfo=UTC) - timedelta(
         hours=9
     )
+    assert f'href="/ui/deployments/{deployment.id}"' in admin.get("/ui/").data.decode()
     page = admin.get(f"/ui/deployments/{deployment.id}").data
     assert b'data-action="deployments:manage"' in page
     assert (

@@ -132,6 +132,8 @@ def test_the_workflow_and_drift_pages_are_in_the_matrix(app):
         ("ui_drift.approval_approve", "drift:approve"),
         ("ui_drift.approval_reject", "drift:approve"),
         ("ui_drift.approval_cancel", "drift:request_approval"),
+        ("ui_drift.override_give", "drift:override"),
+        ("ui_drift.override_revoke", "drift:override"),
         ("ui_drift_policies.policy_list", "drift_policies:read"),
         ("ui_drift_policies.policy_create", "drift_policies:write"),
         ("ui_drift_policies.policy_update", "drift_policies:write"),
