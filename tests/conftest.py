@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from models.db import reset_context
-from services import dbadmin
+from services import dbadmin, live
 from services.config import Settings
 from services.secrets import new_key_entry
 from tests.factories import Factory
@@ -100,6 +100,9 @@ def database(worker_id: str):
         "owner": owner_url,
         "app": dbadmin.url_for(admin, database=name, user=roles.app),
     }
+    # A stream a test left open keeps this process's live listener reconnecting (and logging
+    # it) once the database is gone: closed first, the listener stops quietly.
+    live.end_streams()
     dbadmin.drop_database(admin, name)
 
 
