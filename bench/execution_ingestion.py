@@ -5,7 +5,7 @@ them: id, workflowId, status, mode, startedAt, stoppedAt, retryOf), into the sam
 ``executions`` table, each round into a fresh environment (so every row is an insert), as
 the app role under row-level security, with workflow names looked up in workflow_env_map.
 
-- Ingestion: ``services.ingestion.upsert_page`` per page (one INSERT ... SELECT FROM
+- Ingestion: ``services.execution_writes.upsert_page`` per page (one INSERT ... SELECT FROM
   jsonb_to_recordset ... ON CONFLICT DO UPDATE ... WHERE changed), committed per page, the
   way ``ingest`` runs.
 - Raw: one psycopg connection; the same dicts turned into tuples, COPY into a temporary
@@ -39,7 +39,7 @@ from bench import common
 from models.db import db, init_engine, reset_context, tenant_scope
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
-from services import ingestion
+from services import execution_writes, ingestion
 from services.config import configure
 
 TARGET_RATIO = 0.5
@@ -145,7 +145,7 @@ def ingest_side(env: Environment, pages: list[list[dict]]) -> tuple[float, int]:
     with tenant_scope(env.tenant_id):
         began = time.perf_counter()
         for page in pages:
-            inserted, updated = ingestion.upsert_page(env, page)
+            inserted, updated = execution_writes.upsert_page(env, page)
             db.commit()
             written += inserted + updated
         elapsed = time.perf_counter() - began
@@ -169,7 +169,7 @@ def raw_side(dsn: str, env: Environment, pages: list[list[dict]]) -> tuple[float
                                 e["id"],
                                 e["workflowId"],
                                 e["status"],
-                                ingestion.normalize_status(e["status"]),
+                                execution_writes.normalize_status(e["status"]),
                                 e["startedAt"],
                                 e["stoppedAt"],
                                 e["mode"],

@@ -38,7 +38,7 @@ from jobs.core import tenant_connection
 from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
-from services import credentials, environments, ingestion, runtime_digest
+from services import credentials, environments, execution_writes, runtime_digest
 from services.bulk import json_page
 from services.n8n import N8nClient, N8nNotFound
 from services.progress import Progress, no_progress
@@ -67,7 +67,7 @@ def sync_workflows(env_id: uuid.UUID, *, progress: Progress = no_progress) -> di
         missing, reappeared = _confirm_absent(env, client, seen)
     written += _upsert(env, _rows(reappeared, ctx))
     marked = _mark_missing(env, missing)
-    ingestion.name_unnamed(env.id)
+    execution_writes.name_unnamed(env.id)
     db.execute(update(Environment).where(Environment.id == env.id).values(last_sync_at=func.now()))
     db.commit()
     return {

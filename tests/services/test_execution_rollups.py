@@ -17,7 +17,7 @@ from models.db import db, get_engine
 from models.executions import ExecutionDailyRollup, ExecutionRollup
 from models.workflows import WorkflowEnvMap
 from services import execution_rollups as rollups
-from services import executions, ingestion, rollup_maintenance
+from services import execution_writes, executions, rollup_maintenance
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 #: Relative error of a percentile read from the histogram: one bucket's width.
@@ -52,7 +52,7 @@ def history(factory, tenant, environment) -> list[dict]:
     details = {e["id"]: (f"failed {e['id']}", "HTTP") for e in page if e["status"] == "error"}
 
     def store():
-        ingestion.upsert_page(environment, page, details)
+        execution_writes.upsert_page(environment, page, details)
         db.commit()
 
     factory.run_as(tenant.id, store)
@@ -107,8 +107,8 @@ def test_a_finish_and_a_vanished_execution_are_rolled_up_again(
 
     def change():
         before = _hour_row(environment.id, running["workflowId"], hour)
-        ingestion.upsert_page(environment, [finished])
-        ingestion._delete(environment, [gone["id"]])
+        execution_writes.upsert_page(environment, [finished])
+        execution_writes.delete(environment, [gone["id"]])
         db.commit()
         return before, _hour_row(environment.id, running["workflowId"], hour)
 
@@ -239,11 +239,11 @@ def test_changes_deletions_moves_and_renames_keep_both_levels_exact(
             )
         )
         for start in range(0, len(changed), 7):  # several pages, as a run writes them
-            ingestion.upsert_page(environment, changed[start : start + 7], {})
+            execution_writes.upsert_page(environment, changed[start : start + 7], {})
             db.commit()
-        ingestion._delete(environment, gone)
+        execution_writes.delete(environment, gone)
         db.commit()
-        ingestion.name_unnamed(environment.id)
+        execution_writes.name_unnamed(environment.id)
         db.commit()
 
     factory.run_as(tenant.id, change)
@@ -272,10 +272,10 @@ def test_a_span_left_empty_is_removed(factory, tenant, environment):
     alone = _execution(1, "wf-lone", "error", NOW - timedelta(days=3), 20)
 
     def store_and_delete():
-        ingestion.upsert_page(environment, [alone], {"1": ("boom", "HTTP")})
+        execution_writes.upsert_page(environment, [alone], {"1": ("boom", "HTTP")})
         db.commit()
         before = _stored(environment.id)
-        ingestion._delete(environment, ["1"])
+        execution_writes.delete(environment, ["1"])
         db.commit()
         return before, _stored(environment.id)
 
@@ -293,18 +293,20 @@ def test_concurrent_writers_of_the_same_hour_lose_no_change(factory, tenant, env
     first = [_execution(n, "wf-0", "running", started, None) for n in ids]
     finished = [_execution(n, "wf-0", "success", started, 100) for n in ids]
     failed = [_execution(n, "wf-0", "error", started, 200) for n in ids]
-    factory.run_as(tenant.id, lambda: (ingestion.upsert_page(environment, first), db.commit()))
+    factory.run_as(
+        tenant.id, lambda: (execution_writes.upsert_page(environment, first), db.commit())
+    )
     holding, release = threading.Event(), threading.Event()
 
     def writer_a():
-        ingestion.upsert_page(environment, finished)
+        execution_writes.upsert_page(environment, finished)
         holding.set()
         release.wait(timeout=10)
         db.commit()
 
     def writer_b():
         holding.wait(timeout=10)
-        ingestion.upsert_page(environment, failed)
+        execution_writes.upsert_page(environment, failed)
         db.commit()
 
     threads = [

@@ -17,7 +17,7 @@ from models.db import db, tenant_scope
 from models.environments import Environment
 from models.executions import Execution, ExecutionGap
 from models.jobs import BackgroundJob
-from services import environments, execution_gaps, sync
+from services import environments, execution_gaps, execution_writes, sync
 from services import ingestion as service
 from services.errors import Conflict
 from services.n8n import N8nClient
@@ -126,7 +126,7 @@ def workflow_id(fake_n8n) -> str:
 
 
 def test_every_n8n_status_is_normalized():
-    assert {s: service.normalize_status(s) for s in N8N_STATUSES} == {
+    assert {s: execution_writes.normalize_status(s) for s in N8N_STATUSES} == {
         "canceled": "error",
         "crashed": "error",
         "error": "error",
@@ -136,8 +136,8 @@ def test_every_n8n_status_is_normalized():
         "unknown": "error",
         "waiting": "waiting",
     }
-    assert service.normalize_status("a-status-from-n8n-3.0") == "error"
-    assert service.normalize_status(None) == "error"
+    assert execution_writes.normalize_status("a-status-from-n8n-3.0") == "error"
+    assert execution_writes.normalize_status(None) == "error"
 
 
 def test_first_run_stores_each_execution_as_n8n_sent_it(ingestion, workflow_id):
@@ -159,7 +159,10 @@ def test_first_run_stores_each_execution_as_n8n_sent_it(ingestion, workflow_id):
     assert summary["watermark"] == retry["id"]
     for status, execution_id in ids.items():
         row = rows[execution_id]
-        assert (row.status, row.normalized_status) == (status, service.normalize_status(status))
+        assert (row.status, row.normalized_status) == (
+            status,
+            execution_writes.normalize_status(status),
+        )
         assert (row.workflow_name, row.mode) == ("Orders", "trigger")
     assert rows[ids["new"]].started_at is None
     assert rows[ids["running"]].finished_at is None

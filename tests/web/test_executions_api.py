@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.db import db
-from services import ingestion, sync
+from services import execution_writes, sync
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -43,7 +43,7 @@ def _store(factory, tenant_id, environment, page, details=None) -> None:
     """Store executions through ingestion's own upsert."""
 
     def upsert():
-        ingestion.upsert_page(environment, page, details)
+        execution_writes.upsert_page(environment, page, details)
         db.commit()
 
     factory.run_as(tenant_id, upsert)
