@@ -79,11 +79,15 @@ def context_for(
     credentials: env_links.CredentialResolver | None = None,
     rules: tuple[str, ...] | None = None,
 ) -> DigestContext:
-    """An environment's digest context (one query for what the caller does not pass)."""
+    """An environment's digest context (a query for each part the caller does not pass)."""
     links = links if links is not None else env_links.links_for(env_id)
-    # The credential key is type + name unless a logical mapping says otherwise; mappings
-    # (issue 12) arrive through a resolver, so without one no query is needed.
-    key = credentials.key if credentials is not None and credentials.logical else None
+    # The credential key is type + name unless a logical mapping says otherwise. Every digest
+    # of an environment goes through its mappings: a promoted approved copy names the source's
+    # credential and the runtime the target's, so stored digests (sync, approved commits) must
+    # agree with those a promotion computes, or every promoted workflow looks changed.
+    if credentials is None:
+        credentials = env_links.CredentialResolver(env_id, {}, env_links.logical_for(env_id))
+    key = credentials.key if credentials.logical else None
     return DigestContext(
         links.workflow_ref, key, rules if rules is not None else ignore_rules.rules()
     )
