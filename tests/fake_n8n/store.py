@@ -170,7 +170,7 @@ class Store:
     # Tags
 
     def insert_tag(self, name: str) -> dict[str, Any]:
-        self._check_unique_tag(name)
+        self._check_tag_name(name)
         now = self.clock.now()
         tag = {"id": new_id(), "name": name, "createdAt": now, "updatedAt": now}
         self.tags[tag["id"]] = tag
@@ -179,12 +179,13 @@ class Store:
     def rename_tag(self, tag_id: str, name: str) -> dict[str, Any]:
         tag = self.tag(tag_id)
         if tag["name"] != name:
-            self._check_unique_tag(name)
+            self._check_tag_name(name)
         tag.update(name=name, updatedAt=self.clock.now())
         return tag
 
-    def _check_unique_tag(self, name: str) -> None:
-        if any(t["name"] == name for t in self.tags.values()):
+    def _check_tag_name(self, name: str) -> None:
+        # 1.123 answers a name out of 1-24 characters like a duplicate (any failed insert is).
+        if not 0 < len(name) <= 24 or any(t["name"] == name for t in self.tags.values()):
             raise ApiError(409, "Tag already exists")
 
     def tag(self, tag_id: str) -> dict[str, Any]:

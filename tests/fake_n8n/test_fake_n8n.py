@@ -335,6 +335,17 @@ def test_tags_crud_with_409_on_a_duplicate_name(api):
     assert api.get(f"/tags/{tag_id}").status_code == 404
 
 
+@pytest.mark.parametrize("name", ["", "t" * 25])
+def test_a_tag_name_out_of_1_to_24_characters_is_a_409_like_a_duplicate(api, name):
+    tag_id = api.post("/tags", json={"name": "t" * 24}).json()["id"]
+    for answer in (
+        api.post("/tags", json={"name": name}),
+        api.put(f"/tags/{tag_id}", json={"name": name}),
+    ):
+        assert answer.status_code == 409
+        assert answer.json() == {"message": "Tag already exists"}
+
+
 def test_workflow_tags_are_replaced_by_id(n8n, api):
     wid = n8n.add_workflow(tags=["old"])["id"]
     new = n8n.add_tag("new")

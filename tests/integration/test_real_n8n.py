@@ -111,6 +111,10 @@ def test_tags_create_conflict_and_set(client, scratch):
     try:
         with pytest.raises(N8nConflict):
             client.create_tag(name)
+        # A name out of 1-24 characters is refused the same way, though no tag has it.
+        for refused in ("", "t" * 25):
+            with pytest.raises(N8nConflict):
+                client.create_tag(refused)
         client.set_workflow_tags(scratch["id"], [tag["id"]])
         assert [t["name"] for t in client.get_workflow_tags(scratch["id"])] == [name]
         assert name in {t["name"] for t in client.list_tags(page_size=1)}
