@@ -15,6 +15,8 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 #: Node types n8n accepts as the start of an active workflow (besides any "*Trigger" type).
 WEBHOOK_TYPES = frozenset({"n8n-nodes-base.webhook", "n8n-nodes-base.formTrigger"})
+#: The trigger that keeps state in staticData once active (Store.save_trigger_state).
+SCHEDULE_TRIGGER = "n8n-nodes-base.scheduleTrigger"
 #: Settings n8n adds to every stored workflow when they are missing.
 SETTINGS_ADDED = {"callerPolicy": "workflowsFromSameOwner", "availableInMCP": False}
 #: Statuses whose execution has not stopped yet.
@@ -118,6 +120,22 @@ class Store:
         workflow["active"] = active
         self._recount(workflow)
         return workflow
+
+    def save_trigger_state(self, workflow_id: str) -> None:
+        """What an active workflow's Schedule Triggers store once (re)activated, as measured on
+        1.123 (after the activate or PUT answer, which still shows the previous staticData):
+        ``{"node:<name>": {"recurrenceRules": []}}`` merged into staticData, kept when
+        deactivated. Webhook triggers store nothing."""
+        workflow = self.workflow(workflow_id)
+        if not workflow["active"]:
+            return
+        states = {
+            f"node:{node['name']}": {"recurrenceRules": []}
+            for node in workflow["nodes"]
+            if node.get("type") == SCHEDULE_TRIGGER and not node.get("disabled")
+        }
+        if states:
+            workflow["staticData"] = {**(workflow["staticData"] or {}), **states}
 
     def _check_activation(self, workflow: dict[str, Any]) -> None:
         if workflow["id"] in self.activation_errors:

@@ -280,6 +280,28 @@ def test_put_replaces_and_moves_version_and_updated_at(n8n, api):
     assert updated["staticData"] == created["staticData"]  # omitted means kept
 
 
+def test_an_active_schedule_trigger_keeps_its_state_in_static_data(api):
+    wid = api.post("/workflows", json=sample_workflow()).json()["id"]
+    state = {"node:Schedule Trigger": {"recurrenceRules": []}}
+    # Stored after the answer, which still shows the previous staticData.
+    assert api.post(f"/workflows/{wid}/activate").json()["staticData"] is None
+    assert api.get(f"/workflows/{wid}").json()["staticData"] == state
+    api.post(f"/workflows/{wid}/deactivate")
+    assert api.get(f"/workflows/{wid}").json()["staticData"] == state
+    api.post(f"/workflows/{wid}/activate")
+    body = {**sample_workflow(), "staticData": {"global": {"k": 1}}}
+    assert api.put(f"/workflows/{wid}", json=body).json()["staticData"] == {"global": {"k": 1}}
+    assert api.get(f"/workflows/{wid}").json()["staticData"] == {"global": {"k": 1}, **state}
+
+
+def test_a_webhook_trigger_stores_no_state(api):
+    body = sample_workflow()
+    body["nodes"][0].update(type="n8n-nodes-base.webhook", typeVersion=2, parameters={"path": "p"})
+    wid = api.post("/workflows", json=body).json()["id"]
+    api.post(f"/workflows/{wid}/activate")
+    assert api.get(f"/workflows/{wid}").json()["staticData"] is None
+
+
 def test_an_unchanged_put_keeps_the_version_but_not_updated_at(n8n, api):
     created = n8n.add_workflow()
     body = {k: created[k] for k in ("name", "nodes", "connections", "settings")}
