@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from models.db import db, tenant_scope
 from models.jobs import BackgroundJob
+from models.workflows import WorkflowEnvMap
 from services import approved, env_links, ignore_rules, runtime_digest
 from services.errors import Conflict
 from services.promotions import credentials as mappings
@@ -163,6 +164,28 @@ def test_a_credential_mapping_rekeys_stored_digests_in_a_rehash_job(
         "completed"
     }
     assert len(digests()) == 1
+
+
+def test_a_recomputation_stores_a_digest_only_over_the_one_it_read(
+    app, factory, tenant, environment, fake_n8n
+):
+    """A deploy or sync that wrote a digest meanwhile (under the current rules and mappings)
+    keeps it."""
+    wf = fake_n8n.add_workflow(sample_workflow("Orders"))
+    sync_env(factory, tenant, environment)
+    row = rows(app, tenant, environment)[wf["id"]]
+    synced = row.env_content_hash
+
+    def store(old: str) -> None:
+        runtime_digest._store(
+            WorkflowEnvMap, "env_content_hash", {str(row.id): (old, "recomputed")}
+        )
+        db.commit()
+
+    run(factory, tenant, store, "read-before-a-write")
+    assert rows(app, tenant, environment)[wf["id"]].env_content_hash == synced
+    run(factory, tenant, store, synced)
+    assert rows(app, tenant, environment)[wf["id"]].env_content_hash == "recomputed"
 
 
 def test_linking_a_workflow_twice_in_one_environment_is_a_conflict(
