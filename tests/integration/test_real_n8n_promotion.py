@@ -16,12 +16,20 @@ from types import SimpleNamespace
 import pytest
 
 from services.n8n import N8nClient, N8nNotFound
-from services.promotions import credentials as mappings
 from services.promotions import deployments
 from tests.canonical import link, make_canonical, run, sync_env
 from tests.drift import on_plan, principal
 from tests.jobs.helpers import wait_for
-from tests.promotions import Seed, approve, deploy_now, pipeline, promote, state, workflow
+from tests.promotions import (
+    Seed,
+    approve,
+    deploy_now,
+    map_credential,
+    pipeline,
+    promote,
+    state,
+    workflow,
+)
 
 pytestmark = pytest.mark.real_n8n
 
@@ -93,15 +101,8 @@ def test_a_promotion_between_two_real_n8n(app, factory, tenant, pair, worker):
     hook = next(n for n in landed["nodes"] if n["name"] == "Webhook")
 
     # A new version in dev lands in place in the target.
-    changed = source.get_workflow(str(caller["id"]))
-    next(n for n in changed["nodes"] if n["name"] == "Webhook")["parameters"]["path"] += "-v2"
-    source.update_workflow(
-        str(caller["id"]), {k: changed[k] for k in ("name", "nodes", "connections", "settings")}
-    )
-    sync_env(factory, tenant, dev)
-    approve(factory, tenant, dev, _Reader(source), seeds)
-    second = promote(factory, tenant, pipe, dev, staging, seeds)
-    job = deploy_now(app, factory, tenant, second)
+    route = (pipe, dev, staging)
+    second, job = _promote_a_new_path(app, factory, tenant, route, source, str(caller["id"]), seeds)
 
     assert job.status == "completed", job.error_message
     _, _, again = state(app, tenant, second.id)
@@ -183,18 +184,8 @@ def test_credentials_and_tags_map_by_name_and_a_rollback_restores_the_last_versi
     staging = factory.environment(tenant.id, TARGET, environment_class="staging")
     sync_env(factory, tenant, dev)
     sync_env(factory, tenant, staging)
-    logical = run(
-        factory, tenant, mappings.create_logical, credential_type="httpHeaderAuth", name="Key"
-    )
-    for env, secret in ((dev, dev_secret), (staging, staging_secret)):
-        run(
-            factory,
-            tenant,
-            mappings.create_mapping,
-            logical_credential_id=logical.id,
-            environment_id=env.id,
-            n8n_credential_name=secret["name"],
-        )
+    names = {dev: dev_secret["name"], staging: staging_secret["name"]}
+    map_credential(factory, tenant, "httpHeaderAuth", "Key", names)
     seeds = {"keyed": Seed(make_canonical(factory, tenant, keyed["name"]), str(keyed["id"]))}
     link(factory, tenant, dev, str(keyed["id"]), seeds["keyed"].canonical_id)
     approve(factory, tenant, dev, _Reader(source), seeds)
@@ -215,15 +206,11 @@ def test_credentials_and_tags_map_by_name_and_a_rollback_restores_the_last_versi
         hook = next(n for n in landed["nodes"] if n["name"] == "Webhook")
 
         # A second version lands in place; a rollback by hand puts the first one back.
-        changed = source.get_workflow(str(keyed["id"]))
-        next(n for n in changed["nodes"] if n["name"] == "Webhook")["parameters"]["path"] += "-v2"
-        source.update_workflow(
-            str(keyed["id"]), {k: changed[k] for k in ("name", "nodes", "connections", "settings")}
+        route = (pipe, dev, staging)
+        second, job = _promote_a_new_path(
+            app, factory, tenant, route, source, str(keyed["id"]), seeds
         )
-        sync_env(factory, tenant, dev)
-        approve(factory, tenant, dev, _Reader(source), seeds)
-        second = promote(factory, tenant, pipe, dev, staging, seeds)
-        assert deploy_now(app, factory, tenant, second).status == "completed"
+        assert job.status == "completed", job.error_message
         assert state(app, tenant, second.id)[2][keyed["name"]].target_n8n_id == landed_id
         v2 = next(n for n in target.get_workflow(landed_id)["nodes"] if n["name"] == "Webhook")
         assert v2["parameters"]["path"] == hook["parameters"]["path"] + "-v2"
@@ -245,6 +232,21 @@ def test_credentials_and_tags_map_by_name_and_a_rollback_restores_the_last_versi
         for client, secret in secrets:
             with contextlib.suppress(N8nNotFound):
                 client.delete_credential(str(secret["id"]))
+
+
+def _promote_a_new_path(app, factory, tenant, route, source, workflow_id, seeds):
+    """Append "-v2" to the Webhook path of ``workflow_id`` in the source, approve and promote
+    it again along ``route`` (pipeline, dev, staging): (the promotion, its deployment job)."""
+    pipe, dev, staging = route
+    changed = source.get_workflow(workflow_id)
+    next(n for n in changed["nodes"] if n["name"] == "Webhook")["parameters"]["path"] += "-v2"
+    source.update_workflow(
+        workflow_id, {k: changed[k] for k in ("name", "nodes", "connections", "settings")}
+    )
+    sync_env(factory, tenant, dev)
+    approve(factory, tenant, dev, _Reader(source), seeds)
+    promotion = promote(factory, tenant, pipe, dev, staging, seeds)
+    return promotion, deploy_now(app, factory, tenant, promotion)
 
 
 def _keyed(name: str, secret: dict) -> dict:
