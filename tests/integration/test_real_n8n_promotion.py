@@ -3,8 +3,9 @@ N8N_TARGET_URL / N8N_TARGET_API_KEY the target, e.g. two start.sh with their own
 N8N_PORT): a workflow that calls another is created in the target with the call pointing at
 the target's copy, then a new version lands in place (same n8n id and webhook id); a
 credential mapped to the target's own and a tag map by name, and a rollback by hand puts the
-previous version back; a credential the target lacks lands on a placeholder made there
-(inactive). Everything it creates is named "n8n-ops it ..." and deleted again."""
+previous version back (its webhook answering again); a credential the target lacks lands on
+a placeholder made there (inactive). Everything it creates is named "n8n-ops it ..." and
+deleted again."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+import requests
 
 from services.n8n import N8nClient, N8nNotFound
 from services.promotions import deployments
@@ -177,6 +179,7 @@ def test_credentials_and_tags_map_by_name_and_a_rollback_restores_the_last_versi
     keyed = source.create_workflow(_keyed(f"n8n-ops it keyed {tag}", dev_secret))
     created.append((source, str(keyed["id"])))
     source.set_workflow_tags(str(keyed["id"]), [str(dev_tag["id"])])
+    source.activate_workflow(str(keyed["id"]))  # so the target's copy is active and answers
     # Staging knows its credential only from a workflow that uses it (1.x lists none).
     user = target.create_workflow(_keyed(f"n8n-ops it user {tag}", staging_secret))
     created.append((target, str(user["id"])))
@@ -204,6 +207,8 @@ def test_credentials_and_tags_map_by_name_and_a_rollback_restores_the_last_versi
         }
         assert [(t["id"], t["name"]) for t in landed["tags"]] == [(staging_tag["id"], label)]
         hook = next(n for n in landed["nodes"] if n["name"] == "Webhook")
+        path = hook["parameters"]["path"]
+        assert landed["active"] and _answers(path)
 
         # A second version lands in place; a rollback by hand puts the first one back.
         route = (pipe, dev, staging)
@@ -213,7 +218,7 @@ def test_credentials_and_tags_map_by_name_and_a_rollback_restores_the_last_versi
         assert job.status == "completed", job.error_message
         assert state(app, tenant, second.id)[2][keyed["name"]].target_n8n_id == landed_id
         v2 = next(n for n in target.get_workflow(landed_id)["nodes"] if n["name"] == "Webhook")
-        assert v2["parameters"]["path"] == hook["parameters"]["path"] + "-v2"
+        assert v2["parameters"]["path"] == path + "-v2" and _answers(path + "-v2")
 
         back = run(factory, tenant, deployments.rollback, second.id, principal=principal(tenant))
         job = wait_for(app, tenant.id, back.rollback_job_id, timeout=60)
@@ -222,6 +227,8 @@ def test_credentials_and_tags_map_by_name_and_a_rollback_restores_the_last_versi
         restored = target.get_workflow(landed_id)
         assert restored["nodes"] == landed["nodes"]
         assert [t["id"] for t in restored["tags"]] == [staging_tag["id"]]
+        # Still active: the first version's webhook answers again, the second's no more.
+        assert restored["active"] and _answers(path) and not _answers(path + "-v2")
         assert {r.rollback_status for r in state(app, tenant, second.id)[2].values()} == {
             "restored"
         }
@@ -247,6 +254,11 @@ def _promote_a_new_path(app, factory, tenant, route, source, workflow_id, seeds)
     approve(factory, tenant, dev, _Reader(source), seeds)
     promotion = promote(factory, tenant, pipe, dev, staging, seeds)
     return promotion, deploy_now(app, factory, tenant, promotion)
+
+
+def _answers(path: str) -> bool:
+    """Whether the target's production webhook at ``path`` takes a POST."""
+    return requests.post(f"{TARGET.url}/webhook/{path}", json={}, timeout=10).status_code == 200
 
 
 def _keyed(name: str, secret: dict) -> dict:
