@@ -14,10 +14,11 @@ webhook URLs survive); only when there is none (or n8n no longer has it) is one 
 target's current copy as base (its node ids, webhookIds and staticData kept; never pinData),
 credentials resolved by (type, name) or a logical mapping, workflow references through the
 environment's links; unresolved references refuse the write (DeployRefused, 409) unless the
-caller allows them. Then tags by name (missing ones created), then activate or deactivate as
-asked, then a read-back compared with what was sent (exact digest). The lease check runs
-before each write to n8n. The outcome is recorded in workflow_env_map (linked, runtime digest,
-aligned digest, cached definition) on a short transaction of its own.
+caller allows them, and so do tag names n8n refuses. Then tags by name (missing ones created),
+then activate or deactivate as asked, then a read-back compared with what was sent (exact
+digest). The lease check runs before each write to n8n. The outcome is recorded in
+workflow_env_map (linked, runtime digest, aligned digest, cached definition) on a short
+transaction of its own.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ from services.workflow_digest import exact_digest, tag_names
 from services.workflow_file import WorkflowFile, to_n8n
 
 LeaseCheck = Callable[[], None]
+#: n8n refuses a tag name out of 1-24 characters (409 "Tag already exists", measured on 1.123).
+TAG_NAME_MAX = 24
 
 
 class DeployRefused(Conflict):
-    """References the target cannot resolve; nothing was written."""
+    """References the target cannot resolve (or tag names it refuses); nothing was written."""
 
     code = "unresolved_references"
 
@@ -144,6 +147,14 @@ class EnvironmentWriter:
             resolve_credential=self.credentials.resolve,
             base=base,
         )
+        refused = [tag for tag in file.tags if not 0 < len(tag) <= TAG_NAME_MAX]
+        if refused:
+            raise DeployRefused(
+                f"n8n takes tag names of 1 to {TAG_NAME_MAX} characters; {file.name!r} has "
+                f"{len(refused)} other(s); nothing was written.",
+                code="invalid_tag_names",
+                tags=refused,
+            )
         problems = [u.as_dict() for u in unresolved]
         if problems and not allow_unresolved:
             raise DeployRefused(

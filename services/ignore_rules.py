@@ -103,9 +103,9 @@ def delete(rule_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> Backgroun
 
 
 def start_rehash(user_id: uuid.UUID | None) -> BackgroundJob:
-    """Queue a recomputation of every digest of the tenant (after its rules changed). Runs
-    take turns (a lock inside the job), and each reads the rules when it starts, so the last
-    one leaves every digest under the latest rules."""
+    """Queue a recomputation of every digest of the tenant (after its rules or credential
+    mappings changed). Runs take turns (a lock inside the job), and each reads the rules and
+    mappings when it starts, so the last one leaves every digest under the latest ones."""
     job = jobs.start("workflow_rehash", resource_type="tenant", user_id=user_id)
     if job is None:
         raise Conflict("The recomputation could not be queued; try again.", code="job_conflict")

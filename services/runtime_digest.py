@@ -79,11 +79,15 @@ def context_for(
     credentials: env_links.CredentialResolver | None = None,
     rules: tuple[str, ...] | None = None,
 ) -> DigestContext:
-    """An environment's digest context (one query for what the caller does not pass)."""
+    """An environment's digest context (a query for each part the caller does not pass)."""
     links = links if links is not None else env_links.links_for(env_id)
-    # The credential key is type + name unless a logical mapping says otherwise; mappings
-    # (issue 12) arrive through a resolver, so without one no query is needed.
-    key = credentials.key if credentials is not None and credentials.logical else None
+    # The credential key is type + name unless a logical mapping says otherwise. Every digest
+    # of an environment goes through its mappings: a promoted approved copy names the source's
+    # credential and the runtime the target's, so stored digests (sync, approved commits) must
+    # agree with those a promotion computes, or every promoted workflow looks changed.
+    if credentials is None:
+        credentials = env_links.CredentialResolver(env_id, {}, env_links.logical_for(env_id))
+    key = credentials.key if credentials.logical else None
     return DigestContext(
         links.workflow_ref, key, rules if rules is not None else ignore_rules.rules()
     )
@@ -100,7 +104,7 @@ def _names_workflows(workflow: Mapping[str, Any]) -> bool:
 
 # --- recomputing stored digests -----------------------------------------------------------------
 
-_HASHES = json_page(column("id", Text), column("hash", Text))
+_HASHES = json_page(column("id", Text), column("old", Text), column("hash", Text))
 #: Cached definitions that name another workflow: the only digests a change of links moves.
 _REFERENCES_OTHERS = or_(
     WorkflowEnvMap.workflow_data.op("@?")(
@@ -131,7 +135,7 @@ def recompute_environment(
         new = ctx.runtime(data)
         if new != old:
             changed[str(row_id)] = (old, new)
-    _store(WorkflowEnvMap, "env_content_hash", {k: v[1] for k, v in changed.items()})
+    _store(WorkflowEnvMap, "env_content_hash", changed)
     return changed
 
 
@@ -178,7 +182,7 @@ def _recompute_approved(env_id: uuid.UUID, ctx: DigestContext) -> dict[str, tupl
             continue
         if new != old:
             changed[str(canonical_id)] = (old, new)
-            updates[str(row_id)] = new
+            updates[str(row_id)] = (old, new)
     _store(WorkflowGitState, "git_content_hash", updates)
     return changed
 
@@ -204,19 +208,26 @@ def _realign(
     for row_id, canonical_id, aligned in rows:
         for moved in (runtime.get(str(row_id)), approved.get(str(canonical_id))):
             if moved and moved[0] == aligned:
-                updates[str(row_id)] = moved[1]
+                updates[str(row_id)] = (aligned, moved[1])
                 break
     _store(WorkflowEnvMap, "git_content_hash", updates)
     return len(updates)
 
 
-def _store(model, column_name: str, hashes: dict[str, str]) -> None:
-    """Set one hash column for many rows in one statement."""
+def _store(model, column_name: str, hashes: dict[str, tuple[str | None, str]]) -> None:
+    """Set one hash column for many rows in one statement ({row id: (old, new)}), where it
+    still holds the old hash: a write that landed meanwhile (a deploy, a sync) stored its own
+    digest, under the rules and mappings of now, which a recomputation from the row read
+    before must not overwrite."""
     if not hashes:
         return
+    stored = getattr(model, column_name)
     db.execute(
         update(model)
-        .where(model.id == _HASHES.c.id.cast(model.id.type))
+        .where(
+            model.id == _HASHES.c.id.cast(model.id.type),
+            stored.is_not_distinct_from(_HASHES.c.old),
+        )
         .values({column_name: _HASHES.c.hash}),
-        {"rows": [{"id": k, "hash": v} for k, v in hashes.items()]},
+        {"rows": [{"id": k, "old": old, "hash": new} for k, (old, new) in hashes.items()]},
     )

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from models.db import db, tenant_scope
 from models.promotions import Deployment, DeploymentWorkflow, Promotion
 from services import approved, env_links
-from services.promotions import deployments, lifecycle, pipelines
+from services.promotions import credentials, deployments, lifecycle, pipelines
 from services.workflow_file import from_n8n
 from tests.canonical import link, make_canonical, run, sync_env
 from tests.drift import principal
@@ -97,6 +97,23 @@ def pipeline(factory, tenant, dev, staging, **stage: Any):
         **stage,
     }
     return run(factory, tenant, pipelines.create, name=f"p-{uuid.uuid4().hex[:6]}", stages=[config])
+
+
+def map_credential(factory, tenant, credential_type: str, name: str, names: dict) -> None:
+    """A logical credential mapped in each environment (``names``: environment -> the name of
+    its credential)."""
+    logical = run(
+        factory, tenant, credentials.create_logical, credential_type=credential_type, name=name
+    )
+    for env, here in names.items():
+        run(
+            factory,
+            tenant,
+            credentials.create_mapping,
+            logical_credential_id=logical.id,
+            environment_id=env.id,
+            n8n_credential_name=here,
+        )
 
 
 def promote(factory, tenant, pipe, dev, staging, seeds, *, role: str = "admin"):

@@ -1,7 +1,9 @@
 """Logical credentials (a credential as workflows name it: type + name) and their mapping to
 each environment's n8n credential (by type + name), with suggestions from the inventory.
 Promotions resolve references through them (services/env_links.credentials_for) and record
-each rewrite. No credential secret is ever read or stored: names and types only."""
+each rewrite. Stored digests key credentials through them (services/runtime_digest.py), so a
+change starts a ``workflow_rehash`` job. No credential secret is ever read or stored: names
+and types only."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from sqlalchemy import Select, select
 from models.credentials import Credential
 from models.db import db
 from models.promotions import CredentialMapping, LogicalCredential
-from services import audit, environments
+from services import audit, environments, ignore_rules
 from services.rows import flush_unique, get_or_404, unchanged
 
 
@@ -106,7 +108,8 @@ def delete_mapping(mapping_id: uuid.UUID) -> None:
 
 def _saved(row, action: str, *, changes: dict[str, Any] | None = None, delete: bool = False):
     """Apply ``changes`` to ``row`` (or delete it), audit ``action`` with the public values
-    before and after, commit. A duplicate (type and name, or a second mapping) is a 409."""
+    before and after, recompute the tenant's digests (a job), commit. A duplicate (type and
+    name, or a second mapping) is a 409."""
     logical = isinstance(row, LogicalCredential)
     public = _public if logical else _mapping_public
     before = public(row) if row.id is not None and (delete or changes) else None
@@ -128,6 +131,7 @@ def _saved(row, action: str, *, changes: dict[str, Any] | None = None, delete: b
         old=before,
         new=None if delete else public(row),
     )
+    ignore_rules.start_rehash(None)
     db.commit()
     return row
 

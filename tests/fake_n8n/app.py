@@ -139,7 +139,9 @@ class Routes:
         self.store.workflow(wid)
         body = _json(request)
         validate_workflow_body(body)
-        return self._workflow_answer(self.store.replace_workflow(wid, body), "update")
+        answer = self._workflow_answer(self.store.replace_workflow(wid, body), "update")
+        self.store.save_trigger_state(wid)
+        return answer
 
     def delete_workflow(self, request: Request, wid: str) -> Answer:
         answer = self._workflow_answer(self.store.workflow(wid), "delete")
@@ -147,7 +149,9 @@ class Routes:
         return answer
 
     def activate(self, request: Request, wid: str) -> Answer:
-        return self._workflow_answer(self.store.set_active(wid, True), "activate")
+        answer = self._workflow_answer(self.store.set_active(wid, True), "activate")
+        self.store.save_trigger_state(wid)
+        return answer
 
     def deactivate(self, request: Request, wid: str) -> Answer:
         return self._workflow_answer(self.store.set_active(wid, False), "deactivate")

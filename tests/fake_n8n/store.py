@@ -15,6 +15,8 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 #: Node types n8n accepts as the start of an active workflow (besides any "*Trigger" type).
 WEBHOOK_TYPES = frozenset({"n8n-nodes-base.webhook", "n8n-nodes-base.formTrigger"})
+#: The trigger that keeps state in staticData once active (Store.save_trigger_state).
+SCHEDULE_TRIGGER = "n8n-nodes-base.scheduleTrigger"
 #: Settings n8n adds to every stored workflow when they are missing.
 SETTINGS_ADDED = {"callerPolicy": "workflowsFromSameOwner", "availableInMCP": False}
 #: Statuses whose execution has not stopped yet.
@@ -119,6 +121,22 @@ class Store:
         self._recount(workflow)
         return workflow
 
+    def save_trigger_state(self, workflow_id: str) -> None:
+        """What an active workflow's Schedule Triggers store once (re)activated, as measured on
+        1.123 (after the activate or PUT answer, which still shows the previous staticData):
+        ``{"node:<name>": {"recurrenceRules": []}}`` merged into staticData, kept when
+        deactivated. Webhook triggers store nothing."""
+        workflow = self.workflow(workflow_id)
+        if not workflow["active"]:
+            return
+        states = {
+            f"node:{node['name']}": {"recurrenceRules": []}
+            for node in workflow["nodes"]
+            if node.get("type") == SCHEDULE_TRIGGER and not node.get("disabled")
+        }
+        if states:
+            workflow["staticData"] = {**(workflow["staticData"] or {}), **states}
+
     def _check_activation(self, workflow: dict[str, Any]) -> None:
         if workflow["id"] in self.activation_errors:
             raise ApiError(400, self.activation_errors[workflow["id"]])
@@ -170,7 +188,7 @@ class Store:
     # Tags
 
     def insert_tag(self, name: str) -> dict[str, Any]:
-        self._check_unique_tag(name)
+        self._check_tag_name(name)
         now = self.clock.now()
         tag = {"id": new_id(), "name": name, "createdAt": now, "updatedAt": now}
         self.tags[tag["id"]] = tag
@@ -179,12 +197,13 @@ class Store:
     def rename_tag(self, tag_id: str, name: str) -> dict[str, Any]:
         tag = self.tag(tag_id)
         if tag["name"] != name:
-            self._check_unique_tag(name)
+            self._check_tag_name(name)
         tag.update(name=name, updatedAt=self.clock.now())
         return tag
 
-    def _check_unique_tag(self, name: str) -> None:
-        if any(t["name"] == name for t in self.tags.values()):
+    def _check_tag_name(self, name: str) -> None:
+        # 1.123 answers a name out of 1-24 characters like a duplicate (any failed insert is).
+        if not 0 < len(name) <= 24 or any(t["name"] == name for t in self.tags.values()):
             raise ApiError(409, "Tag already exists")
 
     def tag(self, tag_id: str) -> dict[str, Any]:

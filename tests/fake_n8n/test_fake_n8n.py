@@ -280,6 +280,28 @@ def test_put_replaces_and_moves_version_and_updated_at(n8n, api):
     assert updated["staticData"] == created["staticData"]  # omitted means kept
 
 
+def test_an_active_schedule_trigger_keeps_its_state_in_static_data(api):
+    wid = api.post("/workflows", json=sample_workflow()).json()["id"]
+    state = {"node:Schedule Trigger": {"recurrenceRules": []}}
+    # Stored after the answer, which still shows the previous staticData.
+    assert api.post(f"/workflows/{wid}/activate").json()["staticData"] is None
+    assert api.get(f"/workflows/{wid}").json()["staticData"] == state
+    api.post(f"/workflows/{wid}/deactivate")
+    assert api.get(f"/workflows/{wid}").json()["staticData"] == state
+    api.post(f"/workflows/{wid}/activate")
+    body = {**sample_workflow(), "staticData": {"global": {"k": 1}}}
+    assert api.put(f"/workflows/{wid}", json=body).json()["staticData"] == {"global": {"k": 1}}
+    assert api.get(f"/workflows/{wid}").json()["staticData"] == {"global": {"k": 1}, **state}
+
+
+def test_a_webhook_trigger_stores_no_state(api):
+    body = sample_workflow()
+    body["nodes"][0].update(type="n8n-nodes-base.webhook", typeVersion=2, parameters={"path": "p"})
+    wid = api.post("/workflows", json=body).json()["id"]
+    api.post(f"/workflows/{wid}/activate")
+    assert api.get(f"/workflows/{wid}").json()["staticData"] is None
+
+
 def test_an_unchanged_put_keeps_the_version_but_not_updated_at(n8n, api):
     created = n8n.add_workflow()
     body = {k: created[k] for k in ("name", "nodes", "connections", "settings")}
@@ -333,6 +355,17 @@ def test_tags_crud_with_409_on_a_duplicate_name(api):
     assert api.put(f"/tags/{tag_id}", json={"name": "production"}).json()["name"] == "production"
     assert api.delete(f"/tags/{tag_id}").status_code == 200
     assert api.get(f"/tags/{tag_id}").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["", "t" * 25])
+def test_a_tag_name_out_of_1_to_24_characters_is_a_409_like_a_duplicate(api, name):
+    tag_id = api.post("/tags", json={"name": "t" * 24}).json()["id"]
+    for answer in (
+        api.post("/tags", json={"name": name}),
+        api.put(f"/tags/{tag_id}", json={"name": name}),
+    ):
+        assert answer.status_code == 409
+        assert answer.json() == {"message": "Tag already exists"}
 
 
 def test_workflow_tags_are_replaced_by_id(n8n, api):

@@ -105,12 +105,25 @@ def test_activating_without_a_trigger_is_a_bad_request(client, scratch):
         client.activate_workflow(scratch["id"])
 
 
+def test_an_active_schedule_trigger_keeps_its_state_in_static_data(client, scratch):
+    """Stored after the activate answer and kept when deactivated (the fake does the same)."""
+    assert client.activate_workflow(scratch["id"])["staticData"] is None
+    state = {"node:Schedule Trigger": {"recurrenceRules": []}}
+    assert client.get_workflow(scratch["id"])["staticData"] == state
+    client.deactivate_workflow(scratch["id"])
+    assert client.get_workflow(scratch["id"])["staticData"] == state
+
+
 def test_tags_create_conflict_and_set(client, scratch):
     name = f"n8n-ops it {uuid.uuid4().hex[:8]}"
     tag = client.create_tag(name)
     try:
         with pytest.raises(N8nConflict):
             client.create_tag(name)
+        # A name out of 1-24 characters is refused the same way, though no tag has it.
+        for refused in ("", "t" * 25):
+            with pytest.raises(N8nConflict):
+                client.create_tag(refused)
         client.set_workflow_tags(scratch["id"], [tag["id"]])
         assert [t["name"] for t in client.get_workflow_tags(scratch["id"])] == [name]
         assert name in {t["name"] for t in client.list_tags(page_size=1)}

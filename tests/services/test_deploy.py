@@ -1,8 +1,11 @@
 """The deploy writer against fake n8n instances: in place when linked, created only when not,
-tags by name, activation, read-back, unresolved references refused before any write, the
-lease checked before each write, the outcome recorded in workflow_env_map."""
+tags by name, activation, read-back, unresolved references and tag names n8n refuses refused
+before any write, the lease checked before each write, the outcome recorded in
+workflow_env_map."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -142,6 +145,21 @@ def test_unresolved_references_refuse_the_write_before_anything_changes(
     assert second_n8n.writes() == []
     allowed = _write(factory, tenant, staging, file, allow_unresolved=True)
     assert allowed.problems[0]["kind"] == "credential"
+
+
+def test_a_tag_name_n8n_refuses_refuses_the_write_before_anything_changes(
+    app, factory, tenant, dev, fake_n8n, orders
+):
+    _, _, file = orders
+    fake_n8n.clear_requests()
+    long_name = "t" * (deploy.TAG_NAME_MAX + 1)
+
+    with pytest.raises(deploy.DeployRefused) as refused:
+        _write(factory, tenant, dev, dataclasses.replace(file, tags=("crm", long_name)))
+
+    assert refused.value.code == "invalid_tag_names"
+    assert refused.value.details["tags"] == [long_name]
+    assert fake_n8n.writes() == []
 
 
 def test_a_linked_workflow_gone_from_n8n_is_created_again_and_the_link_moves(

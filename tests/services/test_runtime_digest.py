@@ -1,16 +1,22 @@
-"""One comparison rule: runtime digests through each environment's links and the tenant's
-ignore rules, equal to the approved file's digest; stored by sync, recomputed when links or
-rules change."""
+"""One comparison rule: runtime digests through each environment's links, logical credential
+mappings and the tenant's ignore rules, equal to the approved file's digest; stored by sync,
+recomputed when links, mappings or rules change."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from models.db import db, tenant_scope
+from models.jobs import BackgroundJob
+from models.workflows import WorkflowEnvMap
 from services import approved, env_links, ignore_rules, runtime_digest
 from services.errors import Conflict
+from services.promotions import credentials as mappings
 from services.workflow_file import from_n8n
 from tests.canonical import link, make_canonical, rows, run, states, sync_env
 from tests.fake_n8n.server import sample_workflow
+from tests.jobs.helpers import wait_for
 
 
 def caller(name: str, sub_id: str, **settings) -> dict:
@@ -119,6 +125,67 @@ def test_a_rule_change_rehashes_runtime_and_approved_copies_and_keeps_alignment(
     assert totals["runtime"] == totals["approved"] == totals["aligned"] == 1
     assert after.env_content_hash != before.env_content_hash
     assert after.env_content_hash == after.git_content_hash == state.git_content_hash
+
+
+def test_a_credential_mapping_rekeys_stored_digests_in_a_rehash_job(
+    app, factory, tenant, environment, staging, fake_n8n, second_n8n, worker
+):
+    """Two environments naming one credential differently digest alike once it is mapped in
+    both; the digests sync stored before are recomputed by the job the mapping starts."""
+    synced = {}
+    for env, fake, name in (
+        (environment, fake_n8n, "Slack dev"),
+        (staging, second_n8n, "Slack prod"),
+    ):
+        body = sample_workflow("Notify")
+        body["nodes"][1]["credentials"] = {"slackApi": {"id": "c1", "name": name}}
+        synced[env] = fake.add_workflow(body)["id"]
+        sync_env(factory, tenant, env)
+
+    def digests() -> set[str]:
+        return {rows(app, tenant, env)[wid].env_content_hash for env, wid in synced.items()}
+
+    assert len(digests()) == 2
+
+    def map_both():
+        logical = mappings.create_logical(credential_type="slackApi", name="Slack")
+        for env, name in ((environment, "Slack dev"), (staging, "Slack prod")):
+            mappings.create_mapping(
+                logical_credential_id=logical.id, environment_id=env.id, n8n_credential_name=name
+            )
+
+    run(factory, tenant, map_both)
+    with app.app_context(), tenant_scope(tenant.id):
+        queued = db.scalars(
+            select(BackgroundJob.id).where(BackgroundJob.job_type == "workflow_rehash")
+        ).all()
+    assert len(queued) == 3
+    assert {wait_for(app, tenant.id, job_id, timeout=60).status for job_id in queued} == {
+        "completed"
+    }
+    assert len(digests()) == 1
+
+
+def test_a_recomputation_stores_a_digest_only_over_the_one_it_read(
+    app, factory, tenant, environment, fake_n8n
+):
+    """A deploy or sync that wrote a digest meanwhile (under the current rules and mappings)
+    keeps it."""
+    wf = fake_n8n.add_workflow(sample_workflow("Orders"))
+    sync_env(factory, tenant, environment)
+    row = rows(app, tenant, environment)[wf["id"]]
+    synced = row.env_content_hash
+
+    def store(old: str) -> None:
+        runtime_digest._store(
+            WorkflowEnvMap, "env_content_hash", {str(row.id): (old, "recomputed")}
+        )
+        db.commit()
+
+    run(factory, tenant, store, "read-before-a-write")
+    assert rows(app, tenant, environment)[wf["id"]].env_content_hash == synced
+    run(factory, tenant, store, synced)
+    assert rows(app, tenant, environment)[wf["id"]].env_content_hash == "recomputed"
 
 
 def test_linking_a_workflow_twice_in_one_environment_is_a_conflict(

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import copy
 
-from services.promotions import credentials as mappings
-from tests.canonical import audit_actions, link, make_canonical, rows, run, states, sync_env
+from tests.canonical import audit_actions, link, make_canonical, rows, states, sync_env
 from tests.promotions import (
     Seed,
     approve,
     deploy_now,
+    map_credential,
     new_version_in_dev,
     pipeline,
     promote,
@@ -97,18 +97,7 @@ def test_subworkflow_and_credential_references_are_rewritten(
     uses_slack["nodes"][1]["credentials"] = {"slackApi": {"id": "prodCred", "name": "Slack prod"}}
     second_n8n.add_workflow(uses_slack)
     sync_env(factory, tenant, staging)
-    logical = run(
-        factory, tenant, mappings.create_logical, credential_type="slackApi", name="Slack"
-    )
-    for env, name in ((dev, "Slack dev"), (staging, "Slack prod")):
-        run(
-            factory,
-            tenant,
-            mappings.create_mapping,
-            logical_credential_id=logical.id,
-            environment_id=env.id,
-            n8n_credential_name=name,
-        )
+    map_credential(factory, tenant, "slackApi", "Slack", {dev: "Slack dev", staging: "Slack prod"})
     pipe = pipeline(factory, tenant, dev, staging)
     promotion = promote(factory, tenant, pipe, dev, staging, seeds)
 
@@ -132,3 +121,30 @@ def test_subworkflow_and_credential_references_are_rewritten(
         "via": "mapping",
     }
     assert rewrite in promotion.execution_result["rewrites"]
+
+
+def test_a_mapped_credential_leaves_the_target_aligned_for_the_next_promotion(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
+):
+    """The target's runtime names its own credential, its approved copy the source's: both
+    digest through the mapping (found on a real n8n: the second promotion was a conflict)."""
+    uses_slack = workflow("Uses slack")
+    uses_slack["nodes"][1]["credentials"] = {"slackApi": {"id": "prodCred", "name": "Slack prod"}}
+    second_n8n.add_workflow(uses_slack)
+    sync_env(factory, tenant, staging)
+    map_credential(factory, tenant, "slackApi", "Slack", {dev: "Slack dev", staging: "Slack prod"})
+    keyed = workflow("Keyed")
+    keyed["nodes"][1]["credentials"] = {"slackApi": {"id": "devCred", "name": "Slack dev"}}
+    seeds = seed(factory, tenant, dev, fake_n8n, {"Keyed": keyed})
+    pipe = pipeline(factory, tenant, dev, staging)
+    first = promote(factory, tenant, pipe, dev, staging, seeds)
+    assert deploy_now(app, factory, tenant, first).status == "completed"
+    target_id = state(app, tenant, first.id)[2]["Keyed"].target_n8n_id
+
+    row = rows(app, tenant, staging)[target_id]
+    assert row.env_content_hash == row.git_content_hash
+    new_version_in_dev(factory, tenant, dev, fake_n8n, seeds)
+    second = promote(factory, tenant, pipe, dev, staging, seeds)
+    assert second.workflow_selections[0]["status"] == "modified"
+    assert deploy_now(app, factory, tenant, second).status == "completed"
+    assert state(app, tenant, second.id)[2]["Keyed"].target_n8n_id == target_id
