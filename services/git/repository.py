@@ -331,8 +331,7 @@ def commit_changes(
     then: FollowUp | None = None,
 ) -> CommitResult:
     """Commit a change set as one commit and push it (see the package docstring)."""
-    changes = {check_path(p): _bytes(c) for p, c in changes.items()}
-    expected = {check_path(p): _blob(v) for p, v in (expected or {}).items()}
+    changes, expected = _checked(changes, expected)
     if based_on is not None and not _COMMIT_ID.match(based_on):
         raise InvalidInput(f"{based_on!r} is not a commit id.", code="invalid_git_ref")
     author = author or PLATFORM
@@ -341,8 +340,8 @@ def commit_changes(
     )
     follow = _FollowUpPlan(target, then) if then else None
     with _open(target, locked=True) as ws:
-        desired = {p: None if c is None else store.blob_id(ws, c) for p, c in changes.items()}
-        blobs = {p: sha for p, sha in desired.items() if sha is not None}
+        desired = _blob_ids(ws, changes)
+        blobs = _written(desired)
         if follow:
             follow.identify(ws)
         first_head = store.refresh(ws)
@@ -363,14 +362,10 @@ def commit_changes(
                 time.sleep(RETRY_DELAY_S * attempt)
                 current_head = store.refresh(ws)
                 current = store.object_ids(ws, current_head, {*changes, *expectations, *others})
-            conflicts = [
-                FileConflict(path, want, current[path])
-                for path, want in expectations.items()
-                if current[path] != want and desired.get(path, want) != current[path]
-            ]
+            conflicts = _conflicts(expectations, desired, current)
             if conflicts:
                 raise GitConflict(conflicts)
-            effective = {p: c for p, c in changes.items() if current[p] != desired[p]}
+            effective = _effective(changes, desired, current)
             if not effective:
                 return CommitResult(current_head, False, current_head, (), attempt, blobs)
             draft = follow.draft({**current, **desired}) if follow else None
@@ -402,13 +397,54 @@ def commit_changes(
     )
 
 
+def _checked(
+    changes: Mapping[str, bytes | str | None], expected: Mapping[str, str | None] | None
+) -> tuple[dict[str, bytes | None], dict[str, str | None]]:
+    """A change set and its expectations with paths, contents and blob ids checked."""
+    return (
+        {check_path(p): _bytes(c) for p, c in changes.items()},
+        {check_path(p): _blob(v) for p, v in (expected or {}).items()},
+    )
+
+
+def _blob_ids(ws: Workspace, changes: Mapping[str, bytes | None]) -> dict[str, str | None]:
+    """The blob id each change leaves at its path (None: deleted)."""
+    return {p: None if c is None else store.blob_id(ws, c) for p, c in changes.items()}
+
+
+def _written(ids: Mapping[str, str | None]) -> dict[str, str]:
+    return {p: sha for p, sha in ids.items() if sha is not None}
+
+
+def _conflicts(
+    expectations: Mapping[str, str | None],
+    desired: Mapping[str, str | None],
+    current: Mapping[str, str | None],
+) -> list[FileConflict]:
+    """Paths not as expected (path -> blob id, None: no file) that do not already hold what
+    is to be written there."""
+    return [
+        FileConflict(path, want, current[path])
+        for path, want in expectations.items()
+        if current[path] != want and desired.get(path, want) != current[path]
+    ]
+
+
+def _effective(
+    changes: Mapping[str, bytes | None],
+    desired: Mapping[str, str | None],
+    current: Mapping[str, str | None],
+) -> dict[str, bytes | None]:
+    """The changes that change something."""
+    return {p: c for p, c in changes.items() if current[p] != desired[p]}
+
+
 class _FollowUpPlan:
     """A FollowUp checked against the tree it will go on (the same rules as the commit's own
     change set; a conflict leaves it out instead of failing the commit)."""
 
     def __init__(self, target: GitTarget, then: FollowUp) -> None:
-        self.changes = {check_path(p): _bytes(c) for p, c in then.changes.items()}
-        self.expected = {check_path(p): _blob(v) for p, v in (then.expected or {}).items()}
+        self.changes, self.expected = _checked(then.changes, then.expected)
         self.paths = {*self.changes, *self.expected}
         self.author = then.author or PLATFORM
         self.message = compose_message(
@@ -421,22 +457,18 @@ class _FollowUpPlan:
         self.effective: dict[str, bytes | None] = {}
 
     def identify(self, ws: Workspace) -> None:
-        self.desired = {
-            p: None if c is None else store.blob_id(ws, c) for p, c in self.changes.items()
-        }
+        self.desired = _blob_ids(ws, self.changes)
 
     def draft(self, below: Mapping[str, str | None]) -> store.Draft | None:
         """The commit to build on a tree holding ``below`` (path -> blob id); None when it
         would conflict or change nothing."""
-        for path, want in self.expected.items():
-            if below[path] != want and self.desired.get(path, want) != below[path]:
-                return None
-        self.effective = {p: c for p, c in self.changes.items() if below[p] != self.desired[p]}
+        if _conflicts(self.expected, self.desired, below):
+            return None
+        self.effective = _effective(self.changes, self.desired, below)
         return store.Draft(self.effective, self.message, self.author) if self.effective else None
 
     def staged(self, sha: str, parent: str) -> StagedCommit:
-        blobs = {p: b for p, b in self.desired.items() if b is not None}
-        return StagedCommit(sha, parent, tuple(sorted(self.effective)), blobs)
+        return StagedCommit(sha, parent, tuple(sorted(self.effective)), _written(self.desired))
 
 
 def publish_staged(target: GitTarget, staged: StagedCommit) -> CommitResult | None:
