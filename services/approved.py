@@ -17,13 +17,17 @@ approved copy lives under ``F/snapshots/<snapshot id>/``.
 blobs the cache holds as expectations (a file someone else changed in Git meanwhile is a
 GitConflict, never overwritten), then updates workflow_git_state and, for runtime copies now
 aligned with the new approved copy, workflow_env_map.git_content_hash, in one transaction.
+With ``then`` (ApprovedFollowUp) it also builds a second commit on top, in the same Git
+process, without publishing it: ``result.pending``, which ``publish_approved`` publishes later
+(None when the branch moved meanwhile: commit_approved then, checked again). A deployment
+builds its approved copies with its pre-promotion snapshot this way.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Integer, Text, Uuid, bindparam, column, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -156,13 +160,47 @@ class ApprovedChange:
 @dataclass(frozen=True)
 class ApprovedCommit:
     """What commit_approved did: the commit (head when nothing changed), and per canonical id
-    the path and digest now approved."""
+    the path and digest now approved. ``pending``: the follow-up built and not published."""
 
     sha: str | None
     created: bool
     paths: dict[uuid.UUID, str] = field(default_factory=dict)
     digests: dict[uuid.UUID, str] = field(default_factory=dict)
     extra_paths: tuple[str, ...] = ()
+    pending: PendingApproval | None = None
+
+
+@dataclass(frozen=True)
+class ApprovedFollowUp:
+    """Approved copies to build on top of a commit_approved commit, published later by
+    publish_approved (a deployment's, once it succeeded)."""
+
+    changes: Sequence[ApprovedChange]
+    operation: str
+    message: str
+    user_id: uuid.UUID | None = None
+    job_id: uuid.UUID | None = None
+    links: Mapping[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class _ChangeSet:
+    """Approved changes as Git sees them: path -> content, the blobs the cache holds as
+    expectations, and per canonical id the path and new digest."""
+
+    changes: Sequence[ApprovedChange]
+    files: dict[str, bytes | None]
+    expected: dict[str, str | None]
+    paths: dict[uuid.UUID, str]
+    digests: dict[uuid.UUID, str]
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """An ApprovedFollowUp built into a commit that is not published yet."""
+
+    staged: git.StagedCommit
+    change_set: _ChangeSet
 
 
 def commit_approved(
@@ -176,17 +214,67 @@ def commit_approved(
     links: Mapping[str, object] | None = None,
     extra_files: Mapping[str, bytes] | None = None,
     lease: LeaseCheck | None = None,
+    then: ApprovedFollowUp | None = None,
 ) -> ApprovedCommit:
     """Commit new approved copies (and ``extra_files``, e.g. snapshot content) for one
-    environment as one commit, then bring the cache up to date in one transaction."""
+    environment as one commit, then bring the cache up to date in one transaction.
+    ``then``: more approved copies built on top in the same Git process, left unpublished
+    (``pending``; publish_approved)."""
     target = git.target_for(env)
+    change_set = _change_set(env, target, changes)
+    follow = _change_set(env, target, then.changes) if then else None
+    extra = dict(extra_files or {})
+    if lease is not None:
+        lease()
+    result = git.commit_changes(
+        target,
+        changes={**change_set.files, **extra},
+        expected=change_set.expected,
+        message=message,
+        operation=operation,
+        author=git.author_for_user(user_id) if user_id else None,
+        job_id=job_id,
+        links=links,
+        then=git.FollowUp(
+            changes=follow.files,
+            message=then.message,
+            operation=then.operation,
+            author=git.author_for_user(then.user_id) if then.user_id else None,
+            job_id=then.job_id,
+            links=then.links,
+            expected=follow.expected,
+        )
+        if then and follow
+        else None,
+    )
+    committed = _recorded(env.id, change_set, result, extra)
+    if follow and result.staged:
+        return replace(committed, pending=PendingApproval(result.staged, follow))
+    return committed
+
+
+def publish_approved(
+    env: Environment, pending: PendingApproval, *, lease: LeaseCheck | None = None
+) -> ApprovedCommit | None:
+    """Publish a pending follow-up and bring the cache up to date; None when the branch moved
+    since it was built (commit the changes with commit_approved: they are checked again)."""
+    if lease is not None:
+        lease()
+    result = git.publish_staged(git.target_for(env), pending.staged)
+    return _recorded(env.id, pending.change_set, result, {}) if result else None
+
+
+def _change_set(
+    env: Environment, target: git.GitTarget, changes: Sequence[ApprovedChange]
+) -> _ChangeSet:
     keys = [change.key for change in changes]
     if len(set(keys)) != len(keys):
         raise InvalidInput(
             "A canonical workflow appears twice in one commit.", code="invalid_change"
         )
-    cached = copies_for(env.id, keys)
-    ctx = runtime_digest.context_for(env.id)
+    # Extra files alone (a snapshot) need neither the cache nor a digest context.
+    cached = copies_for(env.id, keys) if keys else {}
+    ctx = runtime_digest.context_for(env.id) if keys else None
     files: dict[str, bytes | None] = {}
     expected: dict[str, str | None] = {}
     paths: dict[uuid.UUID, str] = {}
@@ -205,58 +293,33 @@ def commit_approved(
         if copy is None or copy.blob_sha:
             # What the cache says Git holds: someone else's change since is a conflict.
             expected[paths[key]] = copy.blob_sha if copy else None
-    extra = dict(extra_files or {})
-    if lease is not None:
-        lease()
-    result = git.commit_changes(
-        target,
-        changes={**files, **extra},
-        expected=expected,
-        message=message,
-        operation=operation,
-        author=git.author_for_user(user_id) if user_id else None,
-        job_id=job_id,
-        links=links,
-    )
-    blobs = _blob_ids(target, result.sha, [p for p, c in files.items() if c is not None])
-    removed = [key for change, key in zip(changes, keys, strict=True) if change.file is None]
+    return _ChangeSet(changes, files, expected, paths, digests)
+
+
+def _recorded(
+    env_id: uuid.UUID, change_set: _ChangeSet, result: git.CommitResult, extra: Mapping
+) -> ApprovedCommit:
+    """The cache after ``result`` committed ``change_set`` (one transaction)."""
+    paths, digests = change_set.paths, change_set.digests
+    removed = [change.key for change in change_set.changes if change.file is None]
     states = [
         state_row(
             key,
             paths[key],
-            files[paths[key]],
+            change_set.files[paths[key]],
             digest,
-            blob=blobs.get(paths[key]),
+            blob=result.blobs.get(paths[key]),
             commit=result.sha,
         )
         for key, digest in digests.items()
     ]
     aligned = [
-        {"canonical_id": str(key), "hash": digests[key]}
-        for change, key in zip(changes, keys, strict=True)
+        {"canonical_id": str(change.key), "hash": digests[change.key]}
+        for change in change_set.changes
         if change.file is not None and change.aligned
     ]
-    _record(env.id, removed, states, aligned)
+    _record(env_id, removed, states, aligned)
     return ApprovedCommit(result.sha, result.created, paths, digests, tuple(sorted(extra)))
-
-
-def _blob_ids(target: git.GitTarget, commit: str | None, paths: list[str]) -> dict[str, str]:
-    """Git's blob id of each written path at ``commit`` (one ls-tree)."""
-    if not paths or commit is None:
-        return {}
-    wanted = set(paths)
-    folder = f"{target.folder}/{WORKFLOWS_DIR}"
-    listing = git.list_files(target, folder, ref=commit, contents=False)
-    found = {f.path: f.blob_sha for f in listing.files if f.path in wanted}
-    if len(found) < len(wanted):  # a path outside the usual folder
-        found.update(
-            {
-                p: f.blob_sha
-                for p, f in git.read_files(target, list(wanted - set(found)), ref=commit).items()
-                if f
-            }
-        )
-    return found
 
 
 def _record(

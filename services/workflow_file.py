@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.n8n.payload import NODE_KEYS_1X, SETTINGS_KEYS_1X, workflow_write_body
@@ -90,6 +90,11 @@ class WorkflowFile:
     settings: Mapping[str, Any]
     nodes: tuple[Mapping[str, Any], ...]
     connections: Mapping[str, Any]
+    #: Semantic digests computed so far: (credential key, ignore rules, digest). A deployment
+    #: digests each file for its plan, its write and its approved copy.
+    _digests: list[tuple[CredentialKey | None, tuple[str, ...], str]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     @property
     def workflow(self) -> dict[str, Any]:
@@ -107,12 +112,19 @@ class WorkflowFile:
         self, *, credential_key: CredentialKey | None = None, ignore_rules: Iterable[str] = ()
     ) -> str:
         """Equal to ``semantic_digest`` of any n8n copy whose references map to this file's."""
-        return semantic_digest(
+        rules = tuple(ignore_rules)
+        for key, seen, found in self._digests:
+            # A bound method equals another only on the same object: the same mapping.
+            if key == credential_key and seen == rules:
+                return found
+        found = semantic_digest(
             self.workflow,
             credential_key=credential_key,
             workflow_ref=canonical_id_of,
-            ignore_rules=ignore_rules,
+            ignore_rules=rules,
         )
+        self._digests.append((credential_key, rules, found))
+        return found
 
     def credential_refs(self) -> list[tuple[str, str]]:
         """Every (credential type, name) the nodes use, sorted, once each."""

@@ -69,8 +69,17 @@ links=None, expected=None, based_on=None) -> CommitResult
     exactly the new content is not a conflict (so a retried job is idempotent). A push that
     loses a race (another writer moved the branch) fetches, re-checks, rebuilds the commit on
     the new head and retries, up to MAX_PUSH_ATTEMPTS, then GitBusy (503, retryable).
-    CommitResult(sha, created, parent, changed_paths, attempts): ``sha`` is the head after;
-    ``created`` False when every change was already in place (no empty commits).
+    CommitResult(sha, created, parent, changed_paths, attempts, blobs): ``sha`` is the head
+    after; ``created`` False when every change was already in place (no empty commits);
+    ``blobs`` the blob id of each written path (no listing needed afterwards).
+    ``then`` (a FollowUp: changes, message, operation, author, job_id, links, expected) is a
+    second change set built on top of the commit in the same fast-import and NOT published:
+    ``result.staged`` (StagedCommit) when it applies there (None when it would conflict or
+    change nothing, or when the commit itself changed nothing). publish_staged(target,
+    staged) later moves the branch to it, only from the commit it was built on (a push or a
+    compare-and-swap): a CommitResult, or None when the branch moved since (then commit the
+    change set the ordinary way). A deployment builds its approved copies with its snapshot
+    this way and publishes them once the deployment succeeded.
     A missing branch is created by the first commit in an empty repository; in a repository
     with other branches it is GitRemoteError("branch_missing").
 
@@ -109,14 +118,17 @@ from services.git.repository import (
     PLATFORM,
     CommitInfo,
     CommitResult,
+    FollowUp,
     GitFile,
     Listing,
+    StagedCommit,
     author_for_user,
     commit_changes,
     commit_info,
     head,
     history,
     list_files,
+    publish_staged,
     read_file,
     read_files,
 )
@@ -129,6 +141,7 @@ __all__ = [
     "CommitInfo",
     "CommitResult",
     "FileConflict",
+    "FollowUp",
     "GitAttachPending",
     "GitBusy",
     "GitCheck",
@@ -140,6 +153,7 @@ __all__ = [
     "GitTarget",
     "Identity",
     "Listing",
+    "StagedCommit",
     "announce_storage",
     "author_for_user",
     "check",
@@ -148,6 +162,7 @@ __all__ = [
     "head",
     "history",
     "list_files",
+    "publish_staged",
     "read_file",
     "read_files",
     "target_for",

@@ -119,6 +119,37 @@ class CommitResult:
     parent: str | None
     changed_paths: tuple[str, ...] = ()
     attempts: int = 1
+    #: Git's blob id of each path the change set wrote (not of deletions): what ``sha`` holds
+    #: there, whether this commit wrote it or it was in place already.
+    blobs: Mapping[str, str] = field(default_factory=dict)
+    #: The follow-up, built on ``sha`` (None: none asked, or it conflicts or changes nothing
+    #: there, or this commit was not built: commit it the ordinary way).
+    staged: StagedCommit | None = None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A second change set for commit_changes to build on top of its commit, in the same
+    process, and leave unpublished until publish_staged (what a deployment approves once it
+    succeeded, built with its snapshot). Same meaning of each field as commit_changes'."""
+
+    changes: Mapping[str, bytes | str | None]
+    message: str
+    operation: str
+    author: Identity | None = None
+    job_id: uuid.UUID | None = None
+    links: Mapping[str, object] | None = None
+    expected: Mapping[str, str | None] | None = None
+
+
+@dataclass(frozen=True)
+class StagedCommit:
+    """A follow-up built on ``parent`` (the commit published with it) and not published."""
+
+    sha: str
+    parent: str
+    changed_paths: tuple[str, ...]
+    blobs: Mapping[str, str]
 
 
 # --- opening a repository -----------------------------------------------------------------
@@ -289,7 +320,7 @@ def _commit_info(record: str) -> CommitInfo:
 def commit_changes(
     target: GitTarget,
     *,
-    changes: Mapping[str, bytes | None],
+    changes: Mapping[str, bytes | str | None],
     message: str,
     operation: str,
     author: Identity | None = None,
@@ -297,56 +328,158 @@ def commit_changes(
     links: Mapping[str, object] | None = None,
     expected: Mapping[str, str | None] | None = None,
     based_on: str | None = None,
+    then: FollowUp | None = None,
 ) -> CommitResult:
     """Commit a change set as one commit and push it (see the package docstring)."""
-    changes = {check_path(p): _bytes(c) for p, c in changes.items()}
-    expected = {check_path(p): _blob(v) for p, v in (expected or {}).items()}
+    changes, expected = _checked(changes, expected)
     if based_on is not None and not _COMMIT_ID.match(based_on):
         raise InvalidInput(f"{based_on!r} is not a commit id.", code="invalid_git_ref")
     author = author or PLATFORM
     text = compose_message(
         message, _trailers(target, operation, author=author, job_id=job_id, links=links)
     )
+    follow = _FollowUpPlan(target, then) if then else None
     with _open(target, locked=True) as ws:
-        desired = {p: None if c is None else store.blob_id(ws, c) for p, c in changes.items()}
+        desired = _blob_ids(ws, changes)
+        blobs = _written(desired)
+        if follow:
+            follow.identify(ws)
         first_head = store.refresh(ws)
         implicit = [p for p in changes if p not in expected]
         baseline = store.resolve_commit(ws, based_on) if based_on else first_head
+        others = follow.paths if follow else set()
+        # Without based_on the baseline is the head the first attempt checks: one listing
+        # serves both.
+        current = store.object_ids(ws, first_head, {*changes, *expected, *others})
+        same = baseline == first_head
+        at_baseline = current if same else store.object_ids(ws, baseline, implicit)
         # A path the caller gave no expectation for must still be as it was when this
         # operation began (or at based_on): another writer's change there is a conflict.
-        expectations = {**store.object_ids(ws, baseline, implicit), **expected}
+        expectations = {**{p: at_baseline[p] for p in implicit}, **expected}
         current_head = first_head
         for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
             if attempt > 1:
                 time.sleep(RETRY_DELAY_S * attempt)
                 current_head = store.refresh(ws)
-            current = store.object_ids(ws, current_head, {*changes, *expectations})
-            conflicts = [
-                FileConflict(path, want, current[path])
-                for path, want in expectations.items()
-                if current[path] != want and desired.get(path, want) != current[path]
-            ]
+                current = store.object_ids(ws, current_head, {*changes, *expectations, *others})
+            conflicts = _conflicts(expectations, desired, current)
             if conflicts:
                 raise GitConflict(conflicts)
-            effective = {p: c for p, c in changes.items() if current[p] != desired[p]}
+            effective = _effective(changes, desired, current)
             if not effective:
-                return CommitResult(current_head, False, current_head, (), attempt)
-            new = store.build_commit(
+                return CommitResult(current_head, False, current_head, (), attempt, blobs)
+            draft = follow.draft({**current, **desired}) if follow else None
+            new, staged = store.build_commit(
                 ws,
                 parent=current_head,
                 changes=effective,
                 message=text,
                 author=author,
                 committer=PLATFORM,
+                then=draft,
             )
             if store.publish(ws, new, current_head):
                 store.tidy(ws)
-                return CommitResult(new, True, current_head, tuple(sorted(effective)), attempt)
+                return CommitResult(
+                    new,
+                    True,
+                    current_head,
+                    tuple(sorted(effective)),
+                    attempt,
+                    blobs,
+                    follow.staged(staged, new) if follow and staged else None,
+                )
             log.info(
                 "git push to %s lost a race (attempt %d); retrying", target.repository, attempt
             )
     raise GitBusy(
         f"The branch kept moving under {MAX_PUSH_ATTEMPTS} push attempts; try again shortly."
+    )
+
+
+def _checked(
+    changes: Mapping[str, bytes | str | None], expected: Mapping[str, str | None] | None
+) -> tuple[dict[str, bytes | None], dict[str, str | None]]:
+    """A change set and its expectations with paths, contents and blob ids checked."""
+    return (
+        {check_path(p): _bytes(c) for p, c in changes.items()},
+        {check_path(p): _blob(v) for p, v in (expected or {}).items()},
+    )
+
+
+def _blob_ids(ws: Workspace, changes: Mapping[str, bytes | None]) -> dict[str, str | None]:
+    """The blob id each change leaves at its path (None: deleted)."""
+    return {p: None if c is None else store.blob_id(ws, c) for p, c in changes.items()}
+
+
+def _written(ids: Mapping[str, str | None]) -> dict[str, str]:
+    return {p: sha for p, sha in ids.items() if sha is not None}
+
+
+def _conflicts(
+    expectations: Mapping[str, str | None],
+    desired: Mapping[str, str | None],
+    current: Mapping[str, str | None],
+) -> list[FileConflict]:
+    """Paths not as expected (path -> blob id, None: no file) that do not already hold what
+    is to be written there."""
+    return [
+        FileConflict(path, want, current[path])
+        for path, want in expectations.items()
+        if current[path] != want and desired.get(path, want) != current[path]
+    ]
+
+
+def _effective(
+    changes: Mapping[str, bytes | None],
+    desired: Mapping[str, str | None],
+    current: Mapping[str, str | None],
+) -> dict[str, bytes | None]:
+    """The changes that change something."""
+    return {p: c for p, c in changes.items() if current[p] != desired[p]}
+
+
+class _FollowUpPlan:
+    """A FollowUp checked against the tree it will go on (the same rules as the commit's own
+    change set; a conflict leaves it out instead of failing the commit)."""
+
+    def __init__(self, target: GitTarget, then: FollowUp) -> None:
+        self.changes, self.expected = _checked(then.changes, then.expected)
+        self.paths = {*self.changes, *self.expected}
+        self.author = then.author or PLATFORM
+        self.message = compose_message(
+            then.message,
+            _trailers(
+                target, then.operation, author=self.author, job_id=then.job_id, links=then.links
+            ),
+        )
+        self.desired: dict[str, str | None] = {}
+        self.effective: dict[str, bytes | None] = {}
+
+    def identify(self, ws: Workspace) -> None:
+        self.desired = _blob_ids(ws, self.changes)
+
+    def draft(self, below: Mapping[str, str | None]) -> store.Draft | None:
+        """The commit to build on a tree holding ``below`` (path -> blob id); None when it
+        would conflict or change nothing."""
+        if _conflicts(self.expected, self.desired, below):
+            return None
+        self.effective = _effective(self.changes, self.desired, below)
+        return store.Draft(self.effective, self.message, self.author) if self.effective else None
+
+    def staged(self, sha: str, parent: str) -> StagedCommit:
+        return StagedCommit(sha, parent, tuple(sorted(self.effective)), _written(self.desired))
+
+
+def publish_staged(target: GitTarget, staged: StagedCommit) -> CommitResult | None:
+    """Move the branch from the staged commit's parent to it (a push to a remote); None when
+    the branch moved since (commit the change the ordinary way: it is checked again)."""
+    with _open(target, locked=True) as ws:
+        if not store.publish(ws, staged.sha, staged.parent):
+            return None
+        store.tidy(ws)
+    return CommitResult(
+        staged.sha, True, staged.parent, staged.changed_paths, 1, dict(staged.blobs)
     )
 
 

@@ -302,6 +302,15 @@ def blob_id(ws: Workspace, content: bytes) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A commit to build: its changes (path -> content, None deletes), message and author."""
+
+    changes: Mapping[str, bytes | None]
+    message: str
+    author: Identity
+
+
 def build_commit(
     ws: Workspace,
     *,
@@ -310,28 +319,36 @@ def build_commit(
     message: str,
     author: Identity,
     committer: Identity,
-) -> str:
+    then: Draft | None = None,
+) -> tuple[str, str | None]:
     """Build one commit of all ``changes`` (path -> content, None deletes) on ``parent``
-    (None: a root commit) with one ``git fast-import``; returns its id. Nothing is
-    published: the commit is only reachable from STAGED_REF."""
+    (None: a root commit), and ``then`` on top of it, with one ``git fast-import``; returns
+    both ids (None without ``then``). Nothing is published: the commits are only reachable
+    from STAGED_REF."""
     now = f"{int(time.time())} +0000"
-    encoded = message.encode()
-    stream = [
-        f"reset {STAGED_REF}\n".encode(),
-        f"commit {STAGED_REF}\nmark :1\n".encode(),
-        f"author {_ident(author)} {now}\ncommitter {_ident(committer)} {now}\n".encode(),
-        b"data %d\n%s\n" % (len(encoded), encoded),
-    ]
-    if parent:
-        stream.append(f"from {parent}\n".encode())
-    for path, content in changes.items():
-        if content is None:
-            stream.append(b"D %s\n" % _quote(path))
-        else:
-            stream.append(
-                b"M 100644 inline %s\ndata %d\n%s\n" % (_quote(path), len(content), content)
-            )
-    stream.append(b"\nget-mark :1\ndone\n")
+    stream = [f"reset {STAGED_REF}\n".encode()]
+    drafts = [Draft(changes, message, author)] + ([then] if then else [])
+    for mark, draft in enumerate(drafts, 1):
+        encoded = draft.message.encode()
+        stream += [
+            f"commit {STAGED_REF}\nmark :{mark}\n".encode(),
+            f"author {_ident(draft.author)} {now}\ncommitter {_ident(committer)} {now}\n".encode(),
+            b"data %d\n%s\n" % (len(encoded), encoded),
+        ]
+        if mark > 1:
+            stream.append(f"from :{mark - 1}\n".encode())
+        elif parent:
+            stream.append(f"from {parent}\n".encode())
+        for path, content in draft.changes.items():
+            if content is None:
+                stream.append(b"D %s\n" % _quote(path))
+            else:
+                stream.append(
+                    b"M 100644 inline %s\ndata %d\n%s\n" % (_quote(path), len(content), content)
+                )
+        stream.append(b"\n")
+    stream += [f"get-mark :{mark}\n".encode() for mark in range(1, len(drafts) + 1)]
+    stream.append(b"done\n")
     out = ws.git(
         "fast-import",
         "--quiet",
@@ -341,7 +358,8 @@ def build_commit(
         "--cat-blob-fd=1",
         stdin=b"".join(stream),
     )
-    return out.stdout.decode().split()[0]
+    ids = out.stdout.decode().split()
+    return ids[0], ids[1] if then else None
 
 
 def _ident(who: Identity) -> str:

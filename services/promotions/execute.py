@@ -159,7 +159,7 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
             raise DeploymentFailed(
                 f"The deployment failed and was rolled back: {_text(error)}"
             ) from error
-    warnings, post, committed = records.after(ctx, promotion, built, applied, snapshot.id)
+    warnings, post, committed = records.after(ctx, promotion, built, applied, snapshot)
     following = advance.prepare(promotion, checked.stage, committed=committed)
     result = {
         "workflows": applied,

@@ -26,17 +26,24 @@ log = logging.getLogger(__name__)
 
 
 class PreSnapshot:
-    """The pre-promotion snapshot: its id, and n8n id -> snapshot entry."""
+    """The pre-promotion snapshot: its id, n8n id -> snapshot entry, and the target's approved
+    copies built on its commit, published after success (None: committed then)."""
 
-    def __init__(self, snapshot_id: uuid.UUID, index: dict[str, dict]) -> None:
-        self.id, self.index = snapshot_id, index
+    def __init__(
+        self,
+        snapshot_id: uuid.UUID,
+        index: dict[str, dict],
+        approval: approved.PendingApproval | None = None,
+    ) -> None:
+        self.id, self.index, self.approval = snapshot_id, index, approval
 
 
 def before_writes(
     ctx, deployment: Deployment, promotion: Promotion, built: plan.Plan, current: dict
 ) -> PreSnapshot:
-    """Before any change: the target's copies about to change in Git, then, in one
-    transaction, the pre-promotion snapshot and one row per workflow of the plan."""
+    """Before any change: the target's copies about to change in Git (with the approved
+    copies built on top, unpublished), then, in one transaction, the pre-promotion snapshot
+    and one row per workflow of the plan."""
     target = built.target
     entries = {
         n8n_id: rollback.snapshot_entry(canonical_of(built, n8n_id), wf)
@@ -72,6 +79,7 @@ def before_writes(
             links={"promotion": str(promotion.id), "snapshot": str(snapshot_id)},
             extra_files=files,
             lease=ctx.ensure_lease,
+            then=_approval(ctx, promotion, built, snapshot_id),
         )
         if files
         else None
@@ -99,7 +107,20 @@ def before_writes(
                 "workflows": len(entries),
             },
         )
-    return PreSnapshot(snapshot_id, entries)
+    return PreSnapshot(snapshot_id, entries, commit.pending if commit else None)
+
+
+def _approval(ctx, promotion, built: plan.Plan, snapshot_id) -> approved.ApprovedFollowUp:
+    """The target's approved copies once the deployment succeeded: the promoted files."""
+    files = [i.file for i in built.writing()]
+    return approved.ApprovedFollowUp(
+        [approved.ApprovedChange(f) for f in files],
+        operation="promotion",
+        message=f"Promote {len(files)} workflow(s) from {built.source.name}",
+        user_id=promotion.created_by,
+        job_id=ctx.job_id,
+        links={"promotion": str(promotion.id), "snapshot": str(snapshot_id)},
+    )
 
 
 def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
@@ -131,24 +152,30 @@ def _rows(deployment: Deployment, built: plan.Plan) -> None:
         db.execute(_NEW_ROWS, values)
 
 
-def after(ctx, promotion, built: plan.Plan, applied, pre_id) -> tuple[list[str], uuid.UUID, bool]:
-    """The target's approved copies (Git) and the post-promotion snapshot; a Git failure is a
-    warning, never a failed promotion (the runtime is already right). (warnings, post
-    snapshot id, whether Git has the copies)."""
+def after(
+    ctx, promotion, built: plan.Plan, applied, pre: PreSnapshot
+) -> tuple[list[str], uuid.UUID, bool]:
+    """The target's approved copies (Git: the commit built with the snapshot, else a new one)
+    and the post-promotion snapshot; a Git failure is a warning, never a failed promotion (the
+    runtime is already right). (warnings, post snapshot id, whether Git has the copies)."""
     warnings: list[str] = []
-    files = [i.file for i in built.writing()]
     sha = None
     try:
-        commit = approved.commit_approved(
-            built.target,
-            [approved.ApprovedChange(f) for f in files],
-            operation="promotion",
-            message=f"Promote {len(files)} workflow(s) from {built.source.name}",
-            user_id=promotion.created_by,
-            job_id=ctx.job_id,
-            links={"promotion": str(promotion.id), "snapshot": str(pre_id)},
-            lease=ctx.ensure_lease,
-        )
+        commit = None
+        if pre.approval is not None:
+            commit = approved.publish_approved(built.target, pre.approval, lease=ctx.ensure_lease)
+        if commit is None:  # none built, or the branch moved since: committed now
+            follow = _approval(ctx, promotion, built, pre.id)
+            commit = approved.commit_approved(
+                built.target,
+                follow.changes,
+                operation=follow.operation,
+                message=follow.message,
+                user_id=follow.user_id,
+                job_id=follow.job_id,
+                links=follow.links,
+                lease=ctx.ensure_lease,
+            )
         sha = commit.sha
     except Exception as error:  # noqa: BLE001 - recorded as a warning, as the spec says
         log.warning("promotion %s: approved copies not committed: %s", promotion.id, error)

@@ -234,3 +234,64 @@ def test_the_embedded_repository_is_a_bare_repository_on_disk(embedded):
     assert run_git("-C", str(repo), "rev-parse", "--is-bare-repository").strip() == "true"
     assert run_git("-C", str(repo), "rev-parse", "refs/heads/main").strip() == result.sha
     assert run_git("-C", str(repo), "show", f"{result.sha}:dev/a.json") == "1"
+
+
+def test_a_follow_up_is_built_with_the_commit_and_published_only_when_asked(target):
+    base = _commit(target, {"dev/a.json": b"1"})
+    then = git.FollowUp(
+        changes={"dev/a.json": b"2", "dev/b.json": b"new"},
+        message="Promote",
+        operation="promotion",
+        links={"snapshot": "s-1"},
+        expected={"dev/a.json": git.read_file(target, "dev/a.json").blob_sha},
+    )
+
+    result = _commit(target, {"dev/snap/a.json": b"1"}, message="Snapshot", then=then)
+
+    # Published: the commit alone; the follow-up waits on top of it.
+    assert git.head(target) == result.sha and result.parent == base.sha
+    assert result.staged.parent == result.sha
+    assert result.staged.changed_paths == ("dev/a.json", "dev/b.json")
+    assert git.read_file(target, "dev/a.json").content == b"1"
+
+    published = git.publish_staged(target, result.staged)
+
+    assert published.created and published.sha == result.staged.sha == git.head(target)
+    promoted = git.commit_info(target, published.sha)
+    assert promoted.parents == (result.sha,) and promoted.subject == "Promote"
+    assert promoted.operation == "promotion" and promoted.links == {"snapshot": "s-1"}
+    files = {f.path: f for f in git.list_files(target).files}
+    assert {p: f.content for p, f in files.items()} == {
+        "dev/a.json": b"2",
+        "dev/b.json": b"new",
+        "dev/snap/a.json": b"1",
+    }
+    assert published.blobs == {p: files[p].blob_sha for p in ("dev/a.json", "dev/b.json")}
+
+
+def test_a_follow_up_is_not_published_over_a_branch_that_moved(target):
+    result = _commit(
+        target,
+        {"dev/snap/a.json": b"1"},
+        then=git.FollowUp(changes={"dev/a.json": b"mine"}, message="Later", operation="test"),
+    )
+    theirs = _commit(target, {"dev/other.json": b"theirs"})
+
+    assert git.publish_staged(target, result.staged) is None
+    assert git.head(target) == theirs.sha
+    assert git.read_file(target, "dev/a.json") is None
+
+
+def test_a_follow_up_that_would_conflict_is_left_out_not_the_commit(target):
+    _commit(target, {"dev/a.json": b"someone's"})
+    then = git.FollowUp(
+        changes={"dev/a.json": b"mine"},
+        message="Later",
+        operation="test",
+        expected={"dev/a.json": None},
+    )
+
+    result = _commit(target, {"dev/snap/a.json": b"1"}, then=then)
+
+    assert result.created and result.staged is None
+    assert git.head(target) == result.sha

@@ -357,3 +357,15 @@ def test_drift_compares_file_and_environment_digests_under_the_same_ignore_rules
     env_digest = semantic_digest(hotfixed, workflow_ref=PROD_IDS.get, ignore_rules=rules)
     assert file.semantic_digest(ignore_rules=rules) == env_digest
     assert file.semantic_digest() != semantic_digest(hotfixed, workflow_ref=PROD_IDS.get)
+
+
+def test_a_files_digest_is_remembered_per_credential_key_and_rules():
+    file = parse(_render(orders()), canonical_id=CANONICAL_ID)
+    plain = file.semantic_digest()
+    by_id = file.semantic_digest(credential_key=lambda cred_type, ref: str(ref.get("id")))
+    without_name = file.semantic_digest(ignore_rules=["$.name"])
+
+    assert file.semantic_digest() == plain
+    assert len({plain, by_id, without_name}) == 3
+    fresh = parse(_render(orders()), canonical_id=CANONICAL_ID)
+    assert fresh.semantic_digest(ignore_rules=["$.name"]) == without_name

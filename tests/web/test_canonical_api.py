@@ -3,6 +3,8 @@ worker, real Git (the embedded repository) and fake n8n instances."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from services import git
@@ -183,13 +185,15 @@ def test_history_content_and_repo_sync_pick_up_edits_made_in_git(
     before = run(factory, tenant, git.read_file, target, path)
     # A person edits the file in Git, adds a broken one, and adds a new workflow's file.
     edited = parse(before.content)
-    edited_bytes = dump(edited.__class__(**{**edited.__dict__, "name": "Orders (reviewed)"}))
+    edited_bytes = dump(replace(edited, name="Orders (reviewed)"))
     new_file = dump(
-        edited.__class__(
-            **{**edited.__dict__, "canonical_id": "6a1c3c8e-3f0e-4a43-9a57-0f7f3a1d9b10",
-               "slug": "refunds", "name": "Refunds"}
+        replace(
+            edited,
+            canonical_id="6a1c3c8e-3f0e-4a43-9a57-0f7f3a1d9b10",
+            slug="refunds",
+            name="Refunds",
         )
-    )  # fmt: skip
+    )
     run(
         factory,
         tenant,

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import copy
 
-from tests.canonical import audit_actions, link, make_canonical, rows, states, sync_env
+from models.db import db
+from models.snapshots import Snapshot
+from services import git
+from services.promotions import records
+from tests.canonical import audit_actions, link, make_canonical, rows, run, states, sync_env
 from tests.promotions import (
     Seed,
     approve,
@@ -148,3 +152,77 @@ def test_a_mapped_credential_leaves_the_target_aligned_for_the_next_promotion(
     assert second.workflow_selections[0]["status"] == "modified"
     assert deploy_now(app, factory, tenant, second).status == "completed"
     assert state(app, tenant, second.id)[2]["Keyed"].target_n8n_id == target_id
+
+
+def _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n):
+    """Two linked workflows, a newer version approved in dev, a pending promotion."""
+    bodies = {name: workflow(name) for name in ("Orders", "Refunds")}
+    seeds = seed(factory, tenant, dev, fake_n8n, bodies, staging=staging, fake_staging=second_n8n)
+    new_version_in_dev(factory, tenant, dev, fake_n8n, seeds)
+    pipe = pipeline(factory, tenant, dev, staging)
+    return seeds, promote(factory, tenant, pipe, dev, staging, seeds)
+
+
+def _git_state(app, factory, tenant, staging, promotion_id):
+    """The staging repository's head commit and the promotion's two snapshot rows."""
+    promotion, _, _ = state(app, tenant, promotion_id)
+
+    def read():
+        target = git.target_for(staging)
+        snapshots = {
+            s.id: s.git_commit_sha
+            for s in db.query(Snapshot).filter(Snapshot.environment_id == staging.id)
+        }
+        head = git.commit_info(target, git.head(target))
+        blobs = {f.path: f.blob_sha for f in git.list_files(target, contents=False).files}
+        return head, snapshots, blobs
+
+    head, snapshots, blobs = run(factory, tenant, read)
+    pre = promotion.target_pre_snapshot_id
+    return head, snapshots[pre], snapshots[promotion.target_post_snapshot_id], blobs, str(pre)
+
+
+def test_the_approved_copies_commit_follows_the_snapshot_commit(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
+):
+    seeds, promotion = _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n)
+
+    job = deploy_now(app, factory, tenant, promotion)
+
+    assert job.status == "completed", job.error_message
+    head, pre, post, blobs, pre_id = _git_state(app, factory, tenant, staging, promotion.id)
+    assert head.operation == "promotion" and head.parents == (pre,) and post == head.sha
+    assert head.links == {"promotion": str(promotion.id), "snapshot": pre_id}
+    cache = states(app, tenant, staging)
+    for s in seeds.values():
+        assert cache[s.canonical_id].last_commit_sha == head.sha
+        assert cache[s.canonical_id].blob_sha == blobs[cache[s.canonical_id].git_path]
+
+
+def test_approved_copies_are_committed_anew_when_the_branch_moved_during_the_deployment(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker, monkeypatch
+):
+    seeds, promotion = _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n)
+    real = records.before_writes
+    theirs = []
+
+    def snapshot_then_someone_commits(ctx, deployment, promotion, built, current):
+        snapshot = real(ctx, deployment, promotion, built, current)
+        target = git.target_for(built.target)
+        change = {f"{target.folder}/notes.txt": b"someone else"}
+        theirs.append(git.commit_changes(target, changes=change, message="x", operation="x"))
+        return snapshot
+
+    monkeypatch.setattr(records, "before_writes", snapshot_then_someone_commits)
+
+    job = deploy_now(app, factory, tenant, promotion)
+
+    assert job.status == "completed", job.error_message
+    head, pre, post, blobs, _ = _git_state(app, factory, tenant, staging, promotion.id)
+    assert theirs[0].parent == pre
+    assert head.operation == "promotion" and head.parents == (theirs[0].sha,)
+    assert post == head.sha and any(path.endswith("/notes.txt") for path in blobs)
+    cache = states(app, tenant, staging)
+    for s in seeds.values():
+        assert cache[s.canonical_id].last_commit_sha == head.sha
+        assert cache[s.canonical_id].blob_sha == blobs[cache[s.canonical_id].git_path]
