@@ -35,6 +35,11 @@ TARGET_P95_MS = 50.0
 TARGET_GROWTH = 1.5
 #: Days the executions span (the longest analytics window is 90 days).
 SPAN_DAYS = 90
+#: Where row g falls in its span: g times the golden ratio, modulo 1. Every batch of rows
+#: spreads evenly over the whole span, so the larger size is the same days, ten times as
+#: dense (rows loaded in order would put the smaller size in the oldest tenth of the span,
+#: and leave its recent windows empty).
+SPREAD = "0.6180339887498949"
 WORKFLOWS_PER_ENVIRONMENT = 50
 
 _ENVIRONMENT = text(
@@ -59,7 +64,7 @@ _EXECUTIONS = text(
       JOIN environments env ON env.id = envs.ids[1 + g % cardinality(envs.ids)]
       CROSS JOIN LATERAL (SELECT g / cardinality(envs.ids) AS nth) n
       CROSS JOIN LATERAL (SELECT now() - make_interval(days => {SPAN_DAYS})
-                                 * (1 - g::float / CAST(:total AS bigint)) AS at,
+                                 * mod(g * {SPREAD}, 1)::float AS at,
                                  (50 + (g * 7919) % 5000)::int AS d,
                                  CASE WHEN n.nth % 10 = 0 THEN 'error' ELSE 'success' END
                                      AS status,
@@ -68,14 +73,14 @@ _EXECUTIONS = text(
 )
 #: Jobs the same way: each tenant has every kind and status (a fifth failed).
 _JOBS = text(
-    """
+    f"""
     INSERT INTO background_jobs (tenant_id, job_type, status, params, progress, queue_name,
         actor_name, max_attempts, triggered_by, created_at)
     SELECT env.tenant_id, (ARRAY['sync', 'execution_ingestion', 'drift_check',
                                  'healthcheck'])[1 + n.nth % 4],
            (ARRAY['completed', 'completed', 'completed', 'failed', 'cancelled'])[1 + n.nth / 4 % 5],
-           '{}', '{}', 'default', 'noop', 3, 'schedule',
-           now() - make_interval(days => 30) * (1 - g::float / CAST(:total AS bigint))
+           '{{}}', '{{}}', 'default', 'noop', 3, 'schedule',
+           now() - make_interval(days => 30) * mod(g * {SPREAD}, 1)::float
       FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
       CROSS JOIN (SELECT CAST(:environments AS uuid[]) AS ids) AS envs
       JOIN environments env ON env.id = envs.ids[1 + g % cardinality(envs.ids)]
@@ -107,8 +112,8 @@ def endpoints(env_id: uuid.UUID) -> dict[str, str]:
     }
 
 
-def load(admin, environments: list[uuid.UUID], statement, *, first: int, last: int, total: int):
-    """Insert rows ``first``..``last`` of ``total`` in chunks (one transaction each)."""
+def load(admin, environments: list[uuid.UUID], statement, *, first: int, last: int):
+    """Insert rows ``first``..``last`` in chunks (one transaction each)."""
     chunk = 250_000
     for start in range(first, last + 1, chunk):
         with admin.begin() as conn:
@@ -117,7 +122,6 @@ def load(admin, environments: list[uuid.UUID], statement, *, first: int, last: i
                 {
                     "first": start,
                     "last": min(last, start + chunk - 1),
-                    "total": total,
                     "environments": environments,
                 },
             )
@@ -181,18 +185,14 @@ def main() -> None:
         for label, per_tenant in (("small", args.small), ("large", args.large)):
             total = per_tenant * args.tenants
             began = time.perf_counter()
-            everything = args.large * args.tenants
             if not args.jobs_only:
-                load(
-                    admin, environments, _EXECUTIONS, first=loaded + 1, last=total, total=everything
-                )
+                load(admin, environments, _EXECUTIONS, first=loaded + 1, last=total)
             load(
                 admin,
                 environments,
                 _JOBS,
                 first=loaded // 10 + 1,
                 last=total // 10,
-                total=everything // 10,
             )
             loaded = total
             # Statistics first (committed: they roll back with their transaction): the
