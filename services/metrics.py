@@ -14,8 +14,11 @@ the process set that up at boot.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Seconds: buckets of the request and n8n call histograms (5 ms to 30 s).
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -105,4 +108,9 @@ def serve(port: int, host: str, *, multiprocess: bool = False, collectors=()) ->
         mp.MultiProcessCollector(registry)
     for collector in collectors:
         registry.register(collector)
-    prometheus_client.start_http_server(port, addr=host, registry=registry)
+    try:
+        prometheus_client.start_http_server(port, addr=host, registry=registry)
+    except OSError as error:
+        # Another process of the same kind on this host has the port: during a deploy, two
+        # clocks overlap on purpose. This one runs on without an endpoint of its own.
+        log.warning("metrics: not served on %s:%d (%s)", host, port, error.strerror or error)

@@ -226,19 +226,14 @@ def test_sigterm_to_the_process_group(chaos, tenant_id, record):
     record(jobs=len(ids), handed_back_in_s=round(stopped_s, 1), recovered_s=round(took, 1))
 
 
-#: Seconds one of two clocks stays down in test_two_clocks: past 5 * CHAOS_EVERY.
-RESTART_S = 12
-
-
 def test_two_clocks(chaos, tenant_id, record):
     chaos.worker()
     first, second = chaos.clock(fast_schedule=True), chaos.clock(fast_schedule=True)
     time.sleep(15)
+    assert first.alive() and second.alive()  # both run (the second once died on the metrics port)
     first.signal_group(signal.SIGTERM)  # a deploy: one clock restarts, the other goes on
     first.wait(timeout=30)
-    # Down longer than any stall the gap allows below: alone, the other clock's end would
-    # leave a gap of RESTART_S and more.
-    time.sleep(RESTART_S)
+    time.sleep(3)
     first = chaos.clock(fast_schedule=True)
     time.sleep(15)
     for clock in (first, second):
@@ -254,8 +249,8 @@ def test_two_clocks(chaos, tenant_id, record):
     slots = sorted(slot for _, slot in rows)
     assert len(slots) == len(set(slots)) >= 10  # one job per slot, however many clocks fired
     # The other clock went on while one restarted (a fire late past its 2 s slot, on a busy
-    # machine, moves on to the next slot: a gap of a few slots is load, not a clock down).
-    assert max(later - earlier for earlier, later in itertools.pairwise(slots)) <= 5 * CHAOS_EVERY
+    # machine, moves on to the next slot: a gap of a slot or two is load, not a clock down).
+    assert max(later - earlier for earlier, later in itertools.pairwise(slots)) <= 3 * CHAOS_EVERY
     ids = [job_id for job_id, _ in rows]
     took = wait_for(tenant_id, ids)
     assert Counter(job.status for job in read(tenant_id, ids).values()) == {"completed": len(ids)}
