@@ -231,6 +231,35 @@ _COUNTED = ", ".join(
 )
 _SUMMED = ", ".join(f"sum({status}) AS {status}" for status in _STATUSES)
 
+
+def _days_from(spans: str, keys: str, workflow: str) -> str:
+    """The rest of a statement after a CTE ``spans`` of roll-up rows with a ``day``: their
+    sums, merged histograms and newest failure per ``keys``, inserted as daily rows of
+    ``workflow`` (an SQL expression); for a later ``str.format``, as the statements are."""
+    return f""", day_histograms AS (
+        SELECT {keys}, jsonb_object_agg(bucket, n) AS durations
+          FROM (SELECT {keys}, bucket.key AS bucket, sum(bucket.value::int) AS n
+                  FROM {spans}, jsonb_each_text(durations) AS bucket
+                 GROUP BY {keys}, bucket.key) AS counted
+         GROUP BY {keys}
+    ), day_failures AS (
+        SELECT DISTINCT ON ({keys}) {keys}, last_failure_at, last_failure_id,
+               last_failure_n8n_id, last_failure_message, last_failure_node
+          FROM {spans} WHERE last_failure_id IS NOT NULL
+         ORDER BY {keys}, last_failure_at DESC, last_failure_id DESC
+    )
+    INSERT INTO execution_daily_rollups (tenant_id, environment_id, workflow_id, day, {_FIGURES})
+    SELECT {_OWNER}, {workflow}, s.day, s.workflow_name, s.total, s.success,
+           s.error, s.running, s.waiting, coalesce(h.durations, '{{{{}}}}'::jsonb),
+           f.last_failure_at, f.last_failure_id, f.last_failure_n8n_id, f.last_failure_message,
+           f.last_failure_node
+      FROM (SELECT {keys}, max(workflow_name) AS workflow_name, sum(total) AS total,
+                   {_SUMMED}
+              FROM {spans} GROUP BY {keys}) AS s
+      LEFT JOIN day_histograms h USING ({keys})
+      LEFT JOIN day_failures f USING ({keys})"""
+
+
 #: Hours aggregated from executions, then days from the hours just written.
 _RECOMPUTE = f"""
     WITH rows AS (
@@ -261,28 +290,7 @@ _RECOMPUTE = f"""
           LEFT JOIN histograms h USING (workflow_id, hour)
           LEFT JOIN failures f USING (workflow_id, hour)
         RETURNING workflow_id, {_span("1 day", "hour")} AS day, {_FIGURES}
-    ), day_histograms AS (
-        SELECT workflow_id, day, jsonb_object_agg(bucket, n) AS durations
-          FROM (SELECT workflow_id, day, bucket.key AS bucket, sum(bucket.value::int) AS n
-                  FROM hours, jsonb_each_text(durations) AS bucket
-                 GROUP BY workflow_id, day, bucket.key) AS counted
-         GROUP BY workflow_id, day
-    ), day_failures AS (
-        SELECT DISTINCT ON (workflow_id, day) workflow_id, day, last_failure_at,
-               last_failure_id, last_failure_n8n_id, last_failure_message, last_failure_node
-          FROM hours WHERE last_failure_id IS NOT NULL
-         ORDER BY workflow_id, day, last_failure_at DESC, last_failure_id DESC
-    )
-    INSERT INTO execution_daily_rollups (tenant_id, environment_id, workflow_id, day, {_FIGURES})
-    SELECT {_OWNER}, s.workflow_id, s.day, s.workflow_name, s.total, s.success,
-           s.error, s.running, s.waiting, coalesce(h.durations, '{{{{}}}}'::jsonb),
-           f.last_failure_at, f.last_failure_id, f.last_failure_n8n_id, f.last_failure_message,
-           f.last_failure_node
-      FROM (SELECT workflow_id, day, max(workflow_name) AS workflow_name, sum(total) AS total,
-                   {_SUMMED}
-              FROM hours GROUP BY workflow_id, day) AS s
-      LEFT JOIN day_histograms h USING (workflow_id, day)
-      LEFT JOIN day_failures f USING (workflow_id, day)
+    ){_days_from("hours", "workflow_id, day", "s.workflow_id")}
 """
 
 
@@ -291,27 +299,7 @@ _ENVIRONMENT_DAYS = f"""
     WITH days AS (
         SELECT * FROM execution_daily_rollups
          WHERE {{where}} AND workflow_id <> '{ENVIRONMENT_WIDE}'{{days}}
-    ), histograms AS (
-        SELECT day, jsonb_object_agg(bucket, n) AS durations
-          FROM (SELECT day, bucket.key AS bucket, sum(bucket.value::int) AS n
-                  FROM days, jsonb_each_text(durations) AS bucket
-                 GROUP BY day, bucket.key) AS counted
-         GROUP BY day
-    ), failures AS (
-        SELECT DISTINCT ON (day) day, last_failure_at, last_failure_id, last_failure_n8n_id,
-               last_failure_message, last_failure_node
-          FROM days WHERE last_failure_id IS NOT NULL
-         ORDER BY day, last_failure_at DESC, last_failure_id DESC
-    )
-    INSERT INTO execution_daily_rollups (tenant_id, environment_id, workflow_id, day, {_FIGURES})
-    SELECT {_OWNER}, '{ENVIRONMENT_WIDE}', s.day, s.workflow_name, s.total, s.success,
-           s.error, s.running, s.waiting, coalesce(h.durations, '{{{{}}}}'::jsonb),
-           f.last_failure_at, f.last_failure_id, f.last_failure_n8n_id, f.last_failure_message,
-           f.last_failure_node
-      FROM (SELECT day, max(workflow_name) AS workflow_name, sum(total) AS total, {_SUMMED}
-              FROM days GROUP BY day) AS s
-      LEFT JOIN histograms h USING (day)
-      LEFT JOIN failures f USING (day)
+    ){_days_from("days", "day", f"'{ENVIRONMENT_WIDE}'")}
 """
 
 
