@@ -75,9 +75,10 @@ class BenchEnv:
 
 
 @contextmanager
-def bench_environment(label: str) -> Iterator[BenchEnv]:
+def bench_environment(label: str, *, keep: bool = False) -> Iterator[BenchEnv]:
     """Create the roles, a database owned by the owner role, migrate it, and point the app
-    role at it; drop the database and the Redis namespace afterwards."""
+    role at it; drop the database (unless ``keep``: its name is printed) and the Redis
+    namespace afterwards."""
     roles = dbadmin.DatabaseRoles()
     dbadmin.ensure_roles(ADMIN_URL, roles)
     suffix = uuid.uuid4().hex[:8]
@@ -98,7 +99,10 @@ def bench_environment(label: str) -> Iterator[BenchEnv]:
         yield env
     finally:
         _dispose_engine()
-        dbadmin.drop_database(ADMIN_URL, name)
+        if keep:
+            print(f"kept database {name}")
+        else:
+            dbadmin.drop_database(ADMIN_URL, name)
         clear_namespace(settings.redis_url, settings.dramatiq_namespace)
 
 

@@ -1,8 +1,9 @@
 """Roll-ups of executions per workflow, hour (execution_rollups) and UTC day
 (execution_daily_rollups): what analytics read for windows longer than RAW_WINDOW_HOURS, so a
-90-day window costs about what a day does. A window reads its whole days from the daily rows
-and only the hours before its first midnight from the hourly ones; each environment's day is
-also summed in one daily row of its own (ENVIRONMENT_WIDE), what an environment-wide window
+90-day window costs about what a day does. A window reads the executions of its first, partial
+hour (the edge: counts and failures stay exact for any start), whole hours up to its first
+midnight from the hourly rows, and whole days from the daily ones; each environment's hour and
+day is also summed in one row of its own (ENVIRONMENT_WIDE), what an environment-wide window
 reads.
 
 Ingestion keeps both levels exact as executions arrive, change and vanish
@@ -23,11 +24,11 @@ from sqlalchemy import text
 
 from models.db import db
 
-#: Analytics windows up to this many hours read executions; longer ones read roll-ups.
-RAW_WINDOW_HOURS = 24
-#: The workflow_id of a daily row that sums the whole environment's day: an environment's
-#: long window reads one row a day instead of one per workflow and day (n8n ids are never
-#: empty).
+#: Analytics windows up to this many hours read executions (exact percentiles); longer ones
+#: read roll-ups and their first partial hour's executions.
+RAW_WINDOW_HOURS = 1
+#: The workflow_id of the rows that sum the whole environment's hour or day: an environment's
+#: window reads one row a span instead of one per workflow and span (n8n ids are never empty).
 ENVIRONMENT_WIDE = ""
 #: Histogram resolution: bucket b holds durations d (ms) with floor(8 * log2(d + 1)) = b.
 BUCKETS_PER_DOUBLING = 8
@@ -52,6 +53,7 @@ def _bucket_starts() -> list[int]:
 BUCKET_SQL = f"width_bucket(execution_time, ARRAY[{', '.join(map(str, _bucket_starts()))}])"
 
 _FAILURE_FIELDS = ("at", "id", "n8n_id", "message", "node")
+_STATUSES = ("success", "error", "running", "waiting")
 #: The newest failure among the window's spans, field by field.
 _NEWEST_FAILURE = ", ".join(
     f"(array_agg(last_failure_{field} ORDER BY last_failure_at DESC NULLS LAST,"
@@ -60,24 +62,43 @@ _NEWEST_FAILURE = ", ".join(
 )
 
 
+#: An execution of the edge as a span of its own: its counts, its bucket and, failed, itself
+#: as the newest failure.
+_EDGE_COLUMNS = ", ".join(
+    [
+        "workflow_id, workflow_name, 1",
+        *(f"(normalized_status = '{status}')::int" for status in _STATUSES),
+        f"CASE WHEN execution_time IS NULL THEN '{{}}'::jsonb"
+        f" ELSE jsonb_build_object({BUCKET_SQL}, 1) END",
+        *(
+            f"CASE WHEN normalized_status = 'error' THEN {column} END"
+            for column in ("started_at", "id", "n8n_execution_id", "error_message", "error_node")
+        ),
+    ]
+)
+
+
 def _spans(by_workflow: bool, workflow_filter: bool) -> str:
-    """The window's roll-up rows of the environment (and of one workflow): hours before
-    ``days_from``, whole days from it on; the environment's own day rows when it is read as
-    one, its workflows' otherwise."""
+    """The window's spans in the environment (and of one workflow): executions from
+    ``since`` to ``hours_from``, hours up to ``days_from``, whole days from it on; the
+    environment's own hour and day rows when it is read as one, its workflows' otherwise."""
     narrowed = " AND workflow_id = :workflow_id" if workflow_filter else ""
-    days = narrowed or (f" AND workflow_id {'<>' if by_workflow else '='} '{ENVIRONMENT_WIDE}'")
+    rolled = narrowed or (f" AND workflow_id {'<>' if by_workflow else '='} '{ENVIRONMENT_WIDE}'")
     owner = "tenant_id = :tenant_id AND environment_id = :environment_id"
     columns = (
         "workflow_id, workflow_name, total, success, error, running, waiting, durations, "
         + ", ".join(f"last_failure_{field}" for field in _FAILURE_FIELDS)
     )
     return f"""
-        WITH spans AS (
+        WITH spans ({columns}) AS (
+            SELECT {_EDGE_COLUMNS} FROM executions
+             WHERE {owner} AND started_at >= :since AND started_at < :hours_from{narrowed}
+            UNION ALL
             SELECT {columns} FROM execution_rollups
-             WHERE {owner} AND hour >= :since AND hour < :days_from{narrowed}
+             WHERE {owner} AND hour >= :hours_from AND hour < :days_from{rolled}
             UNION ALL
             SELECT {columns} FROM execution_daily_rollups
-             WHERE {owner} AND day >= :days_from{days}
+             WHERE {owner} AND day >= :days_from{rolled}
         )"""
 
 
@@ -102,6 +123,12 @@ def _histograms(by_workflow: bool, workflow_filter: bool) -> str:
     """
 
 
+def first_hour(moment: datetime) -> datetime:
+    """The first whole hour's start at or after ``moment`` (an aware datetime)."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == moment else hour + timedelta(hours=1)
+
+
 def first_midnight(moment: datetime) -> datetime:
     """The first UTC midnight at or after ``moment`` (an aware datetime)."""
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -117,14 +144,16 @@ def figures(
     by_workflow: bool = False,
     days_from: datetime | None = None,
 ) -> list[SimpleNamespace]:
-    """Counts, percentiles and the newest failure from the hours since ``since`` (an hour's
-    start), per workflow or for all; rows with the attributes the raw analytics statement
-    returns. Spans from ``days_from`` (a UTC midnight; by default the first one at or after
-    ``since``) are read from daily rows, which sum the same hours."""
+    """Counts, percentiles and the newest failure since ``since``, per workflow or for all;
+    rows with the attributes the raw analytics statement returns. Executions before the
+    first whole hour are read themselves, hours from the hourly rows; spans from ``days_from``
+    (a UTC midnight; by default the first one at or after ``since``) from daily rows, which
+    sum the same hours."""
     params = {
         "tenant_id": tenant_id,
         "environment_id": env_id,
         "since": since,
+        "hours_from": first_hour(since),
         "days_from": days_from or first_midnight(since),
         "workflow_id": workflow_id,
     }

@@ -47,19 +47,18 @@ class Level:
     #: The span column and its date_bin width.
     key: str
     width: str
+    #: The finer level whose grouped changes this one groups again (a few rows, where the
+    #: page's changes are thousands); the first level groups ``changes``.
+    finer: str | None = None
     #: Per workflow, or the environment as one.
     per_workflow: bool = True
-
-    @property
-    def source(self) -> str:
-        """The changes as this level groups them."""
-        return "changes" if self.per_workflow else f"{self.name}_changes"
 
 
 LEVELS = (
     Level("hours", "execution_rollups", "hour", "1 hour"),
-    Level("days", "execution_daily_rollups", "day", "1 day"),
-    Level("environment_days", "execution_daily_rollups", "day", "1 day", per_workflow=False),
+    Level("days", "execution_daily_rollups", "day", "1 day", finer="hours"),
+    Level("environment_hours", "execution_rollups", "hour", "1 hour", "hours", False),
+    Level("environment_days", "execution_daily_rollups", "day", "1 day", "days", False),
 )
 
 _FIGURES = (
@@ -76,13 +75,59 @@ def _span(width: str, column: str = "started_at") -> str:
     return f"date_bin('{width}', {column}, TIMESTAMPTZ 'epoch')"
 
 
-def _apply(level: Level) -> str:
-    """CTEs adding ``changes`` to one level's rows."""
-    name, table, key, width, source = level.name, level.table, level.key, level.width, level.source
+def _grouped_changes(level: Level) -> str:
+    """CTEs ``{name}_counts``, ``_buckets`` (non-zero ones) and ``_failures`` (the newest
+    added per span): the page's changes per workflow and span."""
+    name, span = level.name, _span(level.width)
     counts = ", ".join(
-        f"sum(CASE WHEN normalized_status = '{status}' THEN sign ELSE 0 END) AS {status}"
+        f"sum(CASE WHEN normalized_status = '{status}' THEN sign ELSE 0 END)::int AS {status}"
         for status in _STATUSES
     )
+    return f"""
+    {name}_counts AS (
+        SELECT workflow_id, {span} AS span,
+               max(workflow_name) FILTER (WHERE sign = 1) AS workflow_name,
+               sum(sign)::int AS total, {counts}
+          FROM changes WHERE started_at IS NOT NULL
+         GROUP BY 1, 2
+    ), {name}_buckets AS (
+        SELECT workflow_id, {span} AS span, {BUCKET_SQL} AS bucket, sum(sign)::int AS n
+          FROM changes WHERE started_at IS NOT NULL AND execution_time IS NOT NULL
+         GROUP BY 1, 2, 3 HAVING sum(sign) <> 0
+    ), {name}_failures AS (
+        SELECT DISTINCT ON (workflow_id, span) workflow_id, {span} AS span,
+               started_at, id, n8n_execution_id, error_message, error_node
+          FROM changes
+         WHERE sign = 1 AND normalized_status = 'error' AND started_at IS NOT NULL
+         ORDER BY workflow_id, span, started_at DESC, id DESC
+    ),"""
+
+
+def _regrouped(level: Level) -> str:
+    """The same three CTEs from the finer level's: its spans' sums within this level's
+    (and under the environment's one workflow_id when it sums the environment)."""
+    name, finer, span = level.name, level.finer, _span(level.width, "span")
+    workflow = "workflow_id" if level.per_workflow else f"'{ENVIRONMENT_WIDE}'::text"
+    counts = ", ".join(f"sum({status})::int AS {status}" for status in _STATUSES)
+    return f"""
+    {name}_counts AS (
+        SELECT {workflow} AS workflow_id, {span} AS span, max(workflow_name) AS workflow_name,
+               sum(total)::int AS total, {counts}
+          FROM {finer}_counts GROUP BY 1, 2
+    ), {name}_buckets AS (
+        SELECT {workflow} AS workflow_id, {span} AS span, bucket, sum(n)::int AS n
+          FROM {finer}_buckets GROUP BY 1, 2, 3 HAVING sum(n) <> 0
+    ), {name}_failures AS (
+        SELECT DISTINCT ON (1, 2) {workflow} AS workflow_id, {span} AS span,
+               started_at, id, n8n_execution_id, error_message, error_node
+          FROM {finer}_failures
+         ORDER BY 1, 2, started_at DESC, id DESC
+    ),"""
+
+
+def _apply(level: Level) -> str:
+    """CTEs adding ``changes`` to one level's rows."""
+    name, table, key = level.name, level.table, level.key
     # A span's newest failure: replaced by a newer one; a stale one is repaired afterwards.
     newer = (
         "EXCLUDED.last_failure_id IS NOT NULL AND (r.last_failure_id IS NULL OR "
@@ -95,36 +140,10 @@ def _apply(level: Level) -> str:
         for field in _FAILURE_FIELDS
     )
     added = ", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in ("total", *_STATUSES))
-    # The environment's rows: every change under the one workflow_id they share.
-    regrouped = (
-        ""
-        if level.per_workflow
-        else f"""
-    {source} AS (
-        SELECT sign, '{ENVIRONMENT_WIDE}'::text AS workflow_id, workflow_name, normalized_status,
-               started_at, execution_time, id, n8n_execution_id, error_message, error_node
-          FROM changes
-    ),"""
-    )
-    return f"""{regrouped}
-    {name}_counts AS (
-        SELECT workflow_id, {_span(width)} AS span,
-               max(workflow_name) FILTER (WHERE sign = 1) AS workflow_name,
-               sum(sign) AS total, {counts}
-          FROM {source} WHERE started_at IS NOT NULL
-         GROUP BY 1, 2
-    ), {name}_histograms AS (
+    grouped = _regrouped(level) if level.finer else _grouped_changes(level)
+    return f"""{grouped} {name}_histograms AS (
         SELECT workflow_id, span, jsonb_object_agg(bucket, n) AS durations
-          FROM (SELECT workflow_id, {_span(width)} AS span, {BUCKET_SQL} AS bucket, sum(sign) AS n
-                  FROM {source} WHERE started_at IS NOT NULL AND execution_time IS NOT NULL
-                 GROUP BY 1, 2, 3 HAVING sum(sign) <> 0) AS counted
-         GROUP BY workflow_id, span
-    ), {name}_failures AS (
-        SELECT DISTINCT ON (workflow_id, span) workflow_id, {_span(width)} AS span,
-               started_at, id, n8n_execution_id, error_message, error_node
-          FROM {source}
-         WHERE sign = 1 AND normalized_status = 'error' AND started_at IS NOT NULL
-         ORDER BY workflow_id, span, started_at DESC, id DESC
+          FROM {name}_buckets GROUP BY workflow_id, span
     ), {name}_applied AS (
         INSERT INTO {table} AS r (tenant_id, environment_id, workflow_id, {key}, {_FIGURES})
         SELECT {_OWNER}, c.workflow_id, c.span,
@@ -216,11 +235,19 @@ def _scope(span: str, pairs: bool) -> str:
 
 _CLEAR = """
     WITH hours AS (DELETE FROM execution_rollups WHERE {where}{hours}),
-         days AS (DELETE FROM execution_daily_rollups WHERE {where}{days}){environment_days}
+         days AS (DELETE FROM execution_daily_rollups WHERE {where}{days}){environment}
     SELECT 1
 """
+#: The hours of the pairs' days.
+_PAIRS_HOURS = (
+    "SELECT generate_series(day, day + interval '23 hours', interval '1 hour')"
+    " FROM unnest(CAST(:days AS timestamptz[])) AS day"
+)
 #: The environment's rows of the pairs' days (a whole recompute clears them with the rest).
-_CLEAR_ENVIRONMENT_DAYS = f""",
+_CLEAR_ENVIRONMENT = f""",
+         environment_hours AS (
+            DELETE FROM execution_rollups
+             WHERE {{where}} AND workflow_id = '{ENVIRONMENT_WIDE}' AND hour IN ({_PAIRS_HOURS})),
          environment_days AS (
             DELETE FROM execution_daily_rollups
              WHERE {{where}} AND workflow_id = '{ENVIRONMENT_WIDE}'
@@ -232,32 +259,33 @@ _COUNTED = ", ".join(
 _SUMMED = ", ".join(f"sum({status}) AS {status}" for status in _STATUSES)
 
 
-def _days_from(spans: str, keys: str, workflow: str) -> str:
-    """The rest of a statement after a CTE ``spans`` of roll-up rows with a ``day``: their
-    sums, merged histograms and newest failure per ``keys``, inserted as daily rows of
-    ``workflow`` (an SQL expression); for a later ``str.format``, as the statements are."""
-    return f""", day_histograms AS (
+def _summed(spans: str, keys: str, workflow: str, table: str, span: str) -> str:
+    """The rest of a statement after a CTE ``spans`` of roll-up rows: their sums, merged
+    histograms and newest failure per ``keys`` (ending in ``span``), inserted into ``table``
+    as rows of ``workflow`` (an SQL expression); for a later ``str.format``, as the
+    statements are."""
+    return f""", summed_histograms AS (
         SELECT {keys}, jsonb_object_agg(bucket, n) AS durations
           FROM (SELECT {keys}, bucket.key AS bucket, sum(bucket.value::int) AS n
                   FROM {spans}, jsonb_each_text(durations) AS bucket
                  GROUP BY {keys}, bucket.key) AS counted
          GROUP BY {keys}
-    ), day_failures AS (
+    ), summed_failures AS (
         SELECT DISTINCT ON ({keys}) {keys}, last_failure_at, last_failure_id,
                last_failure_n8n_id, last_failure_message, last_failure_node
           FROM {spans} WHERE last_failure_id IS NOT NULL
          ORDER BY {keys}, last_failure_at DESC, last_failure_id DESC
     )
-    INSERT INTO execution_daily_rollups (tenant_id, environment_id, workflow_id, day, {_FIGURES})
-    SELECT {_OWNER}, {workflow}, s.day, s.workflow_name, s.total, s.success,
+    INSERT INTO {table} (tenant_id, environment_id, workflow_id, {span}, {_FIGURES})
+    SELECT {_OWNER}, {workflow}, s.{span}, s.workflow_name, s.total, s.success,
            s.error, s.running, s.waiting, coalesce(h.durations, '{{{{}}}}'::jsonb),
            f.last_failure_at, f.last_failure_id, f.last_failure_n8n_id, f.last_failure_message,
            f.last_failure_node
       FROM (SELECT {keys}, max(workflow_name) AS workflow_name, sum(total) AS total,
                    {_SUMMED}
               FROM {spans} GROUP BY {keys}) AS s
-      LEFT JOIN day_histograms h USING ({keys})
-      LEFT JOIN day_failures f USING ({keys})"""
+      LEFT JOIN summed_histograms h USING ({keys})
+      LEFT JOIN summed_failures f USING ({keys})"""
 
 
 #: Hours aggregated from executions, then days from the hours just written.
@@ -290,17 +318,22 @@ _RECOMPUTE = f"""
           LEFT JOIN histograms h USING (workflow_id, hour)
           LEFT JOIN failures f USING (workflow_id, hour)
         RETURNING workflow_id, {_span("1 day", "hour")} AS day, {_FIGURES}
-    ){_days_from("hours", "workflow_id, day", "s.workflow_id")}
+    ){_summed("hours", "workflow_id, day", "s.workflow_id", "execution_daily_rollups", "day")}
 """
 
 
-#: The environment's day rows from its workflows' (just recomputed).
-_ENVIRONMENT_DAYS = f"""
-    WITH days AS (
-        SELECT * FROM execution_daily_rollups
-         WHERE {{where}} AND workflow_id <> '{ENVIRONMENT_WIDE}'{{days}}
-    ){_days_from("days", "day", f"'{ENVIRONMENT_WIDE}'")}
+def _environment(table: str, span: str) -> str:
+    """The environment's rows of ``table`` from its workflows' (just recomputed)."""
+    return f"""
+    WITH spans AS (
+        SELECT * FROM {table}
+         WHERE {{where}} AND workflow_id <> '{ENVIRONMENT_WIDE}'{{{span}s}}
+    ){_summed("spans", span, f"'{ENVIRONMENT_WIDE}'", table, span)}
 """
+
+
+_ENVIRONMENT_HOURS = _environment("execution_rollups", "hour")
+_ENVIRONMENT_DAYS = _environment("execution_daily_rollups", "day")
 
 
 def _recompute(
@@ -318,9 +351,12 @@ def _recompute(
         where=where,
         hours=_scope("hour", bool(pairs)),
         days=_scope("day", bool(pairs)),
-        environment_days=_CLEAR_ENVIRONMENT_DAYS.format(where=where) if pairs else "",
+        environment=_CLEAR_ENVIRONMENT.format(where=where) if pairs else "",
     )
     db.execute(text(clear), params)
     db.execute(text(_RECOMPUTE.format(where=where, executions=executions)), params)
+    # The environment's rows of the pairs' days (of all days in a whole recompute).
+    hours = f" AND hour IN ({_PAIRS_HOURS})" if pairs else ""
     days = " AND day IN (SELECT unnest(CAST(:days AS timestamptz[])))" if pairs else ""
+    db.execute(text(_ENVIRONMENT_HOURS.format(where=where, hours=hours)), params)
     db.execute(text(_ENVIRONMENT_DAYS.format(where=where, days=days)), params)

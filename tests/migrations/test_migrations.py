@@ -184,49 +184,58 @@ def test_the_definer_reads_only_tables_it_has_policies_for(database):
         assert (table, privilege) in policies, f"{definer} has {privilege} on {table}, no policy"
 
 
-def test_environment_days_are_summed_from_the_workflows_days(scratch):
-    """i13e_environment_days: each environment's day gets one row summing its workflows'."""
+@pytest.mark.parametrize(
+    ("before", "table", "span", "step"),
+    [
+        # i13e_environment_days: each environment's day gets one row summing its workflows'.
+        ("i13d_counts", "execution_daily_rollups", "day", timedelta(days=1)),
+        # i13f_environment_hours: and each of its hours.
+        ("i13e_environment_days", "execution_rollups", "hour", timedelta(hours=1)),
+    ],
+)
+def test_environment_rows_are_summed_from_the_workflows_rows(scratch, before, table, span, step):
     config = dbadmin.alembic_config(scratch)
-    command.downgrade(config, "i13d_counts")
+    command.upgrade(config, "head")  # whatever ran on the scratch database before
+    command.downgrade(config, before)
     engine = create_engine(scratch)
     tables = models.Base.metadata.tables
-    days = tables["execution_daily_rollups"]
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    rollups = tables[table]
+    now = datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0)
     with engine.begin() as conn:
         tenant_id = uuid.uuid4()
         conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
         conn.execute(tables["tenants"].insert().values(id=tenant_id, name="t", slug=tenant_id.hex))
         builder = RowBuilder(conn, tenant_id)
         env_id = builder.build(tables["environments"])["id"]
-        for workflow, day, total, durations in [
-            ("wf-1", today, 3, {"40": 2, "41": 1}),
-            ("wf-2", today, 2, {"41": 2}),
-            ("wf-1", today - timedelta(days=1), 1, {"50": 1}),
+        for workflow, start, total, durations in [
+            ("wf-1", now, 3, {"40": 2, "41": 1}),
+            ("wf-2", now, 2, {"41": 2}),
+            ("wf-1", now - step, 1, {"50": 1}),
         ]:
             conn.execute(
-                days.insert().values(
+                rollups.insert().values(
                     tenant_id=tenant_id,
                     environment_id=env_id,
                     workflow_id=workflow,
-                    day=day,
                     total=total,
                     success=total,
                     error=0,
                     running=0,
                     waiting=0,
                     durations=durations,
+                    **{span: start},
                 )
             )
     command.upgrade(config, "head")
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
         summed = conn.execute(
-            select(days.c.day, days.c.total, days.c.durations)
-            .where(days.c.workflow_id == "")
-            .order_by(days.c.day)
+            select(rollups.c[span], rollups.c.total, rollups.c.durations)
+            .where(rollups.c.workflow_id == "")
+            .order_by(rollups.c[span])
         ).all()
     engine.dispose()
     assert summed == [
-        (today - timedelta(days=1), 1, {"50": 1}),
-        (today, 5, {"40": 2, "41": 3}),
+        (now - step, 1, {"50": 1}),
+        (now, 5, {"40": 2, "41": 3}),
     ]

@@ -1,7 +1,8 @@
 """Roll-ups (hourly and daily): kept exact by ingestion as executions arrive, change and vanish,
 by differences (equal to a recompute from the executions, whatever the order of changes and
-however writers interleave), and read by analytics over long windows with the same figures as
-the executions give (percentiles within one histogram bucket)."""
+however writers interleave), and read by analytics over windows longer than an hour, with the
+executions of the window's first partial hour, for the same figures as the executions give
+(percentiles within one histogram bucket)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
-from models.db import db, get_engine
-from models.executions import ExecutionDailyRollup, ExecutionRollup
+from models.db import db
+from models.executions import Execution, ExecutionDailyRollup, ExecutionRollup
 from models.workflows import WorkflowEnvMap
 from services import execution_rollups as rollups
 from services import execution_writes, executions, rollup_maintenance
@@ -59,9 +60,10 @@ def history(factory, tenant, environment) -> list[dict]:
     return page
 
 
-def _both(factory, tenant, environment, *, by_workflow: bool):
-    """Figures from roll-ups and from the executions, for the same hour-aligned window."""
-    since = (NOW - timedelta(hours=72)).replace(minute=0, second=0)
+def _both(factory, tenant, environment, *, by_workflow: bool, minute: int = 0):
+    """Figures from roll-ups and from the executions, for the same window (starting on the
+    hour, or ``minute`` past it)."""
+    since = (NOW - timedelta(hours=72)).replace(minute=minute, second=0)
 
     def read():
         raw = db.execute(
@@ -82,14 +84,18 @@ def _assert_same(raw, rolled) -> None:
     assert rolled.failure_at == raw.failure_at
 
 
-def test_an_environment_window_matches_its_executions(factory, tenant, environment, history):
-    (raw,), (rolled,) = _both(factory, tenant, environment, by_workflow=False)
+@pytest.mark.parametrize("minute", [0, 37])
+def test_an_environment_window_matches_its_executions(
+    factory, tenant, environment, history, minute
+):
+    (raw,), (rolled,) = _both(factory, tenant, environment, by_workflow=False, minute=minute)
     assert raw.total > 100
     _assert_same(raw, rolled)
 
 
-def test_each_workflow_matches_its_executions(factory, tenant, environment, history):
-    raw, rolled = _both(factory, tenant, environment, by_workflow=True)
+@pytest.mark.parametrize("minute", [0, 37])
+def test_each_workflow_matches_its_executions(factory, tenant, environment, history, minute):
+    raw, rolled = _both(factory, tenant, environment, by_workflow=True, minute=minute)
     by_id = {row.workflow_id: row for row in rolled}
     assert sorted(by_id) == sorted(row.workflow_id for row in raw) == ["wf-0", "wf-1", "wf-2"]
     for row in raw:
@@ -130,21 +136,39 @@ def _hour_row(env_id, workflow_id, hour) -> ExecutionRollup:
     return row
 
 
-def test_a_long_window_reads_no_execution(factory, tenant, environment, history):
-    seen: list[str] = []
+def test_a_long_window_reads_executions_only_before_its_first_whole_hour(
+    factory, tenant, environment, history
+):
+    """Failures stored without their roll-ups (straight into executions) before the window,
+    in its first partial hour and in a whole hour: only the partial hour's is read."""
+    since = (NOW - timedelta(hours=72)).replace(minute=30, second=0)
+    offsets = {"before": -1, "edge": 10, "whole hour": 120}
 
-    def record(_conn, _cursor, statement, *_args):
-        seen.append(statement)
+    def read():
+        (before,) = rollups.figures(tenant.id, environment.id, since, workflow_id="wf-0")
+        for name, minutes in offsets.items():
+            db.execute(
+                insert(Execution).values(
+                    tenant_id=tenant.id,
+                    environment_id=environment.id,
+                    n8n_execution_id=f"direct {name}",
+                    workflow_id="wf-0",
+                    normalized_status="error",
+                    started_at=since + timedelta(minutes=minutes),
+                    execution_time=5,
+                )
+            )
+        (after,) = rollups.figures(tenant.id, environment.id, since, workflow_id="wf-0")
+        db.rollback()
+        return before, after
 
-    event.listen(get_engine(), "before_cursor_execute", record)
-    try:
-        figures = factory.run_as(
-            tenant.id, executions.analytics, environment.id, window_hours=24 * 90
-        )
-    finally:
-        event.remove(get_engine(), "before_cursor_execute", record)
+    before, after = factory.run_as(tenant.id, read)
+    assert (after.total, after.error) == (before.total + 1, before.error + 1)
+
+
+def test_a_long_window_counts_every_execution(factory, tenant, environment, history):
+    figures = factory.run_as(tenant.id, executions.analytics, environment.id, window_hours=24 * 90)
     assert figures["counts"]["total"] == len(history)
-    assert not any("FROM executions" in statement for statement in seen)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.5, 0.95, 1.0])
@@ -249,13 +273,14 @@ def test_changes_deletions_moves_and_renames_keep_both_levels_exact(
     factory.run_as(tenant.id, change)
     kept = _assert_equal_to_a_recompute(factory, tenant, environment)
     days = {key: row for key, row in kept.items() if key[0] == "day"}
-    # Each day twice: its workflows' rows, and the environment's own row summing them.
-    for whole_environment in (False, True):
-        assert sum(
-            row["total"]
-            for (_, workflow_id, _), row in days.items()
-            if (workflow_id == rollups.ENVIRONMENT_WIDE) is whole_environment
-        ) == len(history) - len(gone)
+    # Each hour and day twice: its workflows' rows, and the environment's own row summing them.
+    for span in ("hour", "day"):
+        for whole_environment in (False, True):
+            assert sum(
+                row["total"]
+                for (level, workflow_id, _), row in kept.items()
+                if level == span and (workflow_id == rollups.ENVIRONMENT_WIDE) is whole_environment
+            ) == len(history) - len(gone)
     assert {row["workflow_name"] for key, row in days.items() if key[1] == "wf-1"} == {"Billing"}
     assert (
         "day",
