@@ -33,6 +33,7 @@ from pathlib import Path
 import dramatiq
 import redis
 from dramatiq.middleware import Middleware
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -75,15 +76,18 @@ class BenchEnv:
 
 
 @contextmanager
-def bench_environment(label: str, *, keep: bool = False) -> Iterator[BenchEnv]:
-    """Create the roles, a database owned by the owner role, migrate it, and point the app
-    role at it; drop the database (unless ``keep``: its name is printed) and the Redis
-    namespace afterwards."""
+def bench_environment(
+    label: str, *, keep: bool = False, reuse: str | None = None
+) -> Iterator[BenchEnv]:
+    """Create the roles, a database owned by the owner role (or ``reuse`` a kept one),
+    migrate it, and point the app role at it; drop the database (unless kept or reused: its
+    name is printed) and the Redis namespace afterwards."""
     roles = dbadmin.DatabaseRoles()
     dbadmin.ensure_roles(ADMIN_URL, roles)
     suffix = uuid.uuid4().hex[:8]
-    name = f"n8nops_bench_{label}_{suffix}"
-    dbadmin.create_database(ADMIN_URL, name, owner=roles.owner)
+    name = reuse or f"n8nops_bench_{label}_{suffix}"
+    if not reuse:
+        dbadmin.create_database(ADMIN_URL, name, owner=roles.owner)
     owner_url = dbadmin.url_for(ADMIN_URL, database=name, user=roles.owner)
     settings = Settings(
         database_url=dbadmin.url_for(ADMIN_URL, database=name, user=roles.app),
@@ -99,7 +103,7 @@ def bench_environment(label: str, *, keep: bool = False) -> Iterator[BenchEnv]:
         yield env
     finally:
         _dispose_engine()
-        if keep:
+        if keep or reuse:
             print(f"kept database {name}")
         else:
             dbadmin.drop_database(ADMIN_URL, name)
@@ -141,6 +145,19 @@ class BenchTenant:
     id: uuid.UUID
     user_id: uuid.UUID
     token: str
+
+
+def existing_tenant(tenant_id: uuid.UUID) -> BenchTenant:
+    """A new personal token for the first user of a tenant already there (a reused database)."""
+    from models.db import db, reset_context, tenant_scope
+    from models.tenancy import User
+    from services import tokens
+
+    with tenant_scope(tenant_id):
+        user_id = db.scalars(select(User.id).order_by(User.created_at)).first()
+        _, secret = tokens.issue_token(user_id, name="bench")
+    reset_context()
+    return BenchTenant(id=tenant_id, user_id=user_id, token=secret)
 
 
 def make_tenant(role: str = "admin") -> BenchTenant:

@@ -9,10 +9,12 @@ with each tenant's personal token, so the figures are the request path and its q
 HTTP.
 
     .venv/bin/python bench/growth.py [--tenants 10] [--small 100000] [--large 1000000]
-        [--requests 40] [--jobs-only] [--keep]
+        [--requests 40] [--jobs-only] [--keep] [--reuse DATABASE]
 
 --jobs-only loads and measures the jobs alone (no executions, no roll-ups): minutes less.
---keep leaves the loaded database (its name is printed) for EXPLAIN ANALYZE afterwards.
+--keep leaves the loaded database (its name is printed) for EXPLAIN ANALYZE afterwards;
+--reuse DATABASE migrates such a database to head and measures what it holds, loading nothing
+(after a change of the read path; a change to what ingestion keeps needs a new load).
 """
 
 from __future__ import annotations
@@ -179,6 +181,19 @@ def measure(client, tenants, environments, requests: int, only: str) -> dict[str
     return {name: statistics.quantiles(times, n=20)[18] for name, times in results.items()}
 
 
+def measure_reused(env, admin, requests: int) -> None:
+    """p95 of every endpoint over what a kept database holds."""
+    from web import create_app
+
+    with admin.begin() as conn:
+        rows = conn.execute(text("SELECT tenant_id, id FROM environments ORDER BY id")).all()
+    tenants = [common.existing_tenant(tenant_id) for tenant_id, _ in rows]
+    client = create_app(env.settings).test_client()
+    for name, p95 in measure(client, tenants, [env_id for _, env_id in rows], requests, "").items():
+        print(f"{name:<32} {p95:8.1f} ms  {common.verdict(p95 <= TARGET_P95_MS)}")
+    print(f"target: p95 <= {TARGET_P95_MS:.0f} ms; at the end, {common.load_average()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=10)
@@ -187,14 +202,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="calls per endpoint per size")
     parser.add_argument("--jobs-only", action="store_true", help="only the jobs endpoints")
     parser.add_argument("--keep", action="store_true", help="leave the database afterwards")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure a kept database")
     args = parser.parse_args()
 
-    with common.bench_environment("growth", keep=args.keep) as env:
+    with common.bench_environment("growth", keep=args.keep, reuse=args.reuse) as env:
         common.print_header("growth: list and analytics p95 at two data sizes", env)
         common.boot_worker_process(env)
         admin = create_engine(
             dbadmin.url_for(common.ADMIN_URL, database=env.database, user="postgres")
         )
+        if args.reuse:
+            measure_reused(env, admin, args.requests)
+            admin.dispose()
+            return
         tenants = [common.make_tenant("admin") for _ in range(args.tenants)]
         with admin.begin() as conn:
             environments = [

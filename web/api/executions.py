@@ -79,7 +79,12 @@ class ExecutionListArgs(ma.Schema):
 class AnalyticsArgs(ma.Schema):
     environment_id = ma.fields.UUID(required=True)
     window_hours = ma.fields.Integer(
-        load_default=24, validate=ma.validate.Range(min=1, max=MAX_WINDOW_HOURS)
+        load_default=24,
+        validate=ma.validate.Range(min=1, max=MAX_WINDOW_HOURS),
+        metadata={
+            "description": "The last hours; over more than one, p50/p95 come from hourly and "
+            "daily duration histograms (within 9 %), counts stay exact"
+        },
     )
 
 
