@@ -102,24 +102,26 @@ def _spans(by_workflow: bool, workflow_filter: bool) -> str:
         )"""
 
 
-def _window(by_workflow: bool, workflow_filter: bool) -> str:
+def _statement(by_workflow: bool, workflow_filter: bool) -> str:
+    """Sums, newest failure and merged histogram of the window's spans, per workflow or for
+    all, in one statement: the spans are read once."""
     keys = "workflow_id, " if by_workflow else ""
-    return f"""{_spans(by_workflow, workflow_filter)}
-        SELECT {keys}max(workflow_name) AS seen_name, sum(total)::int AS total,
-               sum(success)::int AS success, sum(error)::int AS error,
-               sum(running)::int AS running, sum(waiting)::int AS waiting,
-               {_NEWEST_FAILURE}
-          FROM spans
-         {"GROUP BY workflow_id" if by_workflow else ""}
-    """
-
-
-def _histograms(by_workflow: bool, workflow_filter: bool) -> str:
-    keys = "workflow_id, " if by_workflow else ""
-    return f"""{_spans(by_workflow, workflow_filter)}
-        SELECT {keys}bucket.key::int AS bucket, sum(bucket.value::int)::int AS n
-          FROM spans, jsonb_each_text(durations) AS bucket
-         GROUP BY {keys}bucket.key
+    return f"""{_spans(by_workflow, workflow_filter)}, sums AS (
+            SELECT {keys}max(workflow_name) AS seen_name, sum(total)::int AS total,
+                   sum(success)::int AS success, sum(error)::int AS error,
+                   sum(running)::int AS running, sum(waiting)::int AS waiting,
+                   {_NEWEST_FAILURE}
+              FROM spans
+             {"GROUP BY workflow_id" if by_workflow else ""}
+        ), histograms AS (
+            SELECT {keys}jsonb_object_agg(bucket, n) AS histogram
+              FROM (SELECT {keys}bucket.key AS bucket, sum(bucket.value::int) AS n
+                      FROM spans, jsonb_each_text(durations) AS bucket
+                     GROUP BY {keys}bucket.key) AS merged
+             {"GROUP BY workflow_id" if by_workflow else ""}
+        )
+        SELECT sums.*, histograms.histogram FROM sums
+          LEFT JOIN histograms {"USING (workflow_id)" if by_workflow else "ON true"}
     """
 
 
@@ -157,14 +159,9 @@ def figures(
         "days_from": days_from or first_midnight(since),
         "workflow_id": workflow_id,
     }
-    narrowed = workflow_id is not None
-    sums = db.execute(text(_window(by_workflow, narrowed)), params).all()
-    buckets: dict[str | None, dict[int, int]] = {}
-    for row in db.execute(text(_histograms(by_workflow, narrowed)), params):
-        key = row.workflow_id if by_workflow else None
-        buckets.setdefault(key, {})[row.bucket] = row.n
+    statement = text(_statement(by_workflow, workflow_id is not None))
     rows = []
-    for row in sums:
+    for row in db.execute(statement, params):
         if row.total is None:  # no hours in the window: the raw statement's empty row
             rows.append(_row(None, None, 0, (0, 0, 0, 0), histogram={}, failure=None))
             continue
@@ -176,7 +173,7 @@ def figures(
                 row.seen_name,
                 row.total,
                 counts,
-                histogram=buckets.get(key, {}),
+                histogram={int(bucket): n for bucket, n in (row.histogram or {}).items()},
                 failure=row,
             )
         )
