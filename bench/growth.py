@@ -97,15 +97,18 @@ _JOBS = text(
 #: announcement per job made loading 1,000,000 jobs take 26 minutes.
 JOBS_BULK = "SET LOCAL session_replication_role = replica"
 #: The finished jobs' counts the trigger on background_jobs would have kept (migration
-#: i13d_counts), in slot 0.
-_JOB_COUNTS = text(
-    """
-    WITH cleared AS (DELETE FROM job_counts)
-    INSERT INTO job_counts (tenant_id, status, job_type, slot, count)
-    SELECT tenant_id, status, job_type, 0, count(*) FROM background_jobs
-     WHERE status IN ('completed', 'failed', 'cancelled')
-     GROUP BY tenant_id, status, job_type
-    """
+#: i13d_counts), in slot 0 (two statements: one statement's insert would meet the rows its
+#: delete removes).
+_JOB_COUNTS = (
+    text("DELETE FROM job_counts"),
+    text(
+        """
+        INSERT INTO job_counts (tenant_id, status, job_type, slot, count)
+        SELECT tenant_id, status, job_type, 0, count(*) FROM background_jobs
+         WHERE status IN ('completed', 'failed', 'cancelled')
+         GROUP BY tenant_id, status, job_type
+        """
+    ),
 )
 
 
@@ -242,7 +245,8 @@ def main() -> None:
             # Statistics first (committed: they roll back with their transaction): the
             # roll-ups' statement joins what it reads, planned as one row without them.
             with admin.begin() as conn:
-                conn.execute(_JOB_COUNTS)
+                for statement in _JOB_COUNTS:
+                    conn.execute(statement)
                 conn.execute(text("ANALYZE"))
             if not args.jobs_only:
                 rebuild_rollups(tenants, environments)
