@@ -187,7 +187,7 @@ def test_the_definer_reads_only_tables_it_has_policies_for(database):
 def test_environment_days_are_summed_from_the_workflows_days(scratch):
     """i13e_environment_days: each environment's day gets one row summing its workflows'."""
     config = dbadmin.alembic_config(scratch)
-    command.downgrade(config, "i13d_counts")
+    command.upgrade(config, "i13d_counts")
     engine = create_engine(scratch)
     tables = models.Base.metadata.tables
     days = tables["execution_daily_rollups"]
@@ -217,7 +217,7 @@ def test_environment_days_are_summed_from_the_workflows_days(scratch):
                     durations=durations,
                 )
             )
-    command.upgrade(config, "head")
+    command.upgrade(config, "i13e_environment_days")
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
         summed = conn.execute(
