@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import orjson
@@ -113,7 +114,8 @@ class Hub:
     def _watch(self, conn: psycopg.Connection, tenants: list[str]) -> None:
         """Have these tenants' changes announced for WATCH_TTL_S more."""
         for tenant in tenants:
-            with conn.transaction():
+            # A tenant deleted under its open streams has nothing left to announce.
+            with suppress(psycopg.errors.ForeignKeyViolation), conn.transaction():
                 conn.execute(_SET_TENANT, (tenant,))
                 conn.execute(_WATCH, {"tenant": tenant, "ttl": WATCH_TTL_S})
         with self.lock:

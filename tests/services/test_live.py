@@ -251,3 +251,14 @@ def test_a_new_watch_waits_for_a_change_that_did_not_see_it(app, tenant):
         committed.join()
         writer.close()
         live.hub().unsubscribe(subscriber)
+
+
+def test_a_deleted_tenant_is_no_longer_watched(app):
+    """Its streams may still be open when a tenant goes: renewing their watch skips it."""
+    hub = live.hub()
+    with app.app_context():
+        conn = psycopg.connect(hub.dsn, autocommit=True)
+    try:
+        hub._watch(conn, [str(uuid.uuid4())])  # no such tenant: nothing to watch, no error
+    finally:
+        conn.close()
