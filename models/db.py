@@ -27,6 +27,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from models import cooperative_wait
+
 _tenant: ContextVar[uuid.UUID | None] = ContextVar("tenant_id", default=None)
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
@@ -68,6 +70,7 @@ POOL_RECYCLE_S = 300
 
 def init_engine(url: str, **options: object) -> Engine:
     """Create the engine the processes use and bind the session factory to it."""
+    cooperative_wait.install()
     options.setdefault("pool_pre_ping", False)
     options.setdefault("pool_recycle", POOL_RECYCLE_S)
     # Parameters (ciphertexts, emails, token hashes) never reach an exception text or a log.
