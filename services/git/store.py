@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -375,9 +376,20 @@ def _quote(path: str) -> bytes:
     return f'"{escaped}"'.encode()
 
 
+#: Commits on one repository (in this process) per ``gc --auto``: each run is a process even
+#: when git finds nothing to do, and a commit adds one pack or a few hundred loose objects
+#: where git acts at 50 packs or 6,700 loose objects.
+TIDY_EVERY = 10
+_commits_since_tidy: Counter[Path] = Counter()
+
+
 def tidy(ws: Workspace) -> None:
-    """Pack loose objects once there are many (git decides; cheap when there is nothing to do)."""
-    ws.git("gc", "--auto", "--quiet")
+    """Pack loose objects once there are many: after a repository's first commit in this
+    process and every TIDY_EVERY-th after it, git decides."""
+    count = _commits_since_tidy[ws.git_dir]
+    _commits_since_tidy[ws.git_dir] = (count + 1) % TIDY_EVERY
+    if count == 0:
+        ws.git("gc", "--auto", "--quiet")
 
 
 def epoch(value: str) -> datetime:
