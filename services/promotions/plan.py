@@ -84,6 +84,10 @@ class Plan:
     items: list[Item]
     links: env_links.EnvLinks
     credentials: env_links.CredentialResolver
+    #: The target's approved copies of the selected workflows, and its digest context, as
+    #: the plan read them (the deployment's approved copies are built on them).
+    target_copies: dict[uuid.UUID, approved.ApprovedCopy]
+    context: runtime_digest.DigestContext
 
     def writing(self) -> list[Item]:
         return [item for item in self.items if item.writes]
@@ -142,7 +146,7 @@ def build(source: Environment, target: Environment, canonical_ids: list[uuid.UUI
     for item in items:
         if item.file is not None:
             item.unresolved, item.calls = _references(item.file, links, creds, promoted)
-    return Plan(source, target, _ordered(items), links, creds)
+    return Plan(source, target, _ordered(items), links, creds, target_copies, ctx)
 
 
 def _item(file, row, target_copy, *, ctx, creds, links) -> Item:

@@ -120,6 +120,8 @@ def _approval(ctx, promotion, built: plan.Plan, snapshot_id) -> approved.Approve
         user_id=promotion.created_by,
         job_id=ctx.job_id,
         links={"promotion": str(promotion.id), "snapshot": str(snapshot_id)},
+        cached=built.target_copies,
+        context=built.context,
     )
 
 
