@@ -96,9 +96,9 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
     writing = built.writing()
     with environments.n8n_session(built.target) as client:
         current = ahead.collect([i.target_n8n_id for i in writing if i.target_n8n_id], client)
-        snapshot = records.before_writes(ctx, deployment, promotion, built, current)
-        made = placeholders.Placeholders(ctx, client, built.target, deployment.id)
         ledger = Ledger(ctx, deployment.id, writing)
+        snapshot = records.before_writes(ctx, deployment, promotion, built, current, ledger=ledger)
+        made = placeholders.Placeholders(ctx, client, built.target, deployment.id)
         applied: list[dict[str, Any]] = []
         landed_since = datetime.now(UTC)
         window = checked.stage["gates"]["verify_executions_within_s"]

@@ -1,7 +1,7 @@
 """What a deployment records: the pre-promotion snapshot (database and Git) before any
 change with one row per workflow (their outcomes as it goes: services/promotions/ledger.py),
-the target's approved copies and the post-promotion snapshot after success, and the final
-state with its events and audit entry. Each write is fenced by the job's lease."""
+the target's approved copies after success, and the final state with the post-promotion
+snapshot, its events and audit entry. Each write is fenced by the job's lease."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from models.snapshots import Snapshot
 from models.workflows import CanonicalWorkflow
 from services import approved, audit, env_links, events, git
 from services.promotions import plan, rollback
+from services.promotions.ledger import Ledger
 from services.workflow_file import dump, from_n8n
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,17 @@ class PreSnapshot:
 
 
 def before_writes(
-    ctx, deployment: Deployment, promotion: Promotion, built: plan.Plan, current: dict
+    ctx,
+    deployment: Deployment,
+    promotion: Promotion,
+    built: plan.Plan,
+    current: dict,
+    *,
+    ledger: Ledger,
 ) -> PreSnapshot:
     """Before any change: the target's copies about to change in Git (with the approved
     copies built on top, unpublished), then, in one transaction, the pre-promotion snapshot
-    and one row per workflow of the plan."""
+    and one row per workflow of the plan, the ledger's first window applying."""
     target = built.target
     entries = {
         n8n_id: rollback.snapshot_entry(canonical_of(built, n8n_id), wf)
@@ -86,6 +93,7 @@ def before_writes(
     )
     with ctx.fenced_transaction():
         _rows(deployment, built)
+        ledger.mark_first()
         db.add(
             Snapshot(
                 id=snapshot_id,
@@ -156,10 +164,11 @@ def _rows(deployment: Deployment, built: plan.Plan) -> None:
 
 def after(
     ctx, promotion, built: plan.Plan, applied, pre: PreSnapshot
-) -> tuple[list[str], uuid.UUID, bool]:
+) -> tuple[list[str], Snapshot, bool]:
     """The target's approved copies (Git: the commit built with the snapshot, else a new one)
-    and the post-promotion snapshot; a Git failure is a warning, never a failed promotion (the
-    runtime is already right). (warnings, post snapshot id, whether Git has the copies)."""
+    and the post-promotion snapshot, recorded by ``finish`` with the completion; a Git failure
+    is a warning, never a failed promotion (the runtime is already right). (warnings, post
+    snapshot, whether Git has the copies)."""
     warnings: list[str] = []
     sha = None
     try:
@@ -183,25 +192,17 @@ def after(
         log.warning("promotion %s: approved copies not committed: %s", promotion.id, error)
         db.rollback()
         warnings.append(f"The target's approved copies were not committed to Git: {_text(error)}")
-    post_id = uuid.uuid4()
-    with ctx.fenced_transaction():
-        db.add(
-            Snapshot(
-                id=post_id,
-                environment_id=built.target.id,
-                snapshot_type="post_promotion",
-                git_commit_sha=sha,
-                workflows=[
-                    {
-                        "canonical_id": r["canonical_id"],
-                        "n8n_id": r["n8n_id"],
-                        "action": r["action"],
-                    }
-                    for r in applied
-                ],
-            )
-        )
-    return warnings, post_id, sha is not None
+    post = Snapshot(
+        id=uuid.uuid4(),
+        environment_id=built.target.id,
+        snapshot_type="post_promotion",
+        git_commit_sha=sha,
+        workflows=[
+            {"canonical_id": r["canonical_id"], "n8n_id": r["n8n_id"], "action": r["action"]}
+            for r in applied
+        ],
+    )
+    return warnings, post, sha is not None
 
 
 def finish(
@@ -213,15 +214,19 @@ def finish(
     result,
     gate_results=None,
     pre=None,
-    post=None,
+    post: Snapshot | None = None,
     rolled_back=False,
     then: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
-    """Record the outcome; ``then`` runs first in the same transaction (what it returns joins
-    the result), so what follows a completion is never recorded without it, nor it without."""
+    """Record the outcome (with ``post``, the post-promotion snapshot); ``then`` runs first in
+    the same transaction (what it returns joins the result), so what follows a completion is
+    never recorded without it, nor it without."""
     with ctx.fenced_transaction():
         if then is not None:
             result = result | then()
+        if post is not None:
+            db.add(post)
+            db.flush()
         db.execute(
             update(Deployment)
             .where(Deployment.id == deployment.id)
@@ -240,7 +245,7 @@ def finish(
         if gate_results is not None:
             values["gate_results"] = gate_results
         if post is not None:
-            values["target_post_snapshot_id"] = post
+            values["target_post_snapshot_id"] = post.id
         db.execute(update(Promotion).where(Promotion.id == promotion.id).values(**values))
         payload = {
             "promotion_id": str(promotion.id),
@@ -267,7 +272,7 @@ def finish(
             new={
                 "deployment_id": str(deployment.id),
                 "pre_snapshot_id": str(pre) if pre else None,
-                "post_snapshot_id": str(post) if post else None,
+                "post_snapshot_id": str(post.id) if post else None,
                 **result,
             },
         )
