@@ -88,7 +88,7 @@ class DeployOutcome:
 
 class EnvironmentWriter:
     """Writes files into one environment; reuse one for a batch (links, credentials, tags and
-    ignore rules are read once)."""
+    ignore rules are read once, or given by a caller that just read them)."""
 
     def __init__(
         self,
@@ -98,6 +98,7 @@ class EnvironmentWriter:
         lease: LeaseCheck | None = None,
         links: env_links.EnvLinks | None = None,
         credentials: env_links.CredentialResolver | None = None,
+        rules: tuple[str, ...] | None = None,
         defer_records: bool = False,
     ) -> None:
         self.env = env
@@ -110,7 +111,7 @@ class EnvironmentWriter:
         self._lease = lease or (lambda: None)
         self.links = links if links is not None else env_links.links_for(env.id)
         self.credentials = credentials or env_links.credentials_for(env.id)
-        self._rules = ignore_rules.rules()
+        self._rules = rules if rules is not None else ignore_rules.rules()
         self._tags: dict[str, str] | None = None
         self._links_moved = False
 

@@ -113,6 +113,7 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
                 lease=ctx.ensure_lease,
                 links=built.links,
                 credentials=made.resolver(built.credentials),
+                rules=built.context.ignore_rules,
                 # The deployment's own rows are the per-workflow record as it goes; the map
                 # follows in one transaction once every workflow landed.
                 defer_records=True,
@@ -182,21 +183,25 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
 
 
 def _start(deployment_id: uuid.UUID) -> tuple[Deployment | None, Promotion | None]:
-    moved = db.execute(
+    deployment = db.scalars(
         update(Deployment)
         .where(Deployment.id == deployment_id, Deployment.status == "pending")
         .values(status="running", started_at=func.now(), updated_at=func.now())
-        .returning(Deployment.promotion_id)
-    ).scalar_one_or_none()
-    if moved is None:
+        .returning(Deployment)
+    ).one_or_none()
+    if deployment is None:
         return None, None
-    db.execute(
+    promotion = db.scalars(
         update(Promotion)
-        .where(Promotion.id == moved, Promotion.status.in_(("pending", "approved")))
+        .where(
+            Promotion.id == deployment.promotion_id,
+            Promotion.status.in_(("pending", "approved")),
+        )
         .values(status="running", updated_at=func.now())
-    )
+        .returning(Promotion)
+    ).one_or_none()
     audit.record("deployment.started", resource_type="deployment", resource_id=deployment_id)
-    return db.get(Deployment, deployment_id), db.get(Promotion, moved)
+    return deployment, promotion or db.get(Promotion, deployment.promotion_id)
 
 
 def _missing(item: plan.Item) -> list[tuple[str, str]]:

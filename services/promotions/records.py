@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, Uuid, bindparam, column, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.db import db
@@ -19,6 +19,7 @@ from models.promotions import Deployment, DeploymentWorkflow, Promotion
 from models.snapshots import Snapshot
 from models.workflows import CanonicalWorkflow
 from services import approved, audit, env_links, events, git
+from services.bulk import json_page
 from services.promotions import plan, rollback
 from services.promotions.ledger import Ledger
 from services.workflow_file import dump, from_n8n
@@ -137,20 +138,34 @@ def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
     return next(i.canonical_id for i in built.items if i.target_n8n_id == n8n_id)
 
 
-#: One deployment_workflows row (executemany: compiled once).
-_NEW_ROWS = pg_insert(DeploymentWorkflow.__table__).on_conflict_do_nothing()
+_NEW = json_page(
+    column("workflow_id", Text),
+    column("workflow_name", Text),
+    column("canonical_id", Uuid),
+    column("status", Text),
+    column("target_n8n_id", Text),
+)
+#: A deployment's rows from one JSON page.
+_NEW_ROWS = (
+    pg_insert(DeploymentWorkflow.__table__)
+    .from_select(
+        ["tenant_id", "deployment_id", *(c.name for c in _NEW.c)],
+        select(bindparam("tenant_id"), bindparam("deployment_id"), *_NEW.c).select_from(_NEW),
+        # Python-side defaults (a uuid4 for id) would be one value for every row.
+        include_defaults=False,
+    )
+    .on_conflict_do_nothing()
+)
 
 
 def _rows(deployment: Deployment, built: plan.Plan) -> None:
     """One deployment_workflows row per workflow of the plan, in one statement."""
     source_links = env_links.links_for(built.source.id)
-    values = [
+    rows = [
         {
-            "tenant_id": deployment.tenant_id,
-            "deployment_id": deployment.id,
             "workflow_id": source_links.n8n_id_for(i.canonical_id) or str(i.canonical_id),
             "workflow_name": i.name,
-            "canonical_id": i.canonical_id,
+            "canonical_id": str(i.canonical_id),
             "status": "pending"
             if i.writes
             else ("skipped" if i.status == "target_only" else "unchanged"),
@@ -158,8 +173,9 @@ def _rows(deployment: Deployment, built: plan.Plan) -> None:
         }
         for i in built.items
     ]
-    if values:
-        db.execute(_NEW_ROWS, values)
+    if rows:
+        params = {"tenant_id": deployment.tenant_id, "deployment_id": deployment.id, "rows": rows}
+        db.execute(_NEW_ROWS, params)
 
 
 def after(
