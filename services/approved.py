@@ -409,6 +409,8 @@ _ALIGN = (
     .where(
         WorkflowEnvMap.environment_id == bindparam("env_id"),
         WorkflowEnvMap.canonical_id == _ALIGNED.c.canonical_id,
+        # A deploy recorded it already: no needless new version of the row.
+        WorkflowEnvMap.git_content_hash.is_distinct_from(_ALIGNED.c.hash),
     )
     .values(git_content_hash=_ALIGNED.c.hash, updated_at=func.now())
 )
