@@ -95,6 +95,8 @@ class WorkflowFile:
     _digests: list[tuple[CredentialKey | None, tuple[str, ...], str]] = field(
         default_factory=list, init=False, repr=False, compare=False
     )
+    #: Its canonical bytes once made (``dump``).
+    _bytes: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def workflow(self) -> dict[str, Any]:
@@ -251,7 +253,13 @@ def parse(data: bytes | str, *, canonical_id: str | None = None) -> WorkflowFile
 
 
 def dump(file: WorkflowFile) -> bytes:
-    """The file's canonical bytes."""
+    """The file's canonical bytes (made once per file)."""
+    if not file._bytes:
+        file._bytes.append(_dump(file))
+    return file._bytes[0]
+
+
+def _dump(file: WorkflowFile) -> bytes:
     document = {
         HEADER_KEY: {
             "format": FORMAT_VERSION,

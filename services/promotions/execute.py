@@ -95,9 +95,10 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
         raise DeploymentFailed("The promotion's gates block it; nothing was changed.")
     writing = built.writing()
     with environments.n8n_session(built.target) as client:
-        current = ahead.collect([i.target_n8n_id for i in writing if i.target_n8n_id], client)
+        reading = ahead.landing([i.target_n8n_id for i in writing if i.target_n8n_id], client)
         ledger = Ledger(ctx, deployment.id, writing)
-        snapshot = records.before_writes(ctx, deployment, promotion, built, current, ledger=ledger)
+        snapshot = records.before_writes(ctx, deployment, promotion, built, reading, ledger=ledger)
+        current = snapshot.current
         made = placeholders.Placeholders(ctx, client, built.target, deployment.id)
         applied: list[dict[str, Any]] = []
         landed_since = datetime.now(UTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,16 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class PreSnapshot:
-    """The pre-promotion snapshot: its id, n8n id -> snapshot entry, and the target's approved
-    copies built on its commit, published after success (None: committed then)."""
+    """The pre-promotion snapshot: its id, n8n id -> snapshot entry, the target's copies as
+    read (n8n id -> workflow: the writes' bases), and the target's approved copies built on
+    its commit, published after success (None: committed then)."""
 
     def __init__(
         self,
         snapshot_id: uuid.UUID,
         index: dict[str, dict],
+        current: dict[str, dict],
         approval: approved.PendingApproval | None = None,
     ) -> None:
-        self.id, self.index, self.approval = snapshot_id, index, approval
+        self.id, self.index, self.current, self.approval = snapshot_id, index, current, approval
 
 
 def before_writes(
@@ -45,38 +47,43 @@ def before_writes(
     deployment: Deployment,
     promotion: Promotion,
     built: plan.Plan,
-    current: dict,
+    reads: Iterable[tuple[str, dict]],
     *,
     ledger: Ledger,
 ) -> PreSnapshot:
-    """Before any change: the target's copies about to change in Git (with the approved
-    copies built on top, unpublished), then, in one transaction, the pre-promotion snapshot
-    and one row per workflow of the plan, the ledger's first window applying."""
+    """Before any change: the target's copies about to change (``reads``: n8n id and
+    workflow, as each read lands) in Git, with the approved copies built on top
+    (unpublished), then, in one transaction, the pre-promotion snapshot and one row per
+    workflow of the plan, the ledger's first window applying."""
     target = built.target
-    entries = {
-        n8n_id: rollback.snapshot_entry(canonical_of(built, n8n_id), wf)
-        for n8n_id, wf in current.items()
-    }
-    snapshot_id = uuid.uuid4()
+    writing = built.writing()
+    canonical = {i.target_n8n_id: i.canonical_id for i in writing if i.target_n8n_id}
     slugs = dict(
         db.execute(
             select(CanonicalWorkflow.id, CanonicalWorkflow.canonical_slug).where(
-                CanonicalWorkflow.id.in_([uuid.UUID(e["canonical_id"]) for e in entries.values()])
+                CanonicalWorkflow.id.in_(list(canonical.values()))
             )
         ).all()
     )
+    snapshot_id = uuid.uuid4()
     folder = git.target_for(target).folder
-    files = {
-        approved.snapshot_path(folder, snapshot_id, slugs[uuid.UUID(e["canonical_id"])]): dump(
-            from_n8n(
-                current[n8n_id],
-                canonical_id=e["canonical_id"],
-                slug=slugs[uuid.UUID(e["canonical_id"])],
-                workflow_ref=built.links.workflow_ref,
-            )
+    # The reads are still landing: the approved copies' bytes are made meanwhile, and each
+    # snapshot file as its read lands.
+    for item in writing:
+        dump(item.file)
+    current, landed, files = {}, {}, {}
+    for n8n_id, workflow in reads:
+        current[n8n_id] = workflow
+        landed[n8n_id] = rollback.snapshot_entry(canonical[n8n_id], workflow)
+        slug = slugs[canonical[n8n_id]]
+        copy = from_n8n(
+            workflow,
+            canonical_id=str(canonical[n8n_id]),
+            slug=slug,
+            workflow_ref=built.links.workflow_ref,
         )
-        for n8n_id, e in entries.items()
-    }
+        files[approved.snapshot_path(folder, snapshot_id, slug)] = dump(copy)
+    entries = {n8n_id: landed[n8n_id] for n8n_id in canonical}  # in the plan's order
     commit = (
         approved.commit_approved(
             target,
@@ -116,7 +123,7 @@ def before_writes(
                 "workflows": len(entries),
             },
         )
-    return PreSnapshot(snapshot_id, entries, commit.pending if commit else None)
+    return PreSnapshot(snapshot_id, entries, current, commit.pending if commit else None)
 
 
 def _approval(ctx, promotion, built: plan.Plan, snapshot_id) -> approved.ApprovedFollowUp:
@@ -132,10 +139,6 @@ def _approval(ctx, promotion, built: plan.Plan, snapshot_id) -> approved.Approve
         cached=built.target_copies,
         context=built.context,
     )
-
-
-def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
-    return next(i.canonical_id for i in built.items if i.target_n8n_id == n8n_id)
 
 
 _NEW = json_page(

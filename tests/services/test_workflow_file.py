@@ -4,6 +4,7 @@ round trip n8n JSON -> file -> n8n JSON that keeps behaviour, node ids and webho
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 import subprocess
@@ -151,6 +152,13 @@ def test_the_same_workflow_in_two_environments_renders_the_same_bytes():
 def test_parse_and_dump_reproduce_the_rendered_bytes():
     data = _render(orders())
     assert dump(parse(data)) == data
+
+
+def test_a_file_is_dumped_once_and_a_changed_copy_anew():
+    file = parse(_render(orders()))
+    assert dump(file) is dump(file)
+    renamed = dataclasses.replace(file, name="Renamed")
+    assert dump(renamed) != dump(file) and parse(dump(renamed)).name == "Renamed"
 
 
 def test_the_recorded_real_n8n_workflow_renders_parses_and_keeps_its_digest():
