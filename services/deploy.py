@@ -215,14 +215,20 @@ class EnvironmentWriter:
             self._record(*record, **options)
         return outcome
 
+    def record_deferred(self, conn: Connection) -> None:
+        """The deferred records so far, in ``conn``'s transaction (a caller's own records of
+        the batch commit with them)."""
+        if self._deferred:
+            self._record_many(conn, self._deferred)
+            self._deferred = []
+
     def finish(self) -> None:
-        """After a batch: the deferred records (one transaction); when it created workflows,
-        the digests of the environment's rows that reference other workflows (their links
-        moved); commits."""
+        """After a batch: the deferred records left (one transaction); when it created
+        workflows, the digests of the environment's rows that reference other workflows
+        (their links moved); commits."""
         if self._deferred:
             with tenant_connection(self.env.tenant_id) as conn:
-                self._record_many(conn, self._deferred)
-            self._deferred = []
+                self.record_deferred(conn)
         if self._links_moved:
             runtime_digest.recompute_environment(self.env.id, ctx=self.context())
             db.commit()

@@ -125,7 +125,8 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
                 _write_one(writer, ledger, item, current, applied, made=made)
                 writing_now = None
                 ctx.progress(n + 1, len(writing), f"promoted {item.name}")
-            ledger.flush()
+            # The last outcomes and the map's records of the batch in one transaction.
+            ledger.flush(then=lambda: writer.record_deferred(db.connection()))
             writer.finish()
             _verify(client, applied)
             if window:

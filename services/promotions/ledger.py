@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,10 +154,11 @@ class Ledger:
         if action == "created" or due:
             self._commit()
 
-    def flush(self) -> None:
-        """Commit the outcomes landed since the last commit."""
-        if self._landed:
-            self._commit()
+    def flush(self, then: Callable[[], None] | None = None) -> None:
+        """Commit the outcomes landed since the last commit, with ``then``'s writes (the
+        batch's other records) in the same transaction."""
+        if self._landed or then is not None:
+            self._commit(then)
 
     def failed(self, canonical_id: uuid.UUID | None, error: str) -> None:
         """The deployment stopped: landed outcomes, the workflow that failed, and the marked
@@ -173,9 +175,11 @@ class Ledger:
             with self._ctx.fenced_transaction():
                 record_rollback(self._deployment_id, results)
 
-    def _commit(self) -> None:
+    def _commit(self, then: Callable[[], None] | None = None) -> None:
         with self._ctx.fenced_transaction():
             self._write_landed()
+            if then is not None:
+                then()
         self._flushed_at = time.monotonic()
 
     def _mark(self, index: int) -> None:

@@ -213,6 +213,29 @@ def test_the_post_promotion_snapshot_is_recorded_with_the_completion(
     assert together is True
 
 
+def test_the_last_outcomes_and_the_targets_map_commit_together(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
+):
+    _, promotion = _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n)
+
+    assert deploy_now(app, factory, tenant, promotion).status == "completed"
+    pairs = run(
+        factory,
+        tenant,
+        lambda: db.execute(
+            text(
+                "SELECT w.status, w.xmin::text = m.xmin::text FROM deployments d"
+                " JOIN deployment_workflows w ON w.deployment_id = d.id"
+                " JOIN workflow_env_map m ON m.environment_id = :target"
+                "  AND m.n8n_workflow_id = w.target_n8n_id"
+                " WHERE d.promotion_id = :id"
+            ),
+            {"id": promotion.id, "target": staging.id},
+        ).all(),
+    )
+    assert pairs == [("success", True), ("success", True)]
+
+
 def _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n):
     """Two linked workflows, a newer version approved in dev, a pending promotion."""
     bodies = {name: workflow(name) for name in ("Orders", "Refunds")}
