@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from services.n8n.payload import NODE_KEYS_1X, SETTINGS_KEYS_1X, workflow_write_body
 from services.workflow_compare import match_nodes
 from services.workflow_digest import (
@@ -340,7 +342,17 @@ def to_n8n(
         settings_keys=settings_keys,
         node_keys=node_keys,
     )
-    return copy.deepcopy(body), problems
+    return _copied(body), problems
+
+
+def _copied(body: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON body (it shares the file's nested values): orjson's round trip,
+    several times faster than deepcopy, which takes what orjson cannot encode (an integer
+    past 64 bits)."""
+    try:
+        return orjson.loads(orjson.dumps(body))
+    except orjson.JSONEncodeError:
+        return copy.deepcopy(body)
 
 
 def _new_id(seed: str, taken: set[Any]) -> str:

@@ -57,6 +57,8 @@ def before_writes(
     workflow of the plan, the ledger's first window applying."""
     target = built.target
     writing = built.writing()
+    # While the reads land: the slugs, the rows' values, the approved copies' bytes, then
+    # each snapshot file as its read lands.
     canonical = {i.target_n8n_id: i.canonical_id for i in writing if i.target_n8n_id}
     slugs = dict(
         db.execute(
@@ -65,10 +67,9 @@ def before_writes(
             )
         ).all()
     )
+    rows = _rows(deployment, built)
     snapshot_id = uuid.uuid4()
     folder = git.target_for(target).folder
-    # The reads are still landing: the approved copies' bytes are made meanwhile, and each
-    # snapshot file as its read lands.
     for item in writing:
         dump(item.file)
     current, landed, files = {}, {}, {}
@@ -100,7 +101,8 @@ def before_writes(
         else None
     )
     with ctx.fenced_transaction():
-        _rows(deployment, built)
+        if rows:
+            db.execute(_NEW_ROWS, rows)
         ledger.mark_first()
         db.add(
             Snapshot(
@@ -161,8 +163,8 @@ _NEW_ROWS = (
 )
 
 
-def _rows(deployment: Deployment, built: plan.Plan) -> None:
-    """One deployment_workflows row per workflow of the plan, in one statement."""
+def _rows(deployment: Deployment, built: plan.Plan) -> dict[str, Any] | None:
+    """The parameters of _NEW_ROWS: one deployment_workflows row per workflow of the plan."""
     source_links = env_links.links_for(built.source.id)
     rows = [
         {
@@ -176,9 +178,9 @@ def _rows(deployment: Deployment, built: plan.Plan) -> None:
         }
         for i in built.items
     ]
-    if rows:
-        params = {"tenant_id": deployment.tenant_id, "deployment_id": deployment.id, "rows": rows}
-        db.execute(_NEW_ROWS, params)
+    if not rows:
+        return None
+    return {"tenant_id": deployment.tenant_id, "deployment_id": deployment.id, "rows": rows}
 
 
 def after(

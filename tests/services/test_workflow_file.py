@@ -266,12 +266,22 @@ def test_every_unresolvable_reference_is_reported_at_once():
     assert named(body, "Legacy call")["parameters"]["workflowId"] == "canonical:sub-invoice"
 
 
+def test_a_body_with_an_integer_past_64_bits_is_copied_too():
+    big = orders("dev")
+    named(big, "Fetch customer")["parameters"]["limit"] = 2**70
+    file = parse(_render(big))
+    body, _ = _to_prod(file)
+    assert named(body, "Fetch customer")["parameters"]["limit"] == 2**70
+    named(body, "Fetch customer")["parameters"]["limit"] = 0
+    assert named(file.workflow, "Fetch customer")["parameters"]["limit"] == 2**70
+
+
 def test_to_n8n_never_changes_the_file():
     file = parse(_render(orders("dev")))
-    before = dump(file)
+    before = copy.deepcopy(file.nodes)
     body, _ = _to_prod(file, base=orders("prod"))
     named(body, "Fetch customer")["parameters"]["url"] = "mutated"
-    assert dump(file) == before
+    assert file.nodes == before
 
 
 def _git_diff(tmp_path, old: bytes, new: bytes) -> list[str]:
