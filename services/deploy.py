@@ -29,7 +29,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, case, func, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    DateTime,
+    Integer,
+    Text,
+    Uuid,
+    bindparam,
+    case,
+    column,
+    func,
+    literal,
+    null,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jobs.core import tenant_connection
@@ -37,6 +53,7 @@ from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
 from services import env_links, ignore_rules, runtime_digest
+from services.bulk import json_page
 from services.errors import Conflict
 from services.n8n import N8nBadRequest, N8nClient, N8nConflict, N8nNotFound
 from services.sync import MAX_CACHED_BYTES
@@ -305,19 +322,16 @@ class EnvironmentWriter:
         for (workflow_id, workflow, file), options in deferred:
             canonical = uuid.UUID(file.canonical_id)
             if options["link"] and not self._linked_elsewhere(canonical, workflow_id):
+                values = self._values(workflow_id, workflow, options["digest"])
                 rows.append(
-                    self._values(workflow_id, workflow, options["digest"])
-                    | {
-                        "tenant_id": self.env.tenant_id,
-                        "canonical_id": canonical,
-                        "status": "linked",
-                        "git_content_hash": options["approved"],
-                    }
+                    {name: values[name] for name in _LINKED_COLUMNS if name in values}
+                    | {"canonical_id": file.canonical_id, "git_content_hash": options["approved"]}
                 )
             else:
                 self._record(workflow_id, workflow, file, conn=conn, **options)
         if rows:
-            conn.execute(_UPSERT_LINKED, rows)
+            params = {"tenant_id": self.env.tenant_id, "environment_id": self.env.id}
+            conn.execute(_UPSERT_LINKED, params | {"rows": rows})
 
     def _record(
         self,
@@ -384,29 +398,40 @@ class EnvironmentWriter:
         )
 
 
+#: The deferred records of linked copies updated in place, as one JSON page.
+_LINKED = json_page(
+    column("n8n_workflow_id", Text),
+    column("workflow_name", Text),
+    column("workflow_data", JSONB),
+    column("workflow_data_bytes", Integer),
+    column("env_content_hash", Text),
+    column("n8n_updated_at", DateTime(timezone=True)),
+    column("is_active", Boolean),
+    column("is_archived", Boolean),
+    column("tags", JSONB),
+    column("canonical_id", Uuid),
+    column("git_content_hash", Text),
+)
+_LINKED_COLUMNS = [c.name for c in _LINKED.c]
+
+
 def _upsert_linked():
-    insert = pg_insert(WorkflowEnvMap)
-    named = (
-        "workflow_name",
-        "workflow_data",
-        "workflow_data_bytes",
-        "env_content_hash",
-        "n8n_updated_at",
-        "is_active",
-        "is_archived",
-        "tags",
-        "missing_since",
-        "canonical_id",
-        "status",
-        "git_content_hash",
-    )
+    source = select(
+        bindparam("tenant_id"),
+        bindparam("environment_id"),
+        *_LINKED.c,
+        literal("linked"),
+        null(),
+    ).select_from(_LINKED)
+    columns = ["tenant_id", "environment_id", *_LINKED_COLUMNS, "status", "missing_since"]
+    # Python-side defaults (a uuid4 for id) would be one value for every row.
+    insert = pg_insert(WorkflowEnvMap).from_select(columns, source, include_defaults=False)
     return insert.on_conflict_do_update(
         index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
-        set_={name: insert.excluded[name] for name in named} | {"updated_at": func.now()},
+        set_={name: insert.excluded[name] for name in columns[3:]} | {"updated_at": func.now()},
     )
 
 
-#: The batch record of linked copies updated in place (executemany: one round trip).
 _UPSERT_LINKED = _upsert_linked()
 
 

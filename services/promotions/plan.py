@@ -93,6 +93,17 @@ class Plan:
         return [item for item in self.items if item.writes]
 
 
+#: What the plan reads of the target's linked copies (rows, not entities: no other column
+#: decoded, nothing for the session to track).
+_TARGET_COLUMNS = (
+    WorkflowEnvMap.canonical_id,
+    WorkflowEnvMap.n8n_workflow_id,
+    WorkflowEnvMap.workflow_name,
+    WorkflowEnvMap.workflow_data,
+    WorkflowEnvMap.env_content_hash,
+)
+
+
 def build(source: Environment, target: Environment, canonical_ids: list[uuid.UUID] | None) -> Plan:
     """The plan for ``canonical_ids`` (None: every approved copy of the source, and the
     target's linked workflows the source lacks as target_only)."""
@@ -113,8 +124,8 @@ def build(source: Environment, target: Environment, canonical_ids: list[uuid.UUI
     target_copies = approved.copies_for(target.id, list(files) if canonical_ids else None)
     rows = {
         row.canonical_id: row
-        for row in db.scalars(
-            select(WorkflowEnvMap).where(
+        for row in db.execute(
+            select(*_TARGET_COLUMNS).where(
                 WorkflowEnvMap.environment_id == target.id,
                 WorkflowEnvMap.canonical_id.is_not(None),
             )
