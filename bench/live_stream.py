@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -75,8 +76,16 @@ class Subscribers:
 
 
 def publish(dsn: str, tenant_id, job_id: str, events: int, rate: float) -> None:
-    """Change the job's progress ``events`` times, stamped with the time of the UPDATE."""
+    """Change the job's progress ``events`` times, stamped with the time of the UPDATE. The
+    tenant is watched throughout, as its open streams keep it (the bare fan-out keeps none)."""
     with psycopg.connect(dsn, autocommit=False) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
+        conn.execute(
+            "INSERT INTO live_watches (tenant_id, watched_until) VALUES (%s, now() + %s)"
+            " ON CONFLICT (tenant_id) DO UPDATE SET watched_until = excluded.watched_until",
+            (tenant_id, timedelta(seconds=2 * events / rate + 60)),
+        )
+        conn.commit()
         for number in range(events):
             conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),))
             conn.execute(

@@ -131,12 +131,12 @@ class JobContext:
 
     def ensure_lease(self) -> None:
         """Call right before each external side effect (a write to n8n, a push to Git): one
-        round trip that proves this attempt still owns the job. Raises LeaseLost when
+        read that proves this attempt still owns the job. Raises LeaseLost when
         another attempt took it over (this one was paused or presumed dead), JobCancelled
         when an operator asked to stop, HandBack when the worker is stopping and the kind
         may run again later."""
         self._hand_back_if_stopping()
-        if attempts.heartbeat(self._claim, None):
+        if attempts.check(self._claim):
             raise JobCancelled(str(self.job_id))
 
     @contextmanager

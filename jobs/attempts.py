@@ -121,11 +121,16 @@ _CLAIM = (
 )
 
 #: Every write of an attempt: only while it still holds the lease and the job is running.
-_FENCED = update(BackgroundJob).where(
+_FENCE = (
     BackgroundJob.id == bindparam("job_id"),
     BackgroundJob.lease_token == bindparam("lease"),
     BackgroundJob.status == "running",
 )
+_FENCED = update(BackgroundJob).where(*_FENCE)
+#: The fence read, for the check before a side effect: it proves the lease as the moment's
+#: heartbeat would, without a write and a commit to flush (the heartbeat thread keeps the
+#: job's heartbeat).
+_CHECK = select(BackgroundJob.cancel_requested_at).where(*_FENCE)
 _ERROR_VALUES = {
     "error_class": bindparam("failure_class"),
     "error_message": bindparam("failure_message"),
@@ -206,6 +211,17 @@ def _release_statement(with_error: bool):
         # Handed back at shutdown: this attempt does not count.
         values.update(attempt=BackgroundJob.attempt - 1, attempts=_history("handed_back", False))
     return _FENCED.values(**values)
+
+
+def check(claim_: Claim) -> bool:
+    """Whether cancellation was requested, read under the fence.
+
+    Raises LeaseLost when the fence no longer matches.
+    """
+    row = _write(claim_.tenant_id, _CHECK, _fence(claim_)).fetchone()
+    if row is None:
+        raise LeaseLost(str(claim_.job_id))
+    return row[0] is not None
 
 
 def heartbeat(claim_: Claim, progress: dict[str, Any] | None) -> bool:

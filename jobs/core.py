@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from models.base import NAMES_TENANT
-from models.db import SessionFactory, current_tenant, db, get_engine
+from models.db import SessionFactory, current_tenant, db, get_engine, read_alone
 from models.jobs import ACTIVE_STATUSES, BackgroundJob
 from services.errors import Conflict, NotFound
 from services.rows import get_or_404
@@ -337,15 +337,12 @@ _WITH_RERUNS = (
 def get_with_reruns(job_id: uuid.UUID) -> tuple[SimpleNamespace, list[uuid.UUID]]:
     """A job as a poller sees it (its columns as attributes) and the ids of its reruns,
     oldest first. Plain columns, not an ORM object: the poll is the hottest read, and loading
-    an instance into the session is CPU it does not need."""
-    row = (
-        db.execute(_WITH_RERUNS, {"job_id": job_id, "tenant": current_tenant()})
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
+    an instance into the session is CPU it does not need; one statement, so it stands alone
+    (read_alone: no BEGIN or COMMIT of its own)."""
+    rows = read_alone(_WITH_RERUNS, {"job_id": job_id, "tenant": current_tenant()})
+    if not rows:
         raise NotFound("No such job.")
-    columns = dict(row)
+    columns = dict(rows[0])
     reruns = columns.pop("reruns")
     return SimpleNamespace(**columns), reruns or []
 

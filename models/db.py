@@ -9,23 +9,27 @@ A session's transaction costs no round trip of its own: sessions run on the driv
 autocommit connection and open the transaction themselves, in psycopg's pipeline mode, so
 BEGIN, the tenant setting and the first statement reach the server together (psycopg's own
 BEGIN would take one round trip, and the setting another). The pipeline ends as soon as that
-statement has run; COMMIT or ROLLBACK end the transaction as usual. Everything else on the
-engine (``get_engine()``) keeps the driver's ordinary transactions.
+statement has run; COMMIT or ROLLBACK end the transaction as usual. A read that stands alone
+(``read_alone``) skips BEGIN and COMMIT too: with the tenant setting, it is a transaction of
+its own up to the pipeline's end. Everything else on the engine (``get_engine()``) keeps the
+driver's ordinary transactions.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
 import orjson
 import psycopg
 import sqlalchemy.exc
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, RowMapping, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from models import cooperative_wait
 
 _tenant: ContextVar[uuid.UUID | None] = ContextVar("tenant_id", default=None)
 
@@ -68,6 +72,7 @@ POOL_RECYCLE_S = 300
 
 def init_engine(url: str, **options: object) -> Engine:
     """Create the engine the processes use and bind the session factory to it."""
+    cooperative_wait.install()
     options.setdefault("pool_pre_ping", False)
     options.setdefault("pool_recycle", POOL_RECYCLE_S)
     # Parameters (ciphertexts, emails, token hashes) never reach an exception text or a log.
@@ -111,6 +116,12 @@ def _apply_tenant(connection: Connection) -> None:
 
 @event.listens_for(Session, "after_begin")
 def _set_tenant_for_transaction(session: Session, transaction, connection: Connection) -> None:
+    _open_pipeline(connection, begin=True)
+
+
+def _open_pipeline(connection: Connection, *, begin: bool) -> None:
+    """Queue BEGIN (``begin``) and this context's tenant in a pipeline that the connection's
+    next statement joins; _end_pipeline sends them together once that statement has run."""
     driver = connection.connection.driver_connection
     if not isinstance(driver, psycopg.Connection) or _PIPELINE in connection.info:
         return
@@ -118,7 +129,8 @@ def _set_tenant_for_transaction(session: Session, transaction, connection: Conne
     pipeline.__enter__()
     connection.info[_PIPELINE] = pipeline
     try:
-        driver.execute("BEGIN")
+        if begin:
+            driver.execute("BEGIN")
         # Without a tenant there is nothing to set: the setting is only ever set transaction-
         # locally, so a new transaction starts without one (and policies see nothing).
         if (tenant := _tenant.get()) is not None:
@@ -137,6 +149,23 @@ def _set_tenant_for_transaction(session: Session, transaction, connection: Conne
         raise sqlalchemy.exc.DBAPIError.instance(
             "BEGIN", None, error, psycopg.Error, connection_invalidated=lost
         ) from error
+
+
+def read_alone(statement: Executable, params: dict) -> Sequence[RowMapping]:
+    """The rows of one read, run as a transaction of its own unless this context's session
+    has one open (then in that one, like any statement).
+
+    On its own, the tenant setting and the statement are pipelined on an autocommit
+    connection: PostgreSQL runs everything up to the pipeline's sync as one implicit
+    transaction, so the setting (transaction-local) holds for the statement and the sync
+    ends it. One round trip, no BEGIN and no COMMIT; for a read that needs no other
+    statement's snapshot (polling a job).
+    """
+    if db.registry.has() and db().in_transaction():
+        return db.execute(statement, params).mappings().all()
+    with SessionFactory.kw["bind"].connect() as connection:
+        _open_pipeline(connection, begin=False)
+        return connection.execute(statement, params).mappings().all()
 
 
 def _sync_open_transaction() -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import JSON, Base, CreatedAt, TenantOwned, Timestamps, enum_check, tenant_fk
@@ -112,3 +112,14 @@ class NotificationEvent(TenantOwned, CreatedAt, Base):
     delivered_at: Mapped[datetime | None]
     #: Its number in the live streams, set by a trigger (see services/live.py).
     live_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LiveWatch(TenantOwned, Base):
+    """A tenant someone follows live: while ``watched_until`` is ahead, the live triggers
+    announce its changes (migration i13f_live_watches); web processes with open streams keep
+    it ahead (services/live.py)."""
+
+    __tablename__ = "live_watches"
+    __extra_args__ = (UniqueConstraint("tenant_id"),)
+
+    watched_until: Mapped[datetime]

@@ -181,6 +181,10 @@ class ApprovedFollowUp:
     user_id: uuid.UUID | None = None
     job_id: uuid.UUID | None = None
     links: Mapping[str, object] | None = None
+    #: The environment's approved copies of these workflows and its digest context as the
+    #: caller read them moments ago (a deployment's plan); None: read them here.
+    cached: Mapping[uuid.UUID, ApprovedCopy] | None = None
+    context: runtime_digest.DigestContext | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ def commit_approved(
     (``pending``; publish_approved)."""
     target = git.target_for(env)
     change_set = _change_set(env, target, changes)
-    follow = _change_set(env, target, then.changes) if then else None
+    follow = _change_set(env, target, then.changes, then.cached, then.context) if then else None
     extra = dict(extra_files or {})
     if lease is not None:
         lease()
@@ -265,7 +269,11 @@ def publish_approved(
 
 
 def _change_set(
-    env: Environment, target: git.GitTarget, changes: Sequence[ApprovedChange]
+    env: Environment,
+    target: git.GitTarget,
+    changes: Sequence[ApprovedChange],
+    cached: Mapping[uuid.UUID, ApprovedCopy] | None = None,
+    ctx: runtime_digest.DigestContext | None = None,
 ) -> _ChangeSet:
     keys = [change.key for change in changes]
     if len(set(keys)) != len(keys):
@@ -273,8 +281,10 @@ def _change_set(
             "A canonical workflow appears twice in one commit.", code="invalid_change"
         )
     # Extra files alone (a snapshot) need neither the cache nor a digest context.
-    cached = copies_for(env.id, keys) if keys else {}
-    ctx = runtime_digest.context_for(env.id) if keys else None
+    if cached is None:
+        cached = copies_for(env.id, keys) if keys else {}
+    if ctx is None and keys:
+        ctx = runtime_digest.context_for(env.id)
     files: dict[str, bytes | None] = {}
     expected: dict[str, str | None] = {}
     paths: dict[uuid.UUID, str] = {}
@@ -399,6 +409,8 @@ _ALIGN = (
     .where(
         WorkflowEnvMap.environment_id == bindparam("env_id"),
         WorkflowEnvMap.canonical_id == _ALIGNED.c.canonical_id,
+        # A deploy recorded it already: no needless new version of the row.
+        WorkflowEnvMap.git_content_hash.is_distinct_from(_ALIGNED.c.hash),
     )
     .values(git_content_hash=_ALIGNED.c.hash, updated_at=func.now())
 )

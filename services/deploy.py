@@ -29,7 +29,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, case, func, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    DateTime,
+    Integer,
+    Text,
+    Uuid,
+    bindparam,
+    case,
+    column,
+    func,
+    literal,
+    null,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jobs.core import tenant_connection
@@ -37,6 +53,7 @@ from models.db import db
 from models.environments import Environment
 from models.workflows import WorkflowEnvMap
 from services import env_links, ignore_rules, runtime_digest
+from services.bulk import json_page
 from services.errors import Conflict
 from services.n8n import N8nBadRequest, N8nClient, N8nConflict, N8nNotFound
 from services.sync import MAX_CACHED_BYTES
@@ -88,7 +105,7 @@ class DeployOutcome:
 
 class EnvironmentWriter:
     """Writes files into one environment; reuse one for a batch (links, credentials, tags and
-    ignore rules are read once)."""
+    ignore rules are read once, or given by a caller that just read them)."""
 
     def __init__(
         self,
@@ -98,6 +115,7 @@ class EnvironmentWriter:
         lease: LeaseCheck | None = None,
         links: env_links.EnvLinks | None = None,
         credentials: env_links.CredentialResolver | None = None,
+        rules: tuple[str, ...] | None = None,
         defer_records: bool = False,
     ) -> None:
         self.env = env
@@ -110,7 +128,7 @@ class EnvironmentWriter:
         self._lease = lease or (lambda: None)
         self.links = links if links is not None else env_links.links_for(env.id)
         self.credentials = credentials or env_links.credentials_for(env.id)
-        self._rules = ignore_rules.rules()
+        self._rules = rules if rules is not None else ignore_rules.rules()
         self._tags: dict[str, str] | None = None
         self._links_moved = False
 
@@ -214,14 +232,20 @@ class EnvironmentWriter:
             self._record(*record, **options)
         return outcome
 
+    def record_deferred(self, conn: Connection) -> None:
+        """The deferred records so far, in ``conn``'s transaction (a caller's own records of
+        the batch commit with them)."""
+        if self._deferred:
+            self._record_many(conn, self._deferred)
+            self._deferred = []
+
     def finish(self) -> None:
-        """After a batch: the deferred records (one transaction); when it created workflows,
-        the digests of the environment's rows that reference other workflows (their links
-        moved); commits."""
+        """After a batch: the deferred records left (one transaction); when it created
+        workflows, the digests of the environment's rows that reference other workflows
+        (their links moved); commits."""
         if self._deferred:
             with tenant_connection(self.env.tenant_id) as conn:
-                self._record_many(conn, self._deferred)
-            self._deferred = []
+                self.record_deferred(conn)
         if self._links_moved:
             runtime_digest.recompute_environment(self.env.id, ctx=self.context())
             db.commit()
@@ -298,19 +322,16 @@ class EnvironmentWriter:
         for (workflow_id, workflow, file), options in deferred:
             canonical = uuid.UUID(file.canonical_id)
             if options["link"] and not self._linked_elsewhere(canonical, workflow_id):
+                values = self._values(workflow_id, workflow, options["digest"])
                 rows.append(
-                    self._values(workflow_id, workflow, options["digest"])
-                    | {
-                        "tenant_id": self.env.tenant_id,
-                        "canonical_id": canonical,
-                        "status": "linked",
-                        "git_content_hash": options["approved"],
-                    }
+                    {name: values[name] for name in _LINKED_COLUMNS if name in values}
+                    | {"canonical_id": file.canonical_id, "git_content_hash": options["approved"]}
                 )
             else:
                 self._record(workflow_id, workflow, file, conn=conn, **options)
         if rows:
-            conn.execute(_UPSERT_LINKED, rows)
+            params = {"tenant_id": self.env.tenant_id, "environment_id": self.env.id}
+            conn.execute(_UPSERT_LINKED, params | {"rows": rows})
 
     def _record(
         self,
@@ -377,29 +398,40 @@ class EnvironmentWriter:
         )
 
 
+#: The deferred records of linked copies updated in place, as one JSON page.
+_LINKED = json_page(
+    column("n8n_workflow_id", Text),
+    column("workflow_name", Text),
+    column("workflow_data", JSONB),
+    column("workflow_data_bytes", Integer),
+    column("env_content_hash", Text),
+    column("n8n_updated_at", DateTime(timezone=True)),
+    column("is_active", Boolean),
+    column("is_archived", Boolean),
+    column("tags", JSONB),
+    column("canonical_id", Uuid),
+    column("git_content_hash", Text),
+)
+_LINKED_COLUMNS = [c.name for c in _LINKED.c]
+
+
 def _upsert_linked():
-    insert = pg_insert(WorkflowEnvMap)
-    named = (
-        "workflow_name",
-        "workflow_data",
-        "workflow_data_bytes",
-        "env_content_hash",
-        "n8n_updated_at",
-        "is_active",
-        "is_archived",
-        "tags",
-        "missing_since",
-        "canonical_id",
-        "status",
-        "git_content_hash",
-    )
+    source = select(
+        bindparam("tenant_id"),
+        bindparam("environment_id"),
+        *_LINKED.c,
+        literal("linked"),
+        null(),
+    ).select_from(_LINKED)
+    columns = ["tenant_id", "environment_id", *_LINKED_COLUMNS, "status", "missing_since"]
+    # Python-side defaults (a uuid4 for id) would be one value for every row.
+    insert = pg_insert(WorkflowEnvMap).from_select(columns, source, include_defaults=False)
     return insert.on_conflict_do_update(
         index_elements=["tenant_id", "environment_id", "n8n_workflow_id"],
-        set_={name: insert.excluded[name] for name in named} | {"updated_at": func.now()},
+        set_={name: insert.excluded[name] for name in columns[3:]} | {"updated_at": func.now()},
     )
 
 
-#: The batch record of linked copies updated in place (executemany: one round trip).
 _UPSERT_LINKED = _upsert_linked()
 
 

@@ -7,6 +7,11 @@ change committed. Each process holds one LISTEN connection (``Hub``) and hands e
 announcement to the subscribers of its tenant. A reconnecting client sends the last number it
 saw (Last-Event-ID); what it missed is read back from the tables, which hold each row's latest
 state: every message is a state, so a repeated one is harmless.
+
+Only watched tenants are announced (migration i13f_live_watches): a NOTIFY holds PostgreSQL's
+one notification lock until its commit is flushed, which serialized every job transition of
+every tenant. A hub keeps a watch (live_watches) on each tenant it has streams for, renewed
+while they are open.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import orjson
@@ -43,6 +49,24 @@ MAX_BACKLOG = 1000
 RECONNECT_S = 1.0
 #: Milliseconds a browser waits before reconnecting (the SSE ``retry`` field).
 RETRY_MS = 2000
+#: Seconds a watch keeps a tenant announced: a process that dies stops announcing within it.
+WATCH_TTL_S = 60.0
+#: Seconds between a hub's renewals of its tenants' watches.
+WATCH_RENEW_S = WATCH_TTL_S / 3
+#: Longest a new watch waits for the transactions older than it, and how often it looks, in
+#: seconds (they commit in milliseconds; a stuck one must not hold a stream up).
+SETTLE_MAX_S = 1.0
+SETTLE_POLL_S = 0.005
+
+_WATCH = """
+    INSERT INTO live_watches AS w (tenant_id, watched_until)
+    VALUES (%(tenant)s, now() + make_interval(secs => %(ttl)s))
+        ON CONFLICT (tenant_id)
+        DO UPDATE SET watched_until = greatest(w.watched_until, excluded.watched_until)
+"""
+_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
+_HORIZON = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
+_OLDER_RUNNING = "SELECT pg_snapshot_xmin(pg_current_snapshot()) < %s::xid8"
 
 
 @dataclass(eq=False)
@@ -67,17 +91,35 @@ class Hub:
         self.dsn = dsn
         self.lock = threading.Lock()
         self.by_tenant: dict[str, set[Subscriber]] = {}
+        #: Until when (time.monotonic) this hub's last watch of each tenant holds.
+        self.watched: dict[str, float] = {}
         self.ready = threading.Event()
         self.thread: threading.Thread | None = None
 
     def subscribe(self, subscriber: Subscriber) -> None:
+        tenant = str(subscriber.tenant_id)
         with self.lock:
-            self.by_tenant.setdefault(str(subscriber.tenant_id), set()).add(subscriber)
+            self.by_tenant.setdefault(tenant, set()).add(subscriber)
             if self.thread is None:
                 self.thread = threading.Thread(target=self._listen, name="live-hub", daemon=True)
                 self.thread.start()
+            watched = self.watched.get(tenant, 0.0) > time.monotonic() + WATCH_RENEW_S
+        if not watched:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                self._watch(conn, [tenant])
+                settle(conn)
         # Changes after this point reach the subscriber; earlier ones come from the replay.
         self.ready.wait(timeout=10)
+
+    def _watch(self, conn: psycopg.Connection, tenants: list[str]) -> None:
+        """Have these tenants' changes announced for WATCH_TTL_S more."""
+        for tenant in tenants:
+            # A tenant deleted under its open streams has nothing left to announce.
+            with suppress(psycopg.errors.ForeignKeyViolation), conn.transaction():
+                conn.execute(_SET_TENANT, (tenant,))
+                conn.execute(_WATCH, {"tenant": tenant, "ttl": WATCH_TTL_S})
+        with self.lock:
+            self.watched.update(dict.fromkeys(tenants, time.monotonic() + WATCH_TTL_S))
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         with self.lock:
@@ -120,8 +162,12 @@ class Hub:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.ready.set()
-                    for notice in conn.notifies():
-                        self.dispatch(notice.payload)
+                    while True:
+                        for notice in conn.notifies(timeout=WATCH_RENEW_S):
+                            self.dispatch(notice.payload)
+                        with self.lock:
+                            tenants = list(self.by_tenant)
+                        self._watch(conn, tenants)
             except Exception:  # the connection dropped: listen again while anyone listens
                 self.ready.clear()
                 with self.lock:
@@ -130,6 +176,19 @@ class Hub:
                         return
                 log.exception("live updates: listening failed; connecting again")
                 time.sleep(RECONNECT_S)
+
+
+def settle(conn: psycopg.Connection) -> None:
+    """Wait until every transaction running when a watch committed has ended: one may have
+    changed a row without seeing the watch (the trigger takes its transaction id before it
+    looks), and must commit before the stream reads what it starts with."""
+    (horizon,) = conn.execute(_HORIZON).fetchone()
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while conn.execute(_OLDER_RUNNING, (horizon,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            log.warning("live updates: a transaction older than a new watch is still running")
+            return
+        time.sleep(SETTLE_POLL_S)
 
 
 #: Each process's hub, by process id: a forked child never uses its parent's connection.

@@ -98,6 +98,8 @@ def match_nodes(
             k = key(node) if i not in taken else None
             if k is not None:
                 free.setdefault(k, i)
+        if not free:  # nothing left to pair with: the right side's keys are not needed
+            return
         for j, node in enumerate(right):
             k = key(node) if j not in pairs else None
             if k is not None and k in free:

@@ -16,39 +16,15 @@ from sqlalchemy import text
 
 import models
 from models.db import current_tenant, db
-from models.environments import ENVIRONMENT_CLASSES
 from services import credentials, events, ignore_rules, ingestion, sync, tokens, users
-from services.policy import ACTIONS
 from services.promotions import pipelines
 from tests.drift import on_plan
 from tests.fake_n8n.server import sample_workflow
 from tests.rowgen import RowBuilder
+from tests.web.world import ID_PARAMETERS, WORDS
 
-#: Path parameter -> the table whose first row (in the world's tenant) it names.
-ID_TABLES = {
-    "env_id": "environments",
-    "workflow_id": "workflow_env_map",
-    "execution_id": "executions",
-    "credential_id": "credentials",
-    "event_id": "notification_events",
-    "rule_id": "workflow_ignore_rules",
-    "type_id": "environment_types",
-    "job_id": "background_jobs",
-    "canonical_id": "canonical_workflows",
-    "snapshot_id": "snapshots",
-    "incident_id": "drift_incidents",
-    "approval_id": "drift_approvals",
-    "policy_id": "drift_policies",
-    "override_id": "drift_attestations",
-    "logical_id": "logical_credentials",
-    "mapping_id": "credential_mappings",
-    "pipeline_id": "pipelines",
-    "promotion_id": "promotions",
-    "deployment_id": "deployments",
-    "audit_id": "audit_logs",
-}
-#: Path parameters that are not ids: a valid value of each.
-NAMES = {"environment_class": ENVIRONMENT_CLASSES[0], "action": ACTIONS[0]}
+#: Path parameters naming rows of the caller's own kind: each role gets spares of them.
+SPARE_PARAMETERS = ("user_id", "token_id")
 
 
 @dataclass
@@ -67,7 +43,7 @@ class World:
         if name not in self.values:
             pytest.fail(
                 f"no builder for path parameter {name!r} of {operation}: add its table to "
-                "ID_TABLES (or its value to NAMES) in tests/api_world.py"
+                "ID_PARAMETERS (or its value to WORDS) in tests/web/world.py"
             )
         return self.values[name]
 
@@ -91,7 +67,7 @@ def build_world(factory, fake_n8n) -> World:
     factory.run_as(tenant.id, pipelines.create, name="Release", stages=[stage])
     factory.run_as(tenant.id, _event, env.id)
     factory.run_as(tenant.id, _drift, env.id, tenant.user_ids)
-    world = World(tenant=tenant, values=dict(NAMES))
+    world = World(tenant=tenant, values=dict(WORDS))
     world.values.update(factory.run_as(tenant.id, _first_ids))
     for role, user_id in tenant.user_ids.items():
         spare = factory.run_as(
@@ -126,10 +102,13 @@ def _drift(env_id: uuid.UUID, user_ids: dict) -> None:
 
 def _first_ids() -> dict[str, str]:
     """The first row of each table; a kind the services above did not make gets a generic
-    row (tests/rowgen.py) that points at the world's rows."""
+    row (tests/rowgen.py) that points at the world's rows (parents first: the reverse of
+    ID_PARAMETERS, where each table comes before those it points at)."""
     builder = RowBuilder(db.connection(), current_tenant())
     found = {}
-    for name, table in ID_TABLES.items():
+    for name, table in reversed(ID_PARAMETERS.items()):
+        if name in SPARE_PARAMETERS:
+            continue
         value = db.scalar(text(f"SELECT id FROM {table} ORDER BY id LIMIT 1"))
         if value is None:
             value = builder.build(models.Base.metadata.tables[table])["id"]

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -210,13 +211,16 @@ def resolve_commit(ws: Workspace, ref: str) -> str:
     return sha
 
 
-def list_tree(ws: Workspace, commit: str, folder: str) -> list[tuple[str, str]]:
-    """(path, blob id) of every regular file under ``folder`` ("" for all) at ``commit``."""
+def list_tree(ws: Workspace, commit: str, *folders: str) -> list[tuple[str, str]]:
+    """(path, blob id) of every regular file under each of ``folders`` (none, or "": all)
+    at ``commit``; one process."""
+    if "" in folders:
+        folders = ()
     args = ["ls-tree", "-r", "-z", "--full-tree", commit]
-    if folder:
-        args += ["--", folder]
+    if folders:
+        args += ["--", *folders]
     out = ws.git(*args)
-    prefix = f"{folder}/" if folder else ""
+    prefixes = tuple(f"{folder}/" for folder in folders) or ("",)
     files = []
     for entry in out.stdout.split(b"\0"):
         if not entry:
@@ -225,7 +229,7 @@ def list_tree(ws: Workspace, commit: str, folder: str) -> list[tuple[str, str]]:
         mode, kind, sha = meta.decode().split(" ")
         path = path_bytes.decode("utf-8", errors="surrogateescape")
         # Regular files only: symlinks and submodules are not workflow files.
-        if kind == "blob" and mode in ("100644", "100755") and path.startswith(prefix):
+        if kind == "blob" and mode in ("100644", "100755") and path.startswith(prefixes):
             files.append((path, sha))
     return files
 
@@ -263,13 +267,7 @@ def object_ids(ws: Workspace, commit: str | None, paths: Iterable[str]) -> dict[
     if commit is None or not paths:
         return ids
     folders = sorted({p.rsplit("/", 1)[0] if "/" in p else "" for p in paths})
-    if "" in folders:
-        listed = list_tree(ws, commit, "")
-    else:
-        listed = [
-            entry for folder in _outermost(folders) for entry in list_tree(ws, commit, folder)
-        ]
-    for path, sha in listed:
+    for path, sha in list_tree(ws, commit, *_outermost(folders)):
         if path in ids:
             ids[path] = sha
     return ids
@@ -375,9 +373,20 @@ def _quote(path: str) -> bytes:
     return f'"{escaped}"'.encode()
 
 
+#: Commits on one repository (in this process) per ``gc --auto``: each run is a process even
+#: when git finds nothing to do, and a commit adds one pack or a few hundred loose objects
+#: where git acts at 50 packs or 6,700 loose objects.
+TIDY_EVERY = 10
+_commits_since_tidy: Counter[Path] = Counter()
+
+
 def tidy(ws: Workspace) -> None:
-    """Pack loose objects once there are many (git decides; cheap when there is nothing to do)."""
-    ws.git("gc", "--auto", "--quiet")
+    """Pack loose objects once there are many: after a repository's first commit in this
+    process and every TIDY_EVERY-th after it, git decides."""
+    count = _commits_since_tidy[ws.git_dir]
+    _commits_since_tidy[ws.git_dir] = (count + 1) % TIDY_EVERY
+    if count == 0:
+        ws.git("gc", "--auto", "--quiet")
 
 
 def epoch(value: str) -> datetime:

@@ -95,10 +95,11 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
         raise DeploymentFailed("The promotion's gates block it; nothing was changed.")
     writing = built.writing()
     with environments.n8n_session(built.target) as client:
-        current = ahead.collect([i.target_n8n_id for i in writing if i.target_n8n_id], client)
-        snapshot = records.before_writes(ctx, deployment, promotion, built, current)
-        made = placeholders.Placeholders(ctx, client, built.target, deployment.id)
+        reading = ahead.landing([i.target_n8n_id for i in writing if i.target_n8n_id], client)
         ledger = Ledger(ctx, deployment.id, writing)
+        snapshot = records.before_writes(ctx, deployment, promotion, built, reading, ledger=ledger)
+        current = snapshot.current
+        made = placeholders.Placeholders(ctx, client, built.target, deployment.id)
         applied: list[dict[str, Any]] = []
         landed_since = datetime.now(UTC)
         window = checked.stage["gates"]["verify_executions_within_s"]
@@ -113,6 +114,7 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
                 lease=ctx.ensure_lease,
                 links=built.links,
                 credentials=made.resolver(built.credentials),
+                rules=built.context.ignore_rules,
                 # The deployment's own rows are the per-workflow record as it goes; the map
                 # follows in one transaction once every workflow landed.
                 defer_records=True,
@@ -123,7 +125,8 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
                 _write_one(writer, ledger, item, current, applied, made=made)
                 writing_now = None
                 ctx.progress(n + 1, len(writing), f"promoted {item.name}")
-            ledger.flush()
+            # The last outcomes and the map's records of the batch in one transaction.
+            ledger.flush(then=lambda: writer.record_deferred(db.connection()))
             writer.finish()
             _verify(client, applied)
             if window:
@@ -182,21 +185,25 @@ def _checked_deploy(ctx, deployment, promotion, ahead: reads.ReadAhead) -> dict[
 
 
 def _start(deployment_id: uuid.UUID) -> tuple[Deployment | None, Promotion | None]:
-    moved = db.execute(
+    deployment = db.scalars(
         update(Deployment)
         .where(Deployment.id == deployment_id, Deployment.status == "pending")
         .values(status="running", started_at=func.now(), updated_at=func.now())
-        .returning(Deployment.promotion_id)
-    ).scalar_one_or_none()
-    if moved is None:
+        .returning(Deployment)
+    ).one_or_none()
+    if deployment is None:
         return None, None
-    db.execute(
+    promotion = db.scalars(
         update(Promotion)
-        .where(Promotion.id == moved, Promotion.status.in_(("pending", "approved")))
+        .where(
+            Promotion.id == deployment.promotion_id,
+            Promotion.status.in_(("pending", "approved")),
+        )
         .values(status="running", updated_at=func.now())
-    )
+        .returning(Promotion)
+    ).one_or_none()
     audit.record("deployment.started", resource_type="deployment", resource_id=deployment_id)
-    return db.get(Deployment, deployment_id), db.get(Promotion, moved)
+    return deployment, promotion or db.get(Promotion, deployment.promotion_id)
 
 
 def _missing(item: plan.Item) -> list[tuple[str, str]]:

@@ -2,9 +2,10 @@
 transactions instead of one per workflow:
 
 - before a workflow is written its row is ``applying``: the rows of the next
-  ``INTENT_WINDOW`` workflows are marked in one statement, an update in place with its
-  action (``updated``, the target's n8n id is known), so a manual rollback puts back what
-  may have landed from the pre-promotion snapshot (restoring one that had not is a no-op);
+  ``INTENT_WINDOW`` workflows are marked in one statement (the first window in the
+  transaction that records the pre-promotion snapshot), an update in place with its action
+  (``updated``, the target's n8n id is known), so a manual rollback puts back what may have
+  landed from the pre-promotion snapshot (restoring one that had not is a no-op);
 - each outcome (``success``, its n8n id, action, landing time) is committed with the next
   mark, at least every ``FLUSH_INTERVAL_S``, and at once after a creation (only its outcome
   names the new workflow).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,13 +122,19 @@ class Ledger:
         self._landed: list[dict[str, Any]] = []
         self._flushed_at = time.monotonic()
 
+    def mark_first(self) -> None:
+        """The first window applying, in the caller's transaction (the one that inserts the
+        rows, after the snapshot): the first write needs no commit of its own."""
+        self._mark(0)
+
     def before_write(self, index: int) -> None:
         """Before ``items[index]`` is written: its row (and the window after it) applying."""
         if index < self._marked:
             return
-        window = self._items[index : index + INTENT_WINDOW]
-        self._marked = index + len(window)
-        self._commit(marks=[item.canonical_id for item in window])
+        with self._ctx.fenced_transaction():
+            self._write_landed()
+            self._mark(index)
+        self._flushed_at = time.monotonic()
 
     def landed(
         self, item: plan.Item, n8n_id: str, action: str, *, placeholders: list[dict[str, Any]]
@@ -146,10 +154,11 @@ class Ledger:
         if action == "created" or due:
             self._commit()
 
-    def flush(self) -> None:
-        """Commit the outcomes landed since the last commit."""
-        if self._landed:
-            self._commit()
+    def flush(self, then: Callable[[], None] | None = None) -> None:
+        """Commit the outcomes landed since the last commit, with ``then``'s writes (the
+        batch's other records) in the same transaction."""
+        if self._landed or then is not None:
+            self._commit(then)
 
     def failed(self, canonical_id: uuid.UUID | None, error: str) -> None:
         """The deployment stopped: landed outcomes, the workflow that failed, and the marked
@@ -166,12 +175,18 @@ class Ledger:
             with self._ctx.fenced_transaction():
                 record_rollback(self._deployment_id, results)
 
-    def _commit(self, *, marks: list[uuid.UUID] | None = None) -> None:
+    def _commit(self, then: Callable[[], None] | None = None) -> None:
         with self._ctx.fenced_transaction():
             self._write_landed()
-            if marks:
-                db.execute(_MARK, {"deployment": self._deployment_id, "canonicals": marks})
+            if then is not None:
+                then()
         self._flushed_at = time.monotonic()
+
+    def _mark(self, index: int) -> None:
+        window = self._items[index : index + INTENT_WINDOW]
+        self._marked = index + len(window)
+        marks = [item.canonical_id for item in window]
+        db.execute(_MARK, {"deployment": self._deployment_id, "canonicals": marks})
 
     def _write_landed(self) -> None:
         if self._landed:

@@ -84,9 +84,24 @@ class Plan:
     items: list[Item]
     links: env_links.EnvLinks
     credentials: env_links.CredentialResolver
+    #: The target's approved copies of the selected workflows, and its digest context, as
+    #: the plan read them (the deployment's approved copies are built on them).
+    target_copies: dict[uuid.UUID, approved.ApprovedCopy]
+    context: runtime_digest.DigestContext
 
     def writing(self) -> list[Item]:
         return [item for item in self.items if item.writes]
+
+
+#: What the plan reads of the target's linked copies (rows, not entities: no other column
+#: decoded, nothing for the session to track).
+_TARGET_COLUMNS = (
+    WorkflowEnvMap.canonical_id,
+    WorkflowEnvMap.n8n_workflow_id,
+    WorkflowEnvMap.workflow_name,
+    WorkflowEnvMap.workflow_data,
+    WorkflowEnvMap.env_content_hash,
+)
 
 
 def build(source: Environment, target: Environment, canonical_ids: list[uuid.UUID] | None) -> Plan:
@@ -109,8 +124,8 @@ def build(source: Environment, target: Environment, canonical_ids: list[uuid.UUI
     target_copies = approved.copies_for(target.id, list(files) if canonical_ids else None)
     rows = {
         row.canonical_id: row
-        for row in db.scalars(
-            select(WorkflowEnvMap).where(
+        for row in db.execute(
+            select(*_TARGET_COLUMNS).where(
                 WorkflowEnvMap.environment_id == target.id,
                 WorkflowEnvMap.canonical_id.is_not(None),
             )
@@ -142,7 +157,7 @@ def build(source: Environment, target: Environment, canonical_ids: list[uuid.UUI
     for item in items:
         if item.file is not None:
             item.unresolved, item.calls = _references(item.file, links, creds, promoted)
-    return Plan(source, target, _ordered(items), links, creds)
+    return Plan(source, target, _ordered(items), links, creds, target_copies, ctx)
 
 
 def _item(file, row, target_copy, *, ctx, creds, links) -> Item:

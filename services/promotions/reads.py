@@ -1,11 +1,12 @@
 """The target's copies a deployment is about to change, read ahead: started before the gates
-are checked and collected after, ``READERS`` at a time. Reads change nothing (no lease is
-needed, a blocked promotion still writes nothing); a read that failed raises when collected,
-inside the caller's n8n session, so the environment's health records it.
+are checked and taken as they land after, ``READERS`` at a time. Reads change nothing (no
+lease is needed, a blocked promotion still writes nothing); a read that failed raises when
+taken, inside the caller's n8n session, so the environment's health records it.
 
     with reads.ahead(promotion) as ahead:
-        ...                                        # gates, plan
-        current = ahead.collect(n8n_ids, client)   # n8n id -> workflow
+        ...                                                  # gates, plan
+        for n8n_id, workflow in ahead.landing(n8n_ids, client):
+            ...                                              # each as its read lands
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import queue
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,12 +52,19 @@ class ReadAhead:
         finally:
             self._clients.put(client)
 
-    def collect(self, n8n_ids: list[str], client: N8nClient) -> dict[str, dict[str, Any]]:
-        """Each workflow as read ahead (one not read ahead is read now with ``client``)."""
-        return {
-            i: self._reads[i].result() if i in self._reads else client.get_workflow(i)
-            for i in n8n_ids
-        }
+    def landing(
+        self, n8n_ids: list[str], client: N8nClient
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(n8n id, workflow) of each, in the order the reads land (one not read ahead is
+        read now with ``client``, first)."""
+        wanted = {}
+        for i in dict.fromkeys(n8n_ids):
+            if i in self._reads:
+                wanted[self._reads[i]] = i
+            else:
+                yield i, client.get_workflow(i)
+        for read in as_completed(wanted):
+            yield wanted[read], read.result()
 
     def close(self) -> None:
         for read in self._reads.values():

@@ -1,17 +1,17 @@
 """What a deployment records: the pre-promotion snapshot (database and Git) before any
 change with one row per workflow (their outcomes as it goes: services/promotions/ledger.py),
-the target's approved copies and the post-promotion snapshot after success, and the final
-state with its events and audit entry. Each write is fenced by the job's lease."""
+the target's approved copies after success, and the final state with the post-promotion
+snapshot, its events and audit entry. Each write is fenced by the job's lease."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, Uuid, bindparam, column, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.db import db
@@ -19,56 +19,72 @@ from models.promotions import Deployment, DeploymentWorkflow, Promotion
 from models.snapshots import Snapshot
 from models.workflows import CanonicalWorkflow
 from services import approved, audit, env_links, events, git
+from services.bulk import json_page
 from services.promotions import plan, rollback
+from services.promotions.ledger import Ledger
 from services.workflow_file import dump, from_n8n
 
 log = logging.getLogger(__name__)
 
 
 class PreSnapshot:
-    """The pre-promotion snapshot: its id, n8n id -> snapshot entry, and the target's approved
-    copies built on its commit, published after success (None: committed then)."""
+    """The pre-promotion snapshot: its id, n8n id -> snapshot entry, the target's copies as
+    read (n8n id -> workflow: the writes' bases), and the target's approved copies built on
+    its commit, published after success (None: committed then)."""
 
     def __init__(
         self,
         snapshot_id: uuid.UUID,
         index: dict[str, dict],
+        current: dict[str, dict],
         approval: approved.PendingApproval | None = None,
     ) -> None:
-        self.id, self.index, self.approval = snapshot_id, index, approval
+        self.id, self.index, self.current, self.approval = snapshot_id, index, current, approval
 
 
 def before_writes(
-    ctx, deployment: Deployment, promotion: Promotion, built: plan.Plan, current: dict
+    ctx,
+    deployment: Deployment,
+    promotion: Promotion,
+    built: plan.Plan,
+    reads: Iterable[tuple[str, dict]],
+    *,
+    ledger: Ledger,
 ) -> PreSnapshot:
-    """Before any change: the target's copies about to change in Git (with the approved
-    copies built on top, unpublished), then, in one transaction, the pre-promotion snapshot
-    and one row per workflow of the plan."""
+    """Before any change: the target's copies about to change (``reads``: n8n id and
+    workflow, as each read lands) in Git, with the approved copies built on top
+    (unpublished), then, in one transaction, the pre-promotion snapshot and one row per
+    workflow of the plan, the ledger's first window applying."""
     target = built.target
-    entries = {
-        n8n_id: rollback.snapshot_entry(canonical_of(built, n8n_id), wf)
-        for n8n_id, wf in current.items()
-    }
-    snapshot_id = uuid.uuid4()
+    writing = built.writing()
+    # While the reads land: the slugs, the rows' values, the approved copies' bytes, then
+    # each snapshot file as its read lands.
+    canonical = {i.target_n8n_id: i.canonical_id for i in writing if i.target_n8n_id}
     slugs = dict(
         db.execute(
             select(CanonicalWorkflow.id, CanonicalWorkflow.canonical_slug).where(
-                CanonicalWorkflow.id.in_([uuid.UUID(e["canonical_id"]) for e in entries.values()])
+                CanonicalWorkflow.id.in_(list(canonical.values()))
             )
         ).all()
     )
+    rows = _rows(deployment, built)
+    snapshot_id = uuid.uuid4()
     folder = git.target_for(target).folder
-    files = {
-        approved.snapshot_path(folder, snapshot_id, slugs[uuid.UUID(e["canonical_id"])]): dump(
-            from_n8n(
-                current[n8n_id],
-                canonical_id=e["canonical_id"],
-                slug=slugs[uuid.UUID(e["canonical_id"])],
-                workflow_ref=built.links.workflow_ref,
-            )
+    for item in writing:
+        dump(item.file)
+    current, landed, files = {}, {}, {}
+    for n8n_id, workflow in reads:
+        current[n8n_id] = workflow
+        landed[n8n_id] = rollback.snapshot_entry(canonical[n8n_id], workflow)
+        slug = slugs[canonical[n8n_id]]
+        copy = from_n8n(
+            workflow,
+            canonical_id=str(canonical[n8n_id]),
+            slug=slug,
+            workflow_ref=built.links.workflow_ref,
         )
-        for n8n_id, e in entries.items()
-    }
+        files[approved.snapshot_path(folder, snapshot_id, slug)] = dump(copy)
+    entries = {n8n_id: landed[n8n_id] for n8n_id in canonical}  # in the plan's order
     commit = (
         approved.commit_approved(
             target,
@@ -85,7 +101,9 @@ def before_writes(
         else None
     )
     with ctx.fenced_transaction():
-        _rows(deployment, built)
+        if rows:
+            db.execute(_NEW_ROWS, rows)
+        ledger.mark_first()
         db.add(
             Snapshot(
                 id=snapshot_id,
@@ -107,7 +125,7 @@ def before_writes(
                 "workflows": len(entries),
             },
         )
-    return PreSnapshot(snapshot_id, entries, commit.pending if commit else None)
+    return PreSnapshot(snapshot_id, entries, current, commit.pending if commit else None)
 
 
 def _approval(ctx, promotion, built: plan.Plan, snapshot_id) -> approved.ApprovedFollowUp:
@@ -120,27 +138,39 @@ def _approval(ctx, promotion, built: plan.Plan, snapshot_id) -> approved.Approve
         user_id=promotion.created_by,
         job_id=ctx.job_id,
         links={"promotion": str(promotion.id), "snapshot": str(snapshot_id)},
+        cached=built.target_copies,
+        context=built.context,
     )
 
 
-def canonical_of(built: plan.Plan, n8n_id: str) -> uuid.UUID:
-    return next(i.canonical_id for i in built.items if i.target_n8n_id == n8n_id)
+_NEW = json_page(
+    column("workflow_id", Text),
+    column("workflow_name", Text),
+    column("canonical_id", Uuid),
+    column("status", Text),
+    column("target_n8n_id", Text),
+)
+#: A deployment's rows from one JSON page.
+_NEW_ROWS = (
+    pg_insert(DeploymentWorkflow.__table__)
+    .from_select(
+        ["tenant_id", "deployment_id", *(c.name for c in _NEW.c)],
+        select(bindparam("tenant_id"), bindparam("deployment_id"), *_NEW.c).select_from(_NEW),
+        # Python-side defaults (a uuid4 for id) would be one value for every row.
+        include_defaults=False,
+    )
+    .on_conflict_do_nothing()
+)
 
 
-#: One deployment_workflows row (executemany: compiled once).
-_NEW_ROWS = pg_insert(DeploymentWorkflow.__table__).on_conflict_do_nothing()
-
-
-def _rows(deployment: Deployment, built: plan.Plan) -> None:
-    """One deployment_workflows row per workflow of the plan, in one statement."""
+def _rows(deployment: Deployment, built: plan.Plan) -> dict[str, Any] | None:
+    """The parameters of _NEW_ROWS: one deployment_workflows row per workflow of the plan."""
     source_links = env_links.links_for(built.source.id)
-    values = [
+    rows = [
         {
-            "tenant_id": deployment.tenant_id,
-            "deployment_id": deployment.id,
             "workflow_id": source_links.n8n_id_for(i.canonical_id) or str(i.canonical_id),
             "workflow_name": i.name,
-            "canonical_id": i.canonical_id,
+            "canonical_id": str(i.canonical_id),
             "status": "pending"
             if i.writes
             else ("skipped" if i.status == "target_only" else "unchanged"),
@@ -148,16 +178,18 @@ def _rows(deployment: Deployment, built: plan.Plan) -> None:
         }
         for i in built.items
     ]
-    if values:
-        db.execute(_NEW_ROWS, values)
+    if not rows:
+        return None
+    return {"tenant_id": deployment.tenant_id, "deployment_id": deployment.id, "rows": rows}
 
 
 def after(
     ctx, promotion, built: plan.Plan, applied, pre: PreSnapshot
-) -> tuple[list[str], uuid.UUID, bool]:
+) -> tuple[list[str], Snapshot, bool]:
     """The target's approved copies (Git: the commit built with the snapshot, else a new one)
-    and the post-promotion snapshot; a Git failure is a warning, never a failed promotion (the
-    runtime is already right). (warnings, post snapshot id, whether Git has the copies)."""
+    and the post-promotion snapshot, recorded by ``finish`` with the completion; a Git failure
+    is a warning, never a failed promotion (the runtime is already right). (warnings, post
+    snapshot, whether Git has the copies)."""
     warnings: list[str] = []
     sha = None
     try:
@@ -181,25 +213,17 @@ def after(
         log.warning("promotion %s: approved copies not committed: %s", promotion.id, error)
         db.rollback()
         warnings.append(f"The target's approved copies were not committed to Git: {_text(error)}")
-    post_id = uuid.uuid4()
-    with ctx.fenced_transaction():
-        db.add(
-            Snapshot(
-                id=post_id,
-                environment_id=built.target.id,
-                snapshot_type="post_promotion",
-                git_commit_sha=sha,
-                workflows=[
-                    {
-                        "canonical_id": r["canonical_id"],
-                        "n8n_id": r["n8n_id"],
-                        "action": r["action"],
-                    }
-                    for r in applied
-                ],
-            )
-        )
-    return warnings, post_id, sha is not None
+    post = Snapshot(
+        id=uuid.uuid4(),
+        environment_id=built.target.id,
+        snapshot_type="post_promotion",
+        git_commit_sha=sha,
+        workflows=[
+            {"canonical_id": r["canonical_id"], "n8n_id": r["n8n_id"], "action": r["action"]}
+            for r in applied
+        ],
+    )
+    return warnings, post, sha is not None
 
 
 def finish(
@@ -211,15 +235,19 @@ def finish(
     result,
     gate_results=None,
     pre=None,
-    post=None,
+    post: Snapshot | None = None,
     rolled_back=False,
     then: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
-    """Record the outcome; ``then`` runs first in the same transaction (what it returns joins
-    the result), so what follows a completion is never recorded without it, nor it without."""
+    """Record the outcome (with ``post``, the post-promotion snapshot); ``then`` runs first in
+    the same transaction (what it returns joins the result), so what follows a completion is
+    never recorded without it, nor it without."""
     with ctx.fenced_transaction():
         if then is not None:
             result = result | then()
+        if post is not None:
+            db.add(post)
+            db.flush()
         db.execute(
             update(Deployment)
             .where(Deployment.id == deployment.id)
@@ -238,7 +266,7 @@ def finish(
         if gate_results is not None:
             values["gate_results"] = gate_results
         if post is not None:
-            values["target_post_snapshot_id"] = post
+            values["target_post_snapshot_id"] = post.id
         db.execute(update(Promotion).where(Promotion.id == promotion.id).values(**values))
         payload = {
             "promotion_id": str(promotion.id),
@@ -265,7 +293,7 @@ def finish(
             new={
                 "deployment_id": str(deployment.id),
                 "pre_snapshot_id": str(pre) if pre else None,
-                "post_snapshot_id": str(post) if post else None,
+                "post_snapshot_id": str(post.id) if post else None,
                 **result,
             },
         )

@@ -27,6 +27,8 @@ from tests.chaos.stack import PrivatePostgres, PrivateRedis, Stack
 
 #: Where each scenario's figures are appended (one JSON object a line), for bench/RESULTS.md.
 FIGURES = Path(os.environ.get("CHAOS_FIGURES", "/tmp/n8nops-chaos-figures.jsonl"))
+#: Lines of each process's log a failed scenario's report ends with.
+LOG_TAIL_LINES = 60
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +96,21 @@ def chaos(connected: Stack, request) -> Iterator[Stack]:
         connected.postgres.start()
     connected.redis.restart(persistent=False, wipe=True)
     yield connected
+    if getattr(request.node, "chaos_failed", False):
+        # The process logs are gone with the folder (and with CI's machine): their ends go
+        # into the failure's report instead.
+        for process in connected.processes:
+            lines = process.log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            print(f"--- last {len(lines)} lines of {process.log.name}", *lines, sep="\n")
     connected.stop_all()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.chaos_failed = report.failed
+    return report
 
 
 @pytest.fixture

@@ -239,6 +239,8 @@ class Stack:
     #: and clocks refuse to start without one.
     encryption_key: str = field(default_factory=lambda: new_key_entry("chaos"))
     processes: list[Process] = field(default_factory=list)
+    #: Processes started so far, in every scenario.
+    started: int = 0
 
     def env(self) -> dict[str, str]:
         return {
@@ -264,7 +266,8 @@ class Stack:
         return self._start([sys.executable, "-m", "tests.chaos.clock"], "clock", extra)
 
     def _start(self, command: list[str], name: str, extra: dict | None = None) -> Process:
-        log = self.home / f"{name}-{len(self.processes)}.log"
+        self.started += 1  # a log of its own: scenarios' processes never share one
+        log = self.home / f"{name}-{self.started}.log"
         process = Process(command, {**self.env(), **(extra or {})}, log)
         self.processes.append(process)
         return process

@@ -64,7 +64,16 @@ def wait_for(tenant_id, ids, *, statuses=TERMINAL_STATUSES, count=None, within_s
             return time.monotonic() - started
         if time.monotonic() - started > within_s:
             seen = Counter(job.status for job in jobs.values())
-            raise AssertionError(f"after {within_s:g} s: {dict(seen)}, wanted {wanted} {statuses}")
+            stuck = [job for job in jobs.values() if job.status not in statuses][:3]
+            raise AssertionError(
+                f"after {within_s:g} s: {dict(seen)}, wanted {wanted} {statuses}; for example "
+                + "; ".join(
+                    f"{job.status} attempt {job.attempt}, due {job.not_before:%H:%M:%S.%f}, "
+                    f"sent {job.enqueued_at and f'{job.enqueued_at:%H:%M:%S.%f}'}, "
+                    f"message {job.message_id}"
+                    for job in stuck
+                )
+            )
         time.sleep(0.25)
 
 

@@ -228,6 +228,42 @@ def test_an_embedded_branch_that_moved_is_rebuilt_on_the_new_head(embedded, monk
     }
 
 
+def test_git_tidies_after_the_first_commit_and_every_tenth(embedded, monkeypatch):
+    """gc --auto is a process per run even when there is nothing to pack."""
+    asked = []
+    real_git = store.Workspace.git
+
+    def counting(ws, *args, **options):
+        if args[0] == "gc":
+            asked.append(args)
+        return real_git(ws, *args, **options)
+
+    monkeypatch.setattr(store.Workspace, "git", counting)
+    for n in range(store.TIDY_EVERY + 1):
+        _commit(embedded, {"dev/a.json": str(n).encode()})
+    assert asked == [("gc", "--auto", "--quiet")] * 2
+
+
+def test_files_in_several_folders_are_found_with_one_listing(embedded, monkeypatch):
+    _commit(embedded, {"dev/a/1.json": b"1", "dev/b/2.json": b"2", "dev/c/3.json": b"3"})
+    listings = []
+    real_git = store.Workspace.git
+
+    def counting(ws, *args, **options):
+        if args[0] == "ls-tree":
+            listings.append(args)
+        return real_git(ws, *args, **options)
+
+    monkeypatch.setattr(store.Workspace, "git", counting)
+    found = git.read_files(embedded, ["dev/a/1.json", "dev/c/3.json", "dev/d/4.json"])
+    assert {p: f.content if f else None for p, f in found.items()} == {
+        "dev/a/1.json": b"1",
+        "dev/c/3.json": b"3",
+        "dev/d/4.json": None,
+    }
+    assert len(listings) == 1
+
+
 def test_the_embedded_repository_is_a_bare_repository_on_disk(embedded):
     result = _commit(embedded, {"dev/a.json": b"1"})
     repo = store.root() / "embedded" / f"{embedded.tenant_id}.git"

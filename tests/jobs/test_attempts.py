@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from jobs import actor, attempts, core, maintenance, shutdown
 from jobs.actor import JobContext
@@ -128,6 +128,25 @@ def test_ensure_lease_is_a_cancellation_and_shutdown_checkpoint(app, tenant):
         reset_context()
     with pytest.raises(attempts.JobCancelled):
         ctx.ensure_lease()
+
+
+def test_ensure_lease_reads_without_writing_the_row(app, tenant):
+    """A deployment checks the lease before each of its writes to n8n: a read, not an update
+    (and a commit to flush) per write."""
+    job_id = start_job(app, tenant.id)
+    ctx = _context(tenant.id, job_id)
+
+    def version():
+        with app.app_context(), tenant_scope(tenant.id):
+            found = db.scalar(
+                text("SELECT xmin::text FROM background_jobs WHERE id = :id"), {"id": job_id}
+            )
+            reset_context()
+        return found
+
+    before = version()
+    ctx.ensure_lease()
+    assert version() == before
 
 
 def test_a_fenced_out_outcome_is_logged(app, tenant, caplog):

@@ -9,7 +9,7 @@ import random
 import threading
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from jobs import attempts, core, maintenance
 from models.db import db, reset_context, tenant_scope
@@ -177,3 +177,23 @@ def test_a_claim_and_a_retry_change_no_counter(app, tenant):
     attempts.finish(claim, "completed", result={})
     assert counters() == [("completed", 1)]
     assert _stats(app, tenant.id)["by_status"] == {"completed": 1}
+
+
+def test_a_job_moved_out_of_a_finished_status_is_counted_where_it_went(app, tenant):
+    """No transition of the job core leaves a finished status, but a repair by hand may: the
+    general trigger takes it off its finished counter (finishing has a trigger of its own)."""
+    job_id = start_job(app, tenant.id)
+    attempts.finish(_claim(tenant.id, job_id), "failed", error=RuntimeError("no"))
+
+    def repair(status):
+        def move():
+            db.execute(
+                update(BackgroundJob).where(BackgroundJob.id == job_id).values(status=status)
+            )
+            db.commit()
+
+        _as(app, tenant.id, move)
+        return _stats(app, tenant.id)["by_status"]
+
+    assert repair("completed") == {"completed": 1}
+    assert repair("pending") == {"pending": 1}

@@ -189,8 +189,8 @@ def test_the_definer_reads_only_tables_it_has_policies_for(database):
     [
         # i13e_environment_days: each environment's day gets one row summing its workflows'.
         ("i13d_counts", "execution_daily_rollups", "day", timedelta(days=1)),
-        # i13f_environment_hours: and each of its hours.
-        ("i13e_environment_days", "execution_rollups", "hour", timedelta(hours=1)),
+        # i13i_environment_hours: and each of its hours.
+        ("i13h_job_indexes", "execution_rollups", "hour", timedelta(hours=1)),
     ],
 )
 def test_environment_rows_are_summed_from_the_workflows_rows(scratch, before, table, span, step):

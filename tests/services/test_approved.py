@@ -3,6 +3,7 @@ digest, content) in step with Git, aligned runtime copies, conflicts with people
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
@@ -91,6 +92,21 @@ def test_approved_copies_are_one_commit_with_trailers_and_cached(
     # The runtime copies were aligned with what was approved: in sync.
     for row in rows(app, tenant, environment).values():
         assert row.git_content_hash == row.env_content_hash
+
+
+def test_a_runtime_copy_aligned_already_is_not_written_again(
+    app, factory, tenant, environment, fake_n8n, linked_pair
+):
+    files = _files(factory, tenant, environment, fake_n8n, linked_pair)
+    _commit(factory, tenant, environment, [approved.ApprovedChange(f) for f in files])
+    before = {n8n_id: row.updated_at for n8n_id, row in rows(app, tenant, environment).items()}
+
+    changed = [dataclasses.replace(f, tags=("new",)) for f in files]  # same digest
+    _commit(factory, tenant, environment, [approved.ApprovedChange(f) for f in changed])
+
+    after = rows(app, tenant, environment)
+    assert {n8n_id: row.updated_at for n8n_id, row in after.items()} == before
+    assert all(row.git_content_hash == row.env_content_hash for row in after.values())
 
 
 def test_a_file_someone_changed_in_git_is_a_conflict_never_overwritten(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import orjson
 import pytest
 
 from services import deploy, env_links, environments
@@ -65,10 +66,10 @@ def orders(app, factory, tenant, dev, fake_n8n):
     return wf, canonical, _file(app, factory, tenant, dev, fake_n8n, wf["id"], canonical)
 
 
-def _write(factory, tenant, env, file, *, lease=None, **options):
+def _write(factory, tenant, env, file, *, lease=None, defer=False, **options):
     def write():
         with environments.n8n_session(env) as client:
-            writer = deploy.EnvironmentWriter(env, client, lease=lease)
+            writer = deploy.EnvironmentWriter(env, client, lease=lease, defer_records=defer)
             outcome = writer.write(file, **options)
             writer.finish()
             return outcome
@@ -101,6 +102,27 @@ def test_a_linked_workflow_is_updated_in_place_keeping_node_and_webhook_ids(
     assert row.status == "linked" and row.canonical_id == canonical
     assert row.env_content_hash == row.git_content_hash == outcome.digest == outcome.approved_digest
     assert named(row.workflow_data, "No Op")["parameters"]["url"] == "https://crm.example/b"
+
+
+def test_records_deferred_to_the_batch_end_are_those_of_an_immediate_write(
+    app, factory, tenant, dev, fake_n8n, orders
+):
+    wf, _, file = orders
+    fields = (
+        "status", "canonical_id", "workflow_name", "env_content_hash", "git_content_hash",
+        "is_active", "is_archived", "tags", "missing_since",
+    )  # fmt: skip
+    recorded = {}
+    for defer in (False, True):
+        outcome = _write(factory, tenant, dev, file, defer=defer)
+        row = rows(app, tenant, dev)[wf["id"]]
+        recorded[defer] = {name: getattr(row, name) for name in fields}
+        # What n8n stored this time (its version and time change with every write).
+        assert row.workflow_data == outcome.workflow
+        assert row.workflow_data_bytes == len(orjson.dumps(outcome.workflow))
+        assert row.n8n_updated_at.isoformat().startswith(outcome.workflow["updatedAt"][:19])
+    assert recorded[True] == recorded[False]
+    assert recorded[True]["status"] == "linked" and recorded[True]["tags"] == ["billing", "crm"]
 
 
 def test_an_unlinked_canonical_is_created_with_tags_credentials_and_state(

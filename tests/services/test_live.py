@@ -4,12 +4,18 @@ to its tenant's subscribers only, and a reconnect replays what was missed."""
 from __future__ import annotations
 
 import queue
+import threading
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import orjson
+import psycopg
 import pytest
+from sqlalchemy import select, update
 
 from models.db import db, reset_context, tenant_scope
+from models.support import LiveWatch
 from services import events, live
 from tests.jobs.helpers import start_job
 
@@ -172,3 +178,87 @@ def test_ending_the_streams_closes_them_at_once(app, client, tenant):
     assert list(chunks) == []  # ended without waiting for a keep-alive
     assert str(tenant.id) not in live.hub().by_tenant
     response.close()
+
+
+def announcements(dsn: str):
+    """A connection listening on the live channel, as a test would see the announcements."""
+    conn = psycopg.connect(dsn, autocommit=True)
+    conn.execute(f"LISTEN {live.CHANNEL}")
+    return conn
+
+
+def watch_row(app, tenant_id):
+    with app.app_context(), tenant_scope(tenant_id):
+        until = db.scalar(select(LiveWatch.watched_until))
+        reset_context()
+    return until
+
+
+def test_an_unwatched_tenant_is_numbered_but_not_announced(app, tenant):
+    with app.app_context():
+        listener = announcements(live.hub().dsn)
+    try:
+        job_id = start_job(app, tenant.id)
+        assert list(listener.notifies(timeout=0.5)) == []
+        with app.app_context(), tenant_scope(tenant.id):
+            assert [change["id"] for change in live.missed(0)] == [str(job_id)]
+            reset_context()
+    finally:
+        listener.close()
+
+
+def test_a_stream_watches_its_tenant_until_the_watch_lapses(app, tenant):
+    subscriber = subscribe(app, tenant.id)
+    live.hub().unsubscribe(subscriber)
+    until = watch_row(app, tenant.id)
+    assert until > datetime.now(UTC) + timedelta(seconds=live.WATCH_TTL_S - 10)
+    with app.app_context():
+        listener = announcements(live.hub().dsn)
+    try:
+        start_job(app, tenant.id)
+        assert len(list(listener.notifies(timeout=5, stop_after=1))) == 1
+        with app.app_context(), tenant_scope(tenant.id):
+            db.execute(update(LiveWatch).values(watched_until=datetime.now(UTC)))
+            db.commit()
+            reset_context()
+        start_job(app, tenant.id)
+        assert list(listener.notifies(timeout=0.5)) == []
+    finally:
+        listener.close()
+        live.hub().watched.clear()  # the lapsed watch is this hub's no longer
+
+
+def test_a_new_watch_waits_for_a_change_that_did_not_see_it(app, tenant):
+    """A change made before the watch existed, committed after: the subscriber's first read
+    (here, the replay) happens after that commit, so it is not lost between the two."""
+    job_id = start_job(app, tenant.id)
+    live.hub().watched.pop(str(tenant.id), None)
+    with app.app_context():
+        writer = psycopg.connect(live.hub().dsn)
+    writer.execute("SELECT set_config('app.tenant_id', %s, false)", (str(tenant.id),))
+    writer.execute("UPDATE background_jobs SET progress = '{}' WHERE id = %s", (job_id,))
+    committed = threading.Timer(0.3, writer.commit)
+    committed.start()
+    began = time.monotonic()
+    subscriber = subscribe(app, tenant.id)
+    try:
+        assert time.monotonic() - began >= 0.25
+        with app.app_context(), tenant_scope(tenant.id):
+            (change,) = live.missed(0)
+            reset_context()
+        assert change["progress"] == {}
+    finally:
+        committed.join()
+        writer.close()
+        live.hub().unsubscribe(subscriber)
+
+
+def test_a_deleted_tenant_is_no_longer_watched(app):
+    """Its streams may still be open when a tenant goes: renewing their watch skips it."""
+    hub = live.hub()
+    with app.app_context():
+        conn = psycopg.connect(hub.dsn, autocommit=True)
+    try:
+        hub._watch(conn, [str(uuid.uuid4())])  # no such tenant: nothing to watch, no error
+    finally:
+        conn.close()

@@ -4,6 +4,7 @@ round trip n8n JSON -> file -> n8n JSON that keeps behaviour, node ids and webho
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 import subprocess
@@ -153,6 +154,13 @@ def test_parse_and_dump_reproduce_the_rendered_bytes():
     assert dump(parse(data)) == data
 
 
+def test_a_file_is_dumped_once_and_a_changed_copy_anew():
+    file = parse(_render(orders()))
+    assert dump(file) is dump(file)
+    renamed = dataclasses.replace(file, name="Renamed")
+    assert dump(renamed) != dump(file) and parse(dump(renamed)).name == "Renamed"
+
+
 def test_the_recorded_real_n8n_workflow_renders_parses_and_keeps_its_digest():
     data = render(REAL_WORKFLOW_1_123, canonical_id="seed", slug="seed", workflow_ref={}.get)
     file = parse(data, canonical_id="seed")
@@ -258,12 +266,22 @@ def test_every_unresolvable_reference_is_reported_at_once():
     assert named(body, "Legacy call")["parameters"]["workflowId"] == "canonical:sub-invoice"
 
 
+def test_a_body_with_an_integer_past_64_bits_is_copied_too():
+    big = orders("dev")
+    named(big, "Fetch customer")["parameters"]["limit"] = 2**70
+    file = parse(_render(big))
+    body, _ = _to_prod(file)
+    assert named(body, "Fetch customer")["parameters"]["limit"] == 2**70
+    named(body, "Fetch customer")["parameters"]["limit"] = 0
+    assert named(file.workflow, "Fetch customer")["parameters"]["limit"] == 2**70
+
+
 def test_to_n8n_never_changes_the_file():
     file = parse(_render(orders("dev")))
-    before = dump(file)
+    before = copy.deepcopy(file.nodes)
     body, _ = _to_prod(file, base=orders("prod"))
     named(body, "Fetch customer")["parameters"]["url"] = "mutated"
-    assert dump(file) == before
+    assert file.nodes == before
 
 
 def _git_diff(tmp_path, old: bytes, new: bytes) -> list[str]:

@@ -5,10 +5,13 @@ target's approved copies and snapshots recorded; a failure rolls back what was a
 from __future__ import annotations
 
 import copy
+import threading
+
+from sqlalchemy import text
 
 from models.db import db
 from models.snapshots import Snapshot
-from services import git
+from services import deploy, git
 from services.promotions import records
 from tests.canonical import audit_actions, link, make_canonical, rows, run, states, sync_env
 from tests.promotions import (
@@ -154,6 +157,85 @@ def test_a_mapped_credential_leaves_the_target_aligned_for_the_next_promotion(
     assert state(app, tenant, second.id)[2]["Keyed"].target_n8n_id == target_id
 
 
+def test_the_first_window_is_marked_applying_with_the_pre_promotion_snapshot(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker, monkeypatch
+):
+    """One transaction records the snapshot, the rows and the first window's intent: the
+    first write needs no commit of its own."""
+    _, promotion = _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n)
+    real_write = deploy.EnvironmentWriter.write
+    seen = []
+
+    def look():
+        seen.append(
+            db.execute(
+                text(
+                    "SELECT w.status, w.xmin::text = s.xmin::text FROM promotions p"
+                    " JOIN snapshots s ON s.id = p.target_pre_snapshot_id"
+                    " JOIN deployments d ON d.promotion_id = p.id"
+                    " JOIN deployment_workflows w ON w.deployment_id = d.id"
+                    " WHERE p.id = :promotion"
+                ),
+                {"promotion": promotion.id},
+            ).all()
+        )
+
+    def look_then_write(writer, *args, **options):
+        if not seen:  # from another thread: what is committed before the first write
+            reader = threading.Thread(target=run, args=(factory, tenant, look))
+            reader.start()
+            reader.join()
+        return real_write(writer, *args, **options)
+
+    monkeypatch.setattr(deploy.EnvironmentWriter, "write", look_then_write)
+
+    assert deploy_now(app, factory, tenant, promotion).status == "completed"
+    assert seen[0] == [("applying", True), ("applying", True)]
+
+
+def test_the_post_promotion_snapshot_is_recorded_with_the_completion(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
+):
+    _, promotion = _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n)
+
+    assert deploy_now(app, factory, tenant, promotion).status == "completed"
+    together = run(
+        factory,
+        tenant,
+        lambda: db.scalar(
+            text(
+                "SELECT p.status = 'completed' AND p.xmin::text = s.xmin::text FROM promotions p"
+                " JOIN snapshots s ON s.id = p.target_post_snapshot_id WHERE p.id = :id"
+            ),
+            {"id": promotion.id},
+        ),
+    )
+    assert together is True
+
+
+def test_the_last_outcomes_and_the_targets_map_commit_together(
+    app, factory, tenant, dev, staging, fake_n8n, second_n8n, worker
+):
+    _, promotion = _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n)
+
+    assert deploy_now(app, factory, tenant, promotion).status == "completed"
+    pairs = run(
+        factory,
+        tenant,
+        lambda: db.execute(
+            text(
+                "SELECT w.status, w.xmin::text = m.xmin::text FROM deployments d"
+                " JOIN deployment_workflows w ON w.deployment_id = d.id"
+                " JOIN workflow_env_map m ON m.environment_id = :target"
+                "  AND m.n8n_workflow_id = w.target_n8n_id"
+                " WHERE d.promotion_id = :id"
+            ),
+            {"id": promotion.id, "target": staging.id},
+        ).all(),
+    )
+    assert pairs == [("success", True), ("success", True)]
+
+
 def _promoted(factory, tenant, dev, staging, fake_n8n, second_n8n):
     """Two linked workflows, a newer version approved in dev, a pending promotion."""
     bodies = {name: workflow(name) for name in ("Orders", "Refunds")}
@@ -206,8 +288,9 @@ def test_approved_copies_are_committed_anew_when_the_branch_moved_during_the_dep
     real = records.before_writes
     theirs = []
 
-    def snapshot_then_someone_commits(ctx, deployment, promotion, built, current):
-        snapshot = real(ctx, deployment, promotion, built, current)
+    def snapshot_then_someone_commits(*args, **options):
+        snapshot = real(*args, **options)
+        built = args[3]
         target = git.target_for(built.target)
         change = {f"{target.folder}/notes.txt": b"someone else"}
         theirs.append(git.commit_changes(target, changes=change, message="x", operation="x"))

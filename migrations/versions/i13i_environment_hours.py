@@ -3,15 +3,15 @@ i13e_environment_days did for days: an environment-wide window reads at most 23 
 its first midnight instead of 23 per workflow (and expands as many histograms); filled here
 from the workflows' hourly rows, kept by ingestion from now on (services/rollup_maintenance.py).
 
-Revision ID: i13f_environment_hours
-Revises: i13e_environment_days
+Revision ID: i13i_environment_hours
+Revises: i13h_job_indexes
 Create Date: 2026-12-02
 """
 
 from migrations.helpers import across_tenants
 
-revision = "i13f_environment_hours"
-down_revision = "i13e_environment_days"
+revision = "i13i_environment_hours"
+down_revision = "i13h_job_indexes"
 branch_labels = None
 depends_on = None
 
