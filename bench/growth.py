@@ -168,8 +168,8 @@ def rebuild_rollups(tenants, environments) -> None:
 def settle(admin) -> None:
     """Leave the database as a running one is, not as a bulk load leaves it: vacuumed (hint
     bits and visibility map set, as autovacuum would) and checkpointed (no dirty page for a
-    request to write out before it can read). Measured straight after the load, the job lists'
-    reads of a few dozen scattered rows paid for both (jobs (failed): 65 ms, 25 ms after)."""
+    request to write out before it can read): measured straight after a load, requests set hint
+    bits and wrote dirty pages out before they could read."""
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM (ANALYZE)"))
         conn.execute(text("CHECKPOINT"))
