@@ -30,6 +30,11 @@ NORMALIZED_STATUS = {
 }
 
 
+#: The workflow_id of an execution listed without one (n8n always names it): not '', the
+#: roll-ups' ENVIRONMENT_WIDE, where it would be summed as the environment; never an n8n id.
+NO_WORKFLOW = "-"
+
+
 def normalize_status(status: str | None) -> str:
     """Our status for n8n's (see NORMALIZED_STATUS)."""
     return NORMALIZED_STATUS.get(status or "", "error")
@@ -196,7 +201,7 @@ def upsert_page(
         # Keyed by id: a row twice in one statement would be an error in ON CONFLICT.
         rows[execution_id] = {
             "n8n_execution_id": execution_id,
-            "workflow_id": str(execution.get("workflowId") or ""),
+            "workflow_id": str(execution.get("workflowId") or NO_WORKFLOW),
             "status": execution.get("status"),
             "normalized_status": normalize_status(execution.get("status")),
             "started_at": execution.get("startedAt"),

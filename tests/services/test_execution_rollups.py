@@ -388,3 +388,19 @@ def test_first_midnight_of_a_window():
     assert rollups.first_midnight(midnight) == midnight
     assert rollups.first_midnight(midnight + timedelta(hours=1)) == midnight + timedelta(days=1)
     assert rollups.first_midnight(midnight - timedelta(hours=1)) == midnight
+
+
+def test_an_execution_without_a_workflow_is_counted_once(factory, tenant, environment):
+    """n8n always names the workflow, but a listing without one must not land in the rows
+    that sum the whole environment (their workflow_id is ENVIRONMENT_WIDE)."""
+    orphan = _execution(1, "", "success", NOW - timedelta(hours=3), 20)
+    orphan.pop("workflowId")
+    named = _execution(2, "wf-1", "error", NOW - timedelta(hours=3), 40)
+
+    def store():
+        execution_writes.upsert_page(environment, [orphan, named], {})
+        db.commit()
+        return executions.analytics(environment.id, window_hours=24)
+
+    counts = factory.run_as(tenant.id, store)["counts"]
+    assert (counts["total"], counts["success"], counts["error"]) == (2, 1, 1)
