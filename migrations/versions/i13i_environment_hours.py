@@ -9,45 +9,20 @@ Create Date: 2026-12-02
 """
 
 from migrations.helpers import across_tenants
+from migrations.versions import i13e_environment_days
 
 revision = "i13i_environment_hours"
 down_revision = "i13h_job_indexes"
 branch_labels = None
 depends_on = None
 
-#: The environment rows from the workflows', as services/rollup_maintenance.py sums them.
-BACKFILL = """
-    WITH hours AS (
-        SELECT * FROM execution_rollups WHERE workflow_id <> ''
-    ), histograms AS (
-        SELECT tenant_id, environment_id, hour, jsonb_object_agg(bucket, n) AS durations
-          FROM (SELECT tenant_id, environment_id, hour, bucket.key AS bucket,
-                       sum(bucket.value::int) AS n
-                  FROM hours, jsonb_each_text(durations) AS bucket
-                 GROUP BY tenant_id, environment_id, hour, bucket.key) AS counted
-         GROUP BY tenant_id, environment_id, hour
-    ), failures AS (
-        SELECT DISTINCT ON (tenant_id, environment_id, hour) tenant_id, environment_id, hour,
-               last_failure_at, last_failure_id, last_failure_n8n_id, last_failure_message,
-               last_failure_node
-          FROM hours WHERE last_failure_id IS NOT NULL
-         ORDER BY tenant_id, environment_id, hour, last_failure_at DESC, last_failure_id DESC
-    )
-    INSERT INTO execution_rollups (
-        tenant_id, environment_id, workflow_id, hour, workflow_name, total, success, error,
-        running, waiting, durations, last_failure_at, last_failure_id, last_failure_n8n_id,
-        last_failure_message, last_failure_node)
-    SELECT s.tenant_id, s.environment_id, '', s.hour, s.workflow_name, s.total, s.success,
-           s.error, s.running, s.waiting, coalesce(h.durations, '{}'::jsonb),
-           f.last_failure_at, f.last_failure_id, f.last_failure_n8n_id,
-           f.last_failure_message, f.last_failure_node
-      FROM (SELECT tenant_id, environment_id, hour, max(workflow_name) AS workflow_name,
-                   sum(total) AS total, sum(success) AS success, sum(error) AS error,
-                   sum(running) AS running, sum(waiting) AS waiting
-              FROM hours GROUP BY tenant_id, environment_id, hour) AS s
-      LEFT JOIN histograms h USING (tenant_id, environment_id, hour)
-      LEFT JOIN failures f USING (tenant_id, environment_id, hour)
-"""
+#: The environment rows from the workflows' hourly rows: i13e's statement for days, read per
+#: hour (that migration is frozen, so this one stays as it was written).
+BACKFILL = (
+    i13e_environment_days.BACKFILL.replace("execution_daily_rollups", "execution_rollups")
+    .replace("days", "hours")
+    .replace("day", "hour")
+)
 
 
 def upgrade() -> None:
