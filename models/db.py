@@ -34,7 +34,8 @@ from models import cooperative_wait
 _tenant: ContextVar[uuid.UUID | None] = ContextVar("tenant_id", default=None)
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
-_SET_TENANT_RAW = "SELECT set_config('app.tenant_id', %s, true)"
+#: The transaction-local tenant setting as driver SQL (one %s: the tenant id), for raw connections.
+SET_TENANT_SQL = "SELECT set_config('app.tenant_id', %s, true)"
 #: Connection.info key of the pipeline a transaction's first statement rides in.
 _PIPELINE = "n8nops_first_statement_pipeline"
 
@@ -134,7 +135,7 @@ def _open_pipeline(connection: Connection, *, begin: bool) -> None:
         # Without a tenant there is nothing to set: the setting is only ever set transaction-
         # locally, so a new transaction starts without one (and policies see nothing).
         if (tenant := _tenant.get()) is not None:
-            driver.execute(_SET_TENANT_RAW, [str(tenant)])
+            driver.execute(SET_TENANT_SQL, [str(tenant)])
     except psycopg.Error as error:
         # Sent outside SQLAlchemy's execution, so its handling is done here: the connection
         # is dropped (and with a lost server, the pool's other connections) and the error

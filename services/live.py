@@ -30,7 +30,7 @@ import orjson
 import psycopg
 from sqlalchemy import select
 
-from models.db import current_tenant, db
+from models.db import SET_TENANT_SQL, current_tenant, db
 from models.jobs import BackgroundJob
 from models.support import NotificationEvent
 
@@ -64,7 +64,6 @@ _WATCH = """
         ON CONFLICT (tenant_id)
         DO UPDATE SET watched_until = greatest(w.watched_until, excluded.watched_until)
 """
-_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 _HORIZON = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
 _OLDER_RUNNING = "SELECT pg_snapshot_xmin(pg_current_snapshot()) < %s::xid8"
 
@@ -116,7 +115,7 @@ class Hub:
         for tenant in tenants:
             # A tenant deleted under its open streams has nothing left to announce.
             with suppress(psycopg.errors.ForeignKeyViolation), conn.transaction():
-                conn.execute(_SET_TENANT, (tenant,))
+                conn.execute(SET_TENANT_SQL, (tenant,))
                 conn.execute(_WATCH, {"tenant": tenant, "ttl": WATCH_TTL_S})
         with self.lock:
             self.watched.update(dict.fromkeys(tenants, time.monotonic() + WATCH_TTL_S))
