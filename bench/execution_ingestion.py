@@ -5,9 +5,10 @@ them: id, workflowId, status, mode, startedAt, stoppedAt, retryOf), into the sam
 ``executions`` table, each round into a fresh environment (so every row is an insert), as
 the app role under row-level security, with workflow names looked up in workflow_env_map.
 
-- Ingestion: ``services.execution_writes.upsert_page`` per page (one INSERT ... SELECT FROM
-  jsonb_to_recordset ... ON CONFLICT DO UPDATE ... WHERE changed), committed per page, the
-  way ``ingest`` runs.
+- Ingestion: ``services.execution_writes.upsert_page`` per ``ingestion.WRITE_BATCH`` listed
+  executions (one INSERT ... SELECT FROM jsonb_to_recordset ... ON CONFLICT DO UPDATE ...
+  WHERE changed, with the roll-ups' differences), each committed, the way ``ingest`` runs;
+  ``--write-batch`` changes it.
 - Raw: one psycopg connection; the same dicts turned into tuples, COPY into a temporary
   staging table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE merge and one commit.
 
@@ -15,6 +16,7 @@ Rounds alternate raw / ingestion after a warm-up; the median round counts. A re-
 the same pages (nothing changes, nothing is written) is timed too, for information.
 
     .venv/bin/python bench/execution_ingestion.py [--rows 50000] [--page-size 250] [--rounds 3]
+        [--write-batch 1000]
 
 Target: ingestion rows/s at least 0.5 x raw.
 """
@@ -22,6 +24,7 @@ Target: ingestion rows/s at least 0.5 x raw.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import sys
@@ -139,13 +142,17 @@ def new_environment(tenant_id: uuid.UUID, workflow_ids: list[str]) -> Environmen
     return env
 
 
-def ingest_side(env: Environment, pages: list[list[dict]]) -> tuple[float, int]:
-    """The service's path: one upsert statement and one commit per page; (seconds, written)."""
+def ingest_side(
+    env: Environment, pages: list[list[dict]], *, write_batch: int = ingestion.WRITE_BATCH
+) -> tuple[float, int]:
+    """The service's path: one upsert statement and one commit per ``write_batch`` listed
+    executions; (seconds, written)."""
     written = 0
+    listed = [execution for page in pages for execution in page]
     with tenant_scope(env.tenant_id):
         began = time.perf_counter()
-        for page in pages:
-            inserted, updated = execution_writes.upsert_page(env, page)
+        for batch in itertools.batched(listed, write_batch):
+            inserted, updated = execution_writes.upsert_page(env, batch)
             db.commit()
             written += inserted + updated
         elapsed = time.perf_counter() - began
@@ -188,6 +195,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--page-size", type=int, default=ingestion.PAGE_SIZE)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--write-batch", type=int, default=ingestion.WRITE_BATCH)
     args = parser.parse_args()
 
     with common.bench_environment("ingestion") as env:
@@ -200,11 +208,12 @@ def main() -> None:
         workflow_ids = [f"wf{n:014d}" for n in range(WORKFLOWS)]
         pages = build_pages(args.rows, args.page_size, workflow_ids)
         print(
-            f"{args.rows} executions in {len(pages)} pages of {args.page_size} per side per "
-            f"round, {args.rounds} rounds after a warm-up; each round into a fresh environment"
+            f"{args.rows} executions in {len(pages)} pages of {args.page_size}, written "
+            f"{args.write_batch} at a time, per side per round, {args.rounds} rounds after a "
+            "warm-up; each round into a fresh environment"
         )
         warmup = pages[: max(1, len(pages) // 10)]
-        ingest_side(new_environment(tenant.id, workflow_ids), warmup)
+        ingest_side(new_environment(tenant.id, workflow_ids), warmup, write_batch=args.write_batch)
         raw_side(dsn, new_environment(tenant.id, workflow_ids), warmup)
 
         rates: dict[str, list[float]] = {"raw": [], "ingestion": []}
@@ -214,12 +223,12 @@ def main() -> None:
                 if side == "raw":
                     elapsed, written = raw_side(dsn, target, pages)
                 else:
-                    elapsed, written = ingest_side(target, pages)
+                    elapsed, written = ingest_side(target, pages, write_batch=args.write_batch)
                 if written != args.rows:
                     raise RuntimeError(f"{side} wrote {written} rows, not {args.rows}")
                 rates[side].append(args.rows / elapsed)
                 print(f"round {number} {side:>9}: {args.rows / elapsed:9.0f} rows/s")
-        again, written = ingest_side(target, pages)
+        again, written = ingest_side(target, pages, write_batch=args.write_batch)
 
         median = {side: statistics.median(values) for side, values in rates.items()}
         ratio = median["ingestion"] / median["raw"]

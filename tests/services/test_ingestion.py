@@ -241,6 +241,23 @@ def test_a_second_run_reads_only_newer_executions(ingestion, workflow_id):
     assert set(ingestion.rows()) == set(first) | set(newer)
 
 
+def test_listed_executions_are_written_four_pages_at_a_time(ingestion, workflow_id, monkeypatch):
+    ids = _add(ingestion.fake, workflow_id, service.WRITE_BATCH + service.PAGE_SIZE // 2)
+    writes = []
+    upsert = execution_writes.upsert_page
+
+    def counted(env, executions, details=None):
+        if executions:
+            writes.append(len(executions))
+        return upsert(env, executions, details)
+
+    monkeypatch.setattr(execution_writes, "upsert_page", counted)
+    summary = ingestion.run()
+    assert summary["pages"] == 5 and summary["inserted"] == len(ids)
+    assert writes == [service.WRITE_BATCH, service.PAGE_SIZE // 2]
+    assert set(ingestion.rows()) == set(ids)
+
+
 def test_ids_are_compared_as_numbers(ingestion, workflow_id):
     _add(ingestion.fake, workflow_id, 9)
     assert ingestion.run()["watermark"] == "9"
