@@ -16,6 +16,7 @@
   WEB_METRICS_PORT at METRICS_HOST; presence (with encryption key ids) from each worker.
 """
 
+import gc
 import os
 import shutil
 import tempfile
@@ -65,6 +66,12 @@ def when_ready(server):
 def post_worker_init(worker):
     from services import config, presence
 
+    # What the worker loaded lives as long as it does: a full collection walking all of it
+    # (about 235,000 objects) stalls every request of a gevent worker for over 100 ms, which
+    # was the poll's p99 (bench/RESULTS.md). Frozen, collections walk only what requests make.
+    gc.collect()
+    gc.freeze()
+    worker.log.info("heap frozen: %d objects", gc.get_freeze_count())
     presence.start("web", config.current())
     threading.Thread(target=_end_streams_when_stopping, args=(worker,), daemon=True).start()
 

@@ -7,16 +7,16 @@ lookup, the role check, the job and its reruns read as the tenant under row-leve
 marshmallow serialisation and the ETag. The bare endpoint (bench/bare_app.py) is what a
 developer would write with no platform: flask-smorest, a schema, one primary-key select on
 SQLAlchemy's default engine as a role RLS does not apply to, no tenant, no authentication.
-gunicorn runs both as the Procfile's web process does (gunicorn.conf.py: gthread,
---workers 2 --threads 4 by default, the JSON access log, metrics in multiprocess mode on a
-port of each side's own).
-wrk runs one connection per server thread and closes it after each request (Connection:
+gunicorn runs both as the Procfile's web process does (gunicorn.conf.py: gevent, --workers 2
+by default, --threads 4 under gthread, the JSON access log, metrics in multiprocess mode on a
+port of each side's own, each worker's heap frozen once loaded).
+wrk runs workers x threads connections and closes it after each request (Connection:
 close): kept-alive connections stay with whichever worker accepted them, so with keep-alive
 a run lands 4/4 or 8/0 on the two workers and req/s swings twofold between runs. Each side is
 warmed up, then measured in rounds that alternate bare / job; the median round counts.
 
     .venv/bin/python bench/job_poll.py [--duration 10] [--rounds 3] [--workers 2] [--threads 4]
-        [--keepalive] [--worker-class gthread|sync]
+        [--keepalive] [--worker-class gevent|gthread|sync]
 
 Needs wrk (Debian/Ubuntu: apt-get install -y wrk). Targets (issue 13): job req/s at least
 0.7 x bare, job p99 at most 1.5 x bare.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
@@ -172,7 +173,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn --workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn --threads")
     parser.add_argument(
-        "--worker-class", default="gthread", help="gunicorn --worker-class (gthread, sync)"
+        "--worker-class",
+        default=os.environ.get("WEB_WORKER_CLASS", "gevent"),
+        help="gunicorn --worker-class (gevent, as gunicorn.conf.py; gthread, sync)",
     )
     parser.add_argument("--connections", type=int, help="wrk -c (default workers x threads)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")

@@ -48,6 +48,14 @@ def test_access_log_is_json_with_route_and_status(web):
     assert record["process"] == "web" and record["level"] == "INFO"
 
 
+def test_each_worker_freezes_what_it_loaded(web):
+    """A full collection then walks only what requests allocate, not the whole app."""
+    _, _, out, _ = web
+    frozen = [line for line in out.read_text().splitlines() if "heap frozen" in line]
+    assert len(frozen) == 1, out.read_text()  # WEB_CONCURRENCY=1
+    assert all(int(json.loads(line)["message"].split()[2]) > 10_000 for line in frozen)
+
+
 def test_metrics_are_served_on_their_own_port_only(web):
     base, metrics_url, _, _ = web
     assert get(f"{base}/api/v1")[0] == 200
