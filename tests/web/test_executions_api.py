@@ -180,7 +180,10 @@ def known(factory, tenant, environment, fake_n8n) -> dict[str, str]:
     a = fake_n8n.add_workflow(name="Billing")["id"]
     factory.run_as(tenant.id, sync.sync_workflows, environment.id)
     b, c = "b-not-synced", "c-always-fine"
-    minutes = lambda n: NOW - timedelta(minutes=n)  # noqa: E731
+    # Measured from the fixture's own moment, not the module's import: the windows the tests
+    # ask for end at the request, which may come minutes after the import under a full run.
+    now = datetime.now(UTC).replace(microsecond=0)
+    minutes = lambda n: now - timedelta(minutes=n)  # noqa: E731
     page = [
         _execution(1, a, started=minutes(60), ms=100),
         _execution(2, a, started=minutes(55), ms=200),
@@ -194,7 +197,7 @@ def known(factory, tenant, environment, fake_n8n) -> dict[str, str]:
         _execution(10, b, "waiting", started=minutes(5), ms=None),
         _execution(11, c, started=minutes(15), ms=10),
         # Outside a 24-hour window:
-        _execution(12, a, "error", started=NOW - timedelta(hours=30), ms=99_999),
+        _execution(12, a, "error", started=now - timedelta(hours=30), ms=99_999),
     ]
     details = {"5": ("boom", "HTTP"), "7": (None, "Code"), "8": ("b failed", "Code")}
     _store(factory, tenant.id, environment, page, details)
