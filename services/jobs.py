@@ -137,25 +137,38 @@ def stats() -> dict:
     }
 
 
-def _counts(statuses: tuple[str, ...], job_type: str | None) -> CompoundSelect:
+def _counts(statuses: tuple[str, ...], job_type: str | None) -> Select | CompoundSelect:
     """(status, kind, count) for ``statuses``, a row for each pair that has jobs: job_counts
     keeps the finished ones (migration i13d_counts), active ones are counted where they are.
-    Kinds and statuses no job has any more are left out, as a count of the jobs would."""
+    Kinds and statuses no job has any more are left out, as a count of the jobs would.
+
+    A half that none of ``statuses`` belongs to is left out of the statement, not filtered to
+    nothing: PostgreSQL proves a scan empty only when a constant false is its one condition,
+    and under row-level security the tenant policy's condition sits beside it. The scan was
+    still planned, costed over all the tenant's jobs, with the false as a one-time filter: at
+    100,000 jobs a tenant a parallel plan, two workers launched (10-15 ms) on every total of
+    finished jobs (status=failed) to read nothing."""
+    finished_statuses = [s for s in statuses if s in TERMINAL_STATUSES]
+    active_statuses = [s for s in statuses if s in ACTIVE_STATUSES]
     total = func.sum(JobCount.count)
     finished = (
         select(JobCount.status, JobCount.job_type, total.cast(BigInteger).label("count"))
-        .where(JobCount.status.in_([s for s in statuses if s in TERMINAL_STATUSES]))
+        .where(JobCount.status.in_(finished_statuses))
         .group_by(JobCount.status, JobCount.job_type)
         .having(total > 0)
     )
     active = (
         select(BackgroundJob.status, BackgroundJob.job_type, func.count().label("count"))
-        .where(BackgroundJob.status.in_([s for s in statuses if s in ACTIVE_STATUSES]))
+        .where(BackgroundJob.status.in_(active_statuses))
         .group_by(BackgroundJob.status, BackgroundJob.job_type)
     )
     if job_type:
         finished = finished.where(JobCount.job_type == job_type)
         active = active.where(BackgroundJob.job_type == job_type)
+    if not active_statuses:
+        return finished
+    if not finished_statuses:
+        return active
     return finished.union_all(active)
 
 
