@@ -98,6 +98,17 @@ def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace)
         yield f"http://127.0.0.1:{port}"
 
 
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``gunicorn`` reads: worker count, threads and class."""
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn --workers")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn --threads")
+    parser.add_argument(
+        "--worker-class",
+        default=os.environ.get("WEB_WORKER_CLASS", "gevent"),
+        help="gunicorn --worker-class (gevent, as gunicorn.conf.py; gthread, sync)",
+    )
+
+
 def wait_until_served(url: str, token: str, timeout: float = 30.0) -> bytes:
     deadline = time.monotonic() + timeout
     while True:
@@ -170,13 +181,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per side")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn --workers")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn --threads")
-    parser.add_argument(
-        "--worker-class",
-        default=os.environ.get("WEB_WORKER_CLASS", "gevent"),
-        help="gunicorn --worker-class (gevent, as gunicorn.conf.py; gthread, sync)",
-    )
+    add_server_arguments(parser)
     parser.add_argument("--connections", type=int, help="wrk -c (default workers x threads)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk -t")
     parser.add_argument(

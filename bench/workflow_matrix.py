@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, text
 
 from bench import common
-from bench.job_poll import _get, free_port, gunicorn, wait_until_served
+from bench.job_poll import _get, add_server_arguments, free_port, gunicorn, wait_until_served
 from models.db import db, init_engine, reset_context, tenant_scope
 from services.config import configure
 
@@ -128,8 +128,7 @@ def main() -> None:
     parser.add_argument("--canonicals", type=int, default=1000)
     parser.add_argument("--environments", type=int, default=10)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn --workers")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn --threads")
+    add_server_arguments(parser)
     args = parser.parse_args()
 
     with common.bench_environment("matrix") as env:
