@@ -3,28 +3,12 @@ hides other tenants either way, but only an explicit predicate shows the planner
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from sqlalchemy import func, select
 
-from sqlalchemy import event, func, select
-
-from models.db import db, get_engine, tenant_scope
+from models.db import db, tenant_scope
 from models.environments import Environment
 from models.jobs import BackgroundJob
-
-
-@contextmanager
-def statements() -> Iterator[list[tuple[str, dict]]]:
-    seen: list[tuple[str, dict]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many):
-        seen.append((statement, parameters or {}))
-
-    event.listen(get_engine(), "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(get_engine(), "before_cursor_execute", record)
+from tests.statements import statements
 
 
 def _names_tenant(statement: str, parameters: dict, table: str, tenant_id) -> bool:

@@ -3,35 +3,17 @@ from job_counts, active ones from the jobs), and still equals a count of the job
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event
 
-from models.db import db, get_engine, reset_context, tenant_scope
+from jobs import core
+from models.db import db, reset_context, tenant_scope
 from services import jobs as job_service
 from services.jobs import JobFilters
 from tests.jobs.helpers import start_job
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, _parameters, _context, _many):
-        seen.append(statement)
-
-    event.listen(get_engine(), "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(get_engine(), "before_cursor_execute", record)
+from tests.statements import statements
 
 
 def _cancel(app, tenant_id, job_id) -> None:
-    from jobs import core
-
     with app.app_context(), tenant_scope(tenant_id):
         core.cancel(job_id)
         db.commit()
@@ -68,7 +50,7 @@ def test_a_total_reads_only_the_half_its_statuses_need(
         db.rollback()
     reset_context()
     assert counted == total
-    (statement,) = seen
+    ((statement, _),) = seen
     read = {table for table in ("job_counts", "background_jobs") if f"FROM {table}" in statement}
     assert read == reads, statement
     assert "UNION ALL" in statement if len(reads) == 2 else "UNION" not in statement
