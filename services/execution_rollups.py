@@ -1,12 +1,12 @@
-"""Roll-ups of executions per workflow, hour (execution_rollups) and UTC day
-(execution_daily_rollups): what analytics read for windows longer than RAW_WINDOW_HOURS, so a
-90-day window costs about what a day does. A window reads the executions of its first, partial
-hour (the edge: counts and failures stay exact for any start), whole hours up to its first
-midnight from the hourly rows, and whole days from the daily ones; each environment's hour and
-day is also summed in one row of its own (ENVIRONMENT_WIDE), what an environment-wide window
-reads.
+"""Roll-ups of executions per workflow and hour (execution_rollups), UTC day
+(execution_daily_rollups) and week (execution_weekly_rollups): what analytics read for windows
+longer than RAW_WINDOW_HOURS, so a 90-day window costs about what a day does. A window reads
+the executions of its first, partial hour (the edge: counts and failures stay exact for any
+start), whole hours up to its first midnight from the hourly rows, whole days up to its first
+week from the daily ones, and whole weeks from the weekly ones; each environment's span is
+also summed in one row of its own (ENVIRONMENT_WIDE), what an environment-wide window reads.
 
-Ingestion keeps both levels exact as executions arrive, change and vanish
+Ingestion keeps every level exact as executions arrive, change and vanish
 (services/rollup_maintenance.py). Durations are kept as a histogram (BUCKETS_PER_DOUBLING
 buckets per doubling of the duration), so p50/p95 over roll-ups are within one bucket: about
 9 % of the value.
@@ -17,7 +17,7 @@ buckets per doubling of the duration), so p50/p95 over roll-ups are within one b
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import text
@@ -30,6 +30,10 @@ RAW_WINDOW_HOURS = 1
 #: The workflow_id of the rows that sum the whole environment's hour or day: an environment's
 #: window reads one row a span instead of one per workflow and span (n8n ids are never empty).
 ENVIRONMENT_WIDE = ""
+#: The spans of the three levels, finest first; each is a whole number of the one before, all
+#: counted from the epoch (date_bin's origin in SQL).
+HOUR, DAY, WEEK = timedelta(hours=1), timedelta(days=1), timedelta(weeks=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Histogram resolution: bucket b holds durations d (ms) with floor(8 * log2(d + 1)) = b.
 BUCKETS_PER_DOUBLING = 8
 
@@ -80,8 +84,9 @@ _EDGE_COLUMNS = ", ".join(
 
 def _spans(by_workflow: bool, workflow_filter: bool) -> str:
     """The window's spans in the environment (and of one workflow): executions from
-    ``since`` to ``hours_from``, hours up to ``days_from``, whole days from it on; the
-    environment's own hour and day rows when it is read as one, its workflows' otherwise."""
+    ``since`` to ``hours_from``, hours up to ``days_from``, days up to ``weeks_from``, whole
+    weeks from it on; the environment's own rows when it is read as one, its workflows'
+    otherwise."""
     narrowed = " AND workflow_id = :workflow_id" if workflow_filter else ""
     rolled = narrowed or (f" AND workflow_id {'<>' if by_workflow else '='} '{ENVIRONMENT_WIDE}'")
     owner = "tenant_id = :tenant_id AND environment_id = :environment_id"
@@ -98,7 +103,10 @@ def _spans(by_workflow: bool, workflow_filter: bool) -> str:
              WHERE {owner} AND hour >= :hours_from AND hour < :days_from{rolled}
             UNION ALL
             SELECT {columns} FROM execution_daily_rollups
-             WHERE {owner} AND day >= :days_from{rolled}
+             WHERE {owner} AND day >= :days_from AND day < :weeks_from{rolled}
+            UNION ALL
+            SELECT {columns} FROM execution_weekly_rollups
+             WHERE {owner} AND week >= :weeks_from{rolled}
         )"""
 
 
@@ -125,16 +133,10 @@ def _statement(by_workflow: bool, workflow_filter: bool) -> str:
     """
 
 
-def first_hour(moment: datetime) -> datetime:
-    """The first whole hour's start at or after ``moment`` (an aware datetime)."""
-    hour = moment.replace(minute=0, second=0, microsecond=0)
-    return hour if hour == moment else hour + timedelta(hours=1)
-
-
-def first_midnight(moment: datetime) -> datetime:
-    """The first UTC midnight at or after ``moment`` (an aware datetime)."""
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight if midnight == moment else midnight + timedelta(days=1)
+def first_boundary(moment: datetime, span: timedelta) -> datetime:
+    """The first start of a ``span`` (HOUR, DAY or WEEK, counted from the epoch) at or after
+    ``moment`` (an aware datetime)."""
+    return _EPOCH - (_EPOCH - moment) // span * span
 
 
 def figures(
@@ -145,18 +147,22 @@ def figures(
     workflow_id: str | None = None,
     by_workflow: bool = False,
     days_from: datetime | None = None,
+    weeks_from: datetime | None = None,
 ) -> list[SimpleNamespace]:
     """Counts, percentiles and the newest failure since ``since``, per workflow or for all;
     rows with the attributes the raw analytics statement returns. Executions before the
     first whole hour are read themselves, hours from the hourly rows; spans from ``days_from``
-    (a UTC midnight; by default the first one at or after ``since``) from daily rows, which
-    sum the same hours."""
+    (a UTC midnight; by default the first one at or after ``since``) from daily rows, and
+    from ``weeks_from`` (by default the first week's start at or after ``days_from``) from
+    weekly ones, which sum the same hours."""
+    days_from = days_from or first_boundary(since, DAY)
     params = {
         "tenant_id": tenant_id,
         "environment_id": env_id,
         "since": since,
-        "hours_from": first_hour(since),
-        "days_from": days_from or first_midnight(since),
+        "hours_from": first_boundary(since, HOUR),
+        "days_from": days_from,
+        "weeks_from": weeks_from or first_boundary(days_from, WEEK),
         "workflow_id": workflow_id,
     }
     statement = text(_statement(by_workflow, workflow_id is not None))

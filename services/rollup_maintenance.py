@@ -1,6 +1,7 @@
-"""Keeping the roll-ups (execution_rollups per hour, execution_daily_rollups per UTC day) equal
-to the executions they sum, by differences: each statement that writes executions also adds
-what it changed to both levels, in the same statement.
+"""Keeping the roll-ups (execution_rollups per hour, execution_daily_rollups per UTC day,
+execution_weekly_rollups per week) equal to the executions they sum, by differences: each
+statement that writes executions also adds what it changed to every level, in the same
+statement.
 
 A writer's statement names what it changed in a CTE ``changes`` (``sign``, then CHANGED_COLUMNS):
 +1 rows with the new values of the rows it wrote, -1 rows with the old values of the rows it
@@ -10,7 +11,8 @@ span's newest.
 Two things a difference cannot say: which failure is newest once the newest one is gone, and
 the greatest workflow name once a row carrying it left; nor may a span left empty stay. The
 statement's ``stale`` CTE names the (workflow, day) of those cases (rare: deletions, moves,
-renames, a change to a span's newest failure) and ``repair`` recomputes them from executions.
+renames, a change to a span's newest failure) and ``repair`` recomputes them from executions
+(and their weeks from the days).
 
 Concurrent writers of the same rows take no lock: additions commute, and a writer that finds a
 row changed by another after its snapshot (so its old values unknown) names that row's days
@@ -59,6 +61,8 @@ LEVELS = (
     Level("days", "execution_daily_rollups", "day", "1 day", finer="hours"),
     Level("environment_hours", "execution_rollups", "hour", "1 hour", "hours", False),
     Level("environment_days", "execution_daily_rollups", "day", "1 day", "days", False),
+    Level("weeks", "execution_weekly_rollups", "week", "7 days", finer="days"),
+    Level("environment_weeks", "execution_weekly_rollups", "week", "7 days", "weeks", False),
 )
 
 _FIGURES = (
@@ -195,7 +199,7 @@ def _stale(also: str | None) -> str:
 
 
 def delta_ctes(*, also_stale: str | None = None) -> str:
-    """The CTEs (after the writer's ``changes``) that apply it to both levels, and ``stale``;
+    """The CTEs (after the writer's ``changes``) that apply it to every level, and ``stale``;
     ``also_stale`` names a CTE of (workflow_id, started_at) rows whose days are stale too."""
     return ",".join([*(_apply(level) for level in LEVELS), _stale(also_stale)])
 
@@ -235,9 +239,17 @@ def _scope(span: str, pairs: bool) -> str:
 
 _CLEAR = """
     WITH hours AS (DELETE FROM execution_rollups WHERE {where}{hours}),
-         days AS (DELETE FROM execution_daily_rollups WHERE {where}{days}){environment}
+         days AS (DELETE FROM execution_daily_rollups WHERE {where}{days}),
+         weeks AS (DELETE FROM execution_weekly_rollups WHERE {where}{weeks}){environment}
     SELECT 1
 """
+_WEEK_OF_DAY = _span("7 days", "day")
+#: The (week, workflow) pairs of the pairs' days, and the environment's row of each week.
+_PAIRS_WEEKS = f"""
+    SELECT {_WEEK_OF_DAY}, workflow
+      FROM unnest(CAST(:days AS timestamptz[]), CAST(:workflows AS text[])) AS p(day, workflow)
+    UNION SELECT {_WEEK_OF_DAY}, '{ENVIRONMENT_WIDE}'
+      FROM unnest(CAST(:days AS timestamptz[])) AS day"""
 #: The hours of the pairs' days.
 _PAIRS_HOURS = (
     "SELECT generate_series(day, day + interval '23 hours', interval '1 hour')"
@@ -334,6 +346,17 @@ def _environment(table: str, span: str) -> str:
 
 _ENVIRONMENT_HOURS = _environment("execution_rollups", "hour")
 _ENVIRONMENT_DAYS = _environment("execution_daily_rollups", "day")
+_PAIRS_WEEKS_DAYS = (
+    f" AND ({_WEEK_OF_DAY}, workflow_id) IN ({_PAIRS_WEEKS})"
+    f" AND day >= {_span('7 days', 'CAST(:first AS timestamptz)')}"
+    f" AND day < {_span('7 days', 'CAST(:last AS timestamptz)')} + interval '7 days'"
+)
+#: Weeks from the days just written, the environment's rows among them (its weeks sum its days).
+_WEEKS = f"""
+    WITH spans AS (
+        SELECT *, {_WEEK_OF_DAY} AS week FROM execution_daily_rollups WHERE {{where}}{{weeks}}
+    ){_summed("spans", "workflow_id, week", "s.workflow_id", "execution_weekly_rollups", "week")}
+"""
 
 
 def _recompute(
@@ -351,6 +374,7 @@ def _recompute(
         where=where,
         hours=_scope("hour", bool(pairs)),
         days=_scope("day", bool(pairs)),
+        weeks=f" AND (week, workflow_id) IN ({_PAIRS_WEEKS})" if pairs else "",
         environment=_CLEAR_ENVIRONMENT.format(where=where) if pairs else "",
     )
     db.execute(text(clear), params)
@@ -360,3 +384,7 @@ def _recompute(
     days = " AND day IN (SELECT unnest(CAST(:days AS timestamptz[])))" if pairs else ""
     db.execute(text(_ENVIRONMENT_HOURS.format(where=where, hours=hours)), params)
     db.execute(text(_ENVIRONMENT_DAYS.format(where=where, days=days)), params)
+    # The pairs' weeks from all their days, in a range the (tenant, environment, day) index
+    # serves (every week in a whole recompute).
+    weeks = _PAIRS_WEEKS_DAYS if pairs else ""
+    db.execute(text(_WEEKS.format(where=where, weeks=weeks)), params)

@@ -184,36 +184,25 @@ def test_the_definer_reads_only_tables_it_has_policies_for(database):
         assert (table, privilege) in policies, f"{definer} has {privilege} on {table}, no policy"
 
 
-@pytest.mark.parametrize(
-    ("before", "table", "span", "step"),
-    [
-        # i13e_environment_days: each environment's day gets one row summing its workflows'.
-        ("i13d_counts", "execution_daily_rollups", "day", timedelta(days=1)),
-        # i13i_environment_hours: and each of its hours.
-        ("i13h_job_indexes", "execution_rollups", "hour", timedelta(hours=1)),
-    ],
-)
-def test_environment_rows_are_summed_from_the_workflows_rows(scratch, before, table, span, step):
+def _rollups_before(scratch, before: str, table: str, span: str, rows) -> tuple:
+    """A scratch database at ``before`` with roll-up ``rows`` (workflow, span start, total,
+    durations) in ``table``, then upgraded to head: the engine and the tenant's id."""
     config = dbadmin.alembic_config(scratch)
     command.upgrade(config, "head")  # whatever ran on the scratch database before
     command.downgrade(config, before)
     engine = create_engine(scratch)
     tables = models.Base.metadata.tables
-    rollups = tables[table]
-    now = datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0)
     with engine.begin() as conn:
         tenant_id = uuid.uuid4()
         conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
         conn.execute(tables["tenants"].insert().values(id=tenant_id, name="t", slug=tenant_id.hex))
         builder = RowBuilder(conn, tenant_id)
         env_id = builder.build(tables["environments"])["id"]
-        for workflow, start, total, durations in [
-            ("wf-1", now, 3, {"40": 2, "41": 1}),
-            ("wf-2", now, 2, {"41": 2}),
-            ("wf-1", now - step, 1, {"50": 1}),
-        ]:
+        for workflow, start, total, durations in rows:
             conn.execute(
-                rollups.insert().values(
+                tables[table]
+                .insert()
+                .values(
                     tenant_id=tenant_id,
                     environment_id=env_id,
                     workflow_id=workflow,
@@ -227,15 +216,60 @@ def test_environment_rows_are_summed_from_the_workflows_rows(scratch, before, ta
                 )
             )
     command.upgrade(config, "head")
+    return engine, tenant_id
+
+
+def _summed_rows(engine, tenant_id, table: str, span: str, *where) -> list[tuple]:
+    rollups = models.Base.metadata.tables[table]
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
         summed = conn.execute(
-            select(rollups.c[span], rollups.c.total, rollups.c.durations)
-            .where(rollups.c.workflow_id == "")
-            .order_by(rollups.c[span])
+            select(rollups.c.workflow_id, rollups.c[span], rollups.c.total, rollups.c.durations)
+            .where(*where)
+            .order_by(rollups.c.workflow_id, rollups.c[span])
         ).all()
     engine.dispose()
-    assert summed == [
-        (now - step, 1, {"50": 1}),
-        (now, 5, {"40": 2, "41": 3}),
+    return summed
+
+
+@pytest.mark.parametrize(
+    ("before", "table", "span", "step"),
+    [
+        # i13e_environment_days: each environment's day gets one row summing its workflows'.
+        ("i13d_counts", "execution_daily_rollups", "day", timedelta(days=1)),
+        # i13i_environment_hours: and each of its hours.
+        ("i13h_job_indexes", "execution_rollups", "hour", timedelta(hours=1)),
+    ],
+)
+def test_environment_rows_are_summed_from_the_workflows_rows(scratch, before, table, span, step):
+    now = datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0)
+    rows = [
+        ("wf-1", now, 3, {"40": 2, "41": 1}),
+        ("wf-2", now, 2, {"41": 2}),
+        ("wf-1", now - step, 1, {"50": 1}),
+    ]
+    engine, tenant_id = _rollups_before(scratch, before, table, span, rows)
+    rollups = models.Base.metadata.tables[table]
+    assert _summed_rows(engine, tenant_id, table, span, rollups.c.workflow_id == "") == [
+        ("", now - step, 1, {"50": 1}),
+        ("", now, 5, {"40": 2, "41": 3}),
+    ]
+
+
+def test_weeks_are_summed_from_the_days(scratch):
+    """i13j_weekly_rollups: each workflow's (and the environment's) week from its days."""
+    week = datetime(2026, 3, 5, tzinfo=UTC)  # a Thursday: weeks start there
+    rows = [
+        ("wf-1", week, 3, {"40": 2, "41": 1}),
+        ("wf-1", week + timedelta(days=6), 2, {"41": 2}),
+        ("wf-1", week - timedelta(days=1), 1, {"50": 1}),
+        ("", week + timedelta(days=2), 4, {"40": 4}),
+    ]
+    engine, tenant_id = _rollups_before(
+        scratch, "i13i_environment_hours", "execution_daily_rollups", "day", rows
+    )
+    assert _summed_rows(engine, tenant_id, "execution_weekly_rollups", "week") == [
+        ("", week, 4, {"40": 4}),
+        ("wf-1", week - timedelta(days=7), 1, {"50": 1}),
+        ("wf-1", week, 5, {"40": 2, "41": 3}),
     ]

@@ -1,8 +1,8 @@
-"""Roll-ups (hourly and daily): kept exact by ingestion as executions arrive, change and vanish,
-by differences (equal to a recompute from the executions, whatever the order of changes and
-however writers interleave), and read by analytics over windows longer than an hour, with the
-executions of the window's first partial hour, for the same figures as the executions give
-(percentiles within one histogram bucket)."""
+"""Roll-ups (hourly, daily and weekly): kept exact by ingestion as executions arrive, change
+and vanish, by differences (equal to a recompute from the executions, whatever the order of
+changes and however writers interleave), and read by analytics over windows longer than an
+hour, with the executions of the window's first partial hour, for the same figures as the
+executions give (percentiles within one histogram bucket)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from models.db import db
-from models.executions import Execution, ExecutionDailyRollup, ExecutionRollup
+from models.executions import (
+    Execution,
+    ExecutionDailyRollup,
+    ExecutionRollup,
+    ExecutionWeeklyRollup,
+)
 from models.workflows import WorkflowEnvMap
 from services import execution_rollups as rollups
 from services import execution_writes, executions, rollup_maintenance
@@ -40,14 +45,14 @@ def _execution(n8n_id: int, workflow: str, status: str, started: datetime, ms: i
     }
 
 
-@pytest.fixture
-def history(factory, tenant, environment) -> list[dict]:
-    """400 executions of three workflows over five days, some failed, some still running."""
+def _store_history(factory, tenant, environment, *, count: int, days: int) -> list[dict]:
+    """``count`` executions of three workflows over the last ``days`` days, some failed, some
+    still running."""
     chance = random.Random(13)
     page = []
-    for n in range(400):
+    for n in range(count):
         status = chance.choices(["success", "error", "running"], weights=[80, 15, 5])[0]
-        started = NOW - timedelta(minutes=chance.randrange(5 * 24 * 60))
+        started = NOW - timedelta(minutes=chance.randrange(days * 24 * 60))
         ms = None if status == "running" else int(chance.lognormvariate(6, 1.5))
         page.append(_execution(n, f"wf-{n % 3}", status, started, ms))
     details = {e["id"]: (f"failed {e['id']}", "HTTP") for e in page if e["status"] == "error"}
@@ -58,6 +63,18 @@ def history(factory, tenant, environment) -> list[dict]:
 
     factory.run_as(tenant.id, store)
     return page
+
+
+@pytest.fixture
+def history(factory, tenant, environment) -> list[dict]:
+    """400 executions over five days."""
+    return _store_history(factory, tenant, environment, count=400, days=5)
+
+
+@pytest.fixture
+def month(factory, tenant, environment) -> list[dict]:
+    """600 executions over 30 days: whole weeks."""
+    return _store_history(factory, tenant, environment, count=600, days=30)
 
 
 def _both(factory, tenant, environment, *, by_workflow: bool, minute: int = 0):
@@ -187,9 +204,14 @@ def test_percentiles_of_a_histogram_stay_within_a_bucket(fraction):
 
 
 def _stored(env_id) -> dict:
-    """Both levels' rows of the environment, keyed by (workflow, span), without their ids."""
+    """Every level's rows of the environment, keyed by (level, workflow, span), without ids."""
     stored = {}
-    for model, span in ((ExecutionRollup, "hour"), (ExecutionDailyRollup, "day")):
+    levels = (
+        (ExecutionRollup, "hour"),
+        (ExecutionDailyRollup, "day"),
+        (ExecutionWeeklyRollup, "week"),
+    )
+    for model, span in levels:
         for row in db.scalars(select(model).where(model.environment_id == env_id)):
             figures = {
                 name: getattr(row, name)
@@ -225,7 +247,7 @@ def _assert_equal_to_a_recompute(factory, tenant, environment) -> dict:
     return kept
 
 
-def test_changes_deletions_moves_and_renames_keep_both_levels_exact(
+def test_changes_deletions_moves_and_renames_keep_every_level_exact(
     factory, tenant, environment, history
 ):
     chance = random.Random(21)
@@ -273,8 +295,8 @@ def test_changes_deletions_moves_and_renames_keep_both_levels_exact(
     factory.run_as(tenant.id, change)
     kept = _assert_equal_to_a_recompute(factory, tenant, environment)
     days = {key: row for key, row in kept.items() if key[0] == "day"}
-    # Each hour and day twice: its workflows' rows, and the environment's own row summing them.
-    for span in ("hour", "day"):
+    # Each span twice: its workflows' rows, and the environment's own row summing them.
+    for span in ("hour", "day", "week"):
         for whole_environment in (False, True):
             assert sum(
                 row["total"]
@@ -305,7 +327,7 @@ def test_a_span_left_empty_is_removed(factory, tenant, environment):
         return before, _stored(environment.id)
 
     before, after = factory.run_as(tenant.id, store_and_delete)
-    assert {key[0] for key in before} == {"hour", "day"}
+    assert {key[0] for key in before} == {"hour", "day", "week"}
     assert after == {}
 
 
@@ -383,11 +405,53 @@ def test_days_and_hours_give_what_hours_alone_give(
         )
 
 
-def test_first_midnight_of_a_window():
-    midnight = datetime(2026, 3, 4, tzinfo=UTC)
-    assert rollups.first_midnight(midnight) == midnight
-    assert rollups.first_midnight(midnight + timedelta(hours=1)) == midnight + timedelta(days=1)
-    assert rollups.first_midnight(midnight - timedelta(hours=1)) == midnight
+@pytest.mark.parametrize("by_workflow", [False, True])
+@pytest.mark.parametrize("before_a_week_hours", [0, 1, 23, 24 * 6 + 5, 24 * 7 + 13])
+def test_weeks_days_and_hours_give_what_days_and_hours_give(
+    factory, tenant, environment, month, before_a_week_hours, by_workflow
+):
+    """Windows starting on, just before and days before a week's start, two weeks before now:
+    whole weeks read from the weekly rows, the days before them from the daily ones, and the
+    same figures as days and hours alone, or hours alone, give."""
+    week = rollups.first_boundary(NOW - 3 * rollups.WEEK, rollups.WEEK)
+    since = week - timedelta(hours=before_a_week_hours, minutes=17)
+    after_everything = NOW + timedelta(days=8)
+
+    def read(**kwargs):
+        return [
+            vars(row)
+            for row in rollups.figures(
+                tenant.id, environment.id, since, by_workflow=by_workflow, **kwargs
+            )
+        ]
+
+    weeks = factory.run_as(tenant.id, read)
+    assert weeks == factory.run_as(tenant.id, read, weeks_from=after_everything)
+    assert weeks == factory.run_as(
+        tenant.id, read, days_from=after_everything, weeks_from=after_everything
+    )
+    assert sum(row["total"] for row in weeks) > 300
+    if not by_workflow:
+        one = factory.run_as(tenant.id, read, workflow_id="wf-2")
+        assert one == factory.run_as(
+            tenant.id, read, workflow_id="wf-2", days_from=after_everything
+        )
+
+
+@pytest.mark.parametrize(
+    ("span", "start"),
+    [
+        (rollups.HOUR, datetime(2026, 3, 4, 7, tzinfo=UTC)),
+        (rollups.DAY, datetime(2026, 3, 4, tzinfo=UTC)),
+        # Weeks start on Thursdays, as date_bin counts seven days from the epoch.
+        (rollups.WEEK, datetime(2026, 3, 5, tzinfo=UTC)),
+    ],
+)
+def test_first_boundary_of_a_window(span, start):
+    assert rollups.first_boundary(start, span) == start
+    assert rollups.first_boundary(start + timedelta(minutes=1), span) == start + span
+    assert rollups.first_boundary(start - timedelta(minutes=1), span) == start
+    assert rollups.first_boundary(start - span, span) == start - span
 
 
 def test_an_execution_without_a_workflow_is_counted_once(factory, tenant, environment):
