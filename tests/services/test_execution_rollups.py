@@ -372,7 +372,29 @@ def test_concurrent_writers_of_the_same_hour_lose_no_change(factory, tenant, env
     assert (kept[("day", "wf-0", day)]["error"], kept[("day", "wf-0", day)]["success"]) == (40, 0)
 
 
-# --- daily rows for whole days ---------------------------------------------------------------
+# --- daily and weekly rows for whole days and weeks ----------------------------------------
+
+
+def _assert_levels_agree(factory, tenant, environment, since, *, by_workflow, finer) -> int:
+    """The window's figures read with every level equal those read without the coarser
+    levels (each of ``finer``: figures() arguments that leave some out), for the environment
+    or per workflow, and for one workflow; the window's total."""
+
+    def read(**kwargs):
+        return [
+            vars(row)
+            for row in rollups.figures(
+                tenant.id, environment.id, since, by_workflow=by_workflow, **kwargs
+            )
+        ]
+
+    every = factory.run_as(tenant.id, read)
+    for without in finer:
+        assert every == factory.run_as(tenant.id, read, **without)
+        if not by_workflow:
+            one = factory.run_as(tenant.id, read, workflow_id="wf-2")
+            assert one == factory.run_as(tenant.id, read, workflow_id="wf-2", **without)
+    return sum(row["total"] for row in every)
 
 
 @pytest.mark.parametrize("by_workflow", [False, True])
@@ -384,25 +406,12 @@ def test_days_and_hours_give_what_hours_alone_give(
     daily rows, the first day's hours from the hourly ones, and the same figures."""
     midnight = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
     since = midnight - timedelta(hours=offset_hours)
-    after_everything = NOW + timedelta(days=2)
-
-    def read(**kwargs):
-        return [
-            vars(row)
-            for row in rollups.figures(
-                tenant.id, environment.id, since, by_workflow=by_workflow, **kwargs
-            )
-        ]
-
-    both = factory.run_as(tenant.id, read)
-    hours_only = factory.run_as(tenant.id, read, days_from=after_everything)
-    assert both == hours_only
-    assert sum(row["total"] for row in both) > 0
-    if not by_workflow:
-        one = factory.run_as(tenant.id, read, workflow_id="wf-2")
-        assert one == factory.run_as(
-            tenant.id, read, workflow_id="wf-2", days_from=after_everything
-        )
+    after_everything = NOW + timedelta(days=8)
+    hours_only = {"days_from": after_everything, "weeks_from": after_everything}
+    total = _assert_levels_agree(
+        factory, tenant, environment, since, by_workflow=by_workflow, finer=[hours_only]
+    )
+    assert total > 0
 
 
 @pytest.mark.parametrize("by_workflow", [False, True])
@@ -410,32 +419,20 @@ def test_days_and_hours_give_what_hours_alone_give(
 def test_weeks_days_and_hours_give_what_days_and_hours_give(
     factory, tenant, environment, month, before_a_week_hours, by_workflow
 ):
-    """Windows starting on, just before and days before a week's start, two weeks before now:
-    whole weeks read from the weekly rows, the days before them from the daily ones, and the
-    same figures as days and hours alone, or hours alone, give."""
+    """Windows starting on, just before and days before a week's start, three weeks before
+    now: whole weeks read from the weekly rows, the days before them from the daily ones, and
+    the same figures as days and hours alone, or hours alone, give."""
     week = rollups.first_boundary(NOW - 3 * rollups.WEEK, rollups.WEEK)
     since = week - timedelta(hours=before_a_week_hours, minutes=17)
     after_everything = NOW + timedelta(days=8)
-
-    def read(**kwargs):
-        return [
-            vars(row)
-            for row in rollups.figures(
-                tenant.id, environment.id, since, by_workflow=by_workflow, **kwargs
-            )
-        ]
-
-    weeks = factory.run_as(tenant.id, read)
-    assert weeks == factory.run_as(tenant.id, read, weeks_from=after_everything)
-    assert weeks == factory.run_as(
-        tenant.id, read, days_from=after_everything, weeks_from=after_everything
+    finer = [
+        {"weeks_from": after_everything},
+        {"days_from": after_everything, "weeks_from": after_everything},
+    ]
+    total = _assert_levels_agree(
+        factory, tenant, environment, since, by_workflow=by_workflow, finer=finer
     )
-    assert sum(row["total"] for row in weeks) > 300
-    if not by_workflow:
-        one = factory.run_as(tenant.id, read, workflow_id="wf-2")
-        assert one == factory.run_as(
-            tenant.id, read, workflow_id="wf-2", days_from=after_everything
-        )
+    assert total > 300
 
 
 @pytest.mark.parametrize(
