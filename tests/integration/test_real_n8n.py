@@ -19,11 +19,12 @@ from services.n8n import (
     N8nMethodNotAllowed,
     N8nNotFound,
     N8nUnauthorized,
+    transport,
 )
 from services.promotions.placeholders import empty_data, placeholder_name
 from services.workflow_digest import exact_digest, semantic_digest
 from tests.fake_n8n import sample_workflow
-from tests.integration.conftest import URL
+from tests.integration.conftest import KEY, URL
 
 pytestmark = pytest.mark.real_n8n
 
@@ -236,3 +237,25 @@ def test_credential_data_off_the_schema_and_unknown_types_are_refused(client):
         client.create_credential("n8n-ops it refused", "httpHeaderAuth", {"token": "x"})
     with pytest.raises(N8nNotFound):
         client.credential_schema("nopeNotACredentialType")
+
+
+def test_successive_calls_share_one_kept_alive_connection(client, monkeypatch):
+    """n8n answers HTTP/1.1 with ``Connection: keep-alive`` and ``Keep-Alive: timeout=5``,
+    so one client's successive calls travel on one connection. (The fake's werkzeug server
+    closes every connection; a benchmark against it pays a connect per request.)"""
+    workflow_id = next(iter(client.iter_workflows()))[0]["id"]
+    opened = []
+    connect = transport._CheckedConnection._new_conn
+
+    def counted(self):
+        opened.append(self.port)
+        return connect(self)
+
+    monkeypatch.setattr(transport._CheckedConnection, "_new_conn", counted)
+    with N8nClient(URL, KEY, allow_private=True) as fresh:
+        for _ in range(3):
+            fresh.get_workflow(workflow_id)
+    assert len(opened) == 1
+    answer = requests.get(f"{URL}/api/v1/workflows?limit=1", headers={"X-N8N-API-KEY": KEY})
+    assert answer.headers["Connection"] == "keep-alive"
+    assert answer.headers["Keep-Alive"] == "timeout=5"
