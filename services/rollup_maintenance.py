@@ -28,12 +28,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
 from models.db import db
-from services.execution_rollups import BUCKET_SQL, ENVIRONMENT_WIDE
+from services.execution_rollups import BUCKET_SQL, DAY, ENVIRONMENT_WIDE, HOUR, WEEK
 
 #: What the ``changes`` CTE carries after ``sign``, as executions name the columns.
 CHANGED_COLUMNS = (
@@ -46,9 +46,9 @@ CHANGED_COLUMNS = (
 class Level:
     name: str
     table: str
-    #: The span column and its date_bin width.
+    #: The span column and its width (the read path's, services/execution_rollups.py).
     key: str
-    width: str
+    width: timedelta
     #: The finer level whose grouped changes this one groups again (a few rows, where the
     #: page's changes are thousands); the first level groups ``changes``.
     finer: str | None = None
@@ -57,12 +57,12 @@ class Level:
 
 
 LEVELS = (
-    Level("hours", "execution_rollups", "hour", "1 hour"),
-    Level("days", "execution_daily_rollups", "day", "1 day", finer="hours"),
-    Level("environment_hours", "execution_rollups", "hour", "1 hour", "hours", False),
-    Level("environment_days", "execution_daily_rollups", "day", "1 day", "days", False),
-    Level("weeks", "execution_weekly_rollups", "week", "7 days", finer="days"),
-    Level("environment_weeks", "execution_weekly_rollups", "week", "7 days", "weeks", False),
+    Level("hours", "execution_rollups", "hour", HOUR),
+    Level("days", "execution_daily_rollups", "day", DAY, finer="hours"),
+    Level("environment_hours", "execution_rollups", "hour", HOUR, "hours", False),
+    Level("environment_days", "execution_daily_rollups", "day", DAY, "days", False),
+    Level("weeks", "execution_weekly_rollups", "week", WEEK, finer="days"),
+    Level("environment_weeks", "execution_weekly_rollups", "week", WEEK, "weeks", False),
 )
 
 _FIGURES = (
@@ -75,8 +75,13 @@ _FAILURE_FIELDS = ("at", "id", "n8n_id", "message", "node")
 _STATUSES = ("success", "error", "running", "waiting")
 
 
-def _span(width: str, column: str = "started_at") -> str:
-    return f"date_bin('{width}', {column}, TIMESTAMPTZ 'epoch')"
+def _interval(width: timedelta) -> str:
+    """``width`` as the text of an SQL interval."""
+    return f"{width // timedelta(seconds=1)} seconds"
+
+
+def _span(width: timedelta, column: str = "started_at") -> str:
+    return f"date_bin('{_interval(width)}', {column}, TIMESTAMPTZ 'epoch')"
 
 
 def _grouped_changes(level: Level) -> str:
@@ -175,25 +180,24 @@ def _stale(also: str | None) -> str:
     name behind (deleted, moved, renamed); read in the snapshot before this statement's
     writes. And the days of ``also``'s rows."""
     extra = (
-        f"\n        UNION SELECT workflow_id, {_span('1 day')} FROM {also}"
-        " WHERE started_at IS NOT NULL"
+        f"\n        UNION SELECT workflow_id, {_span(DAY)} FROM {also} WHERE started_at IS NOT NULL"
         if also
         else ""
     )
     return f"""
     stale AS (
-        SELECT DISTINCT gone.workflow_id, {_span("1 day", "gone.started_at")} AS day
+        SELECT DISTINCT gone.workflow_id, {_span(DAY, "gone.started_at")} AS day
           FROM changes gone
           LEFT JOIN execution_rollups r
             ON r.tenant_id = CAST(:tenant_id AS uuid)
            AND r.environment_id = CAST(:environment_id AS uuid)
-           AND r.workflow_id = gone.workflow_id AND r.hour = {_span("1 hour", "gone.started_at")}
+           AND r.workflow_id = gone.workflow_id AND r.hour = {_span(HOUR, "gone.started_at")}
          WHERE gone.sign = -1 AND gone.started_at IS NOT NULL
            AND (r.last_failure_id = gone.id OR NOT EXISTS (
                 SELECT FROM changes kept
                  WHERE kept.sign = 1 AND kept.id = gone.id
                    AND kept.workflow_id = gone.workflow_id
-                   AND {_span("1 hour", "kept.started_at")} = {_span("1 hour", "gone.started_at")}
+                   AND {_span(HOUR, "kept.started_at")} = {_span(HOUR, "gone.started_at")}
                    AND kept.workflow_name IS NOT DISTINCT FROM gone.workflow_name)){extra}
     )"""
 
@@ -232,7 +236,7 @@ def _scope(span: str, pairs: bool) -> str:
     if not pairs:
         return ""
     return (
-        f" AND ({_span('1 day', span)}, workflow_id) IN"
+        f" AND ({_span(DAY, span)}, workflow_id) IN"
         " (SELECT * FROM unnest(CAST(:days AS timestamptz[]), CAST(:workflows AS text[])))"
     )
 
@@ -243,7 +247,7 @@ _CLEAR = """
          weeks AS (DELETE FROM execution_weekly_rollups WHERE {where}{weeks}){environment}
     SELECT 1
 """
-_WEEK_OF_DAY = _span("7 days", "day")
+_WEEK_OF_DAY = _span(WEEK, "day")
 #: The (week, workflow) pairs of the pairs' days, and the environment's row of each week.
 _PAIRS_WEEKS = f"""
     SELECT {_WEEK_OF_DAY}, workflow
@@ -303,7 +307,7 @@ def _summed(spans: str, keys: str, workflow: str, table: str, span: str) -> str:
 #: Hours aggregated from executions, then days from the hours just written.
 _RECOMPUTE = f"""
     WITH rows AS (
-        SELECT workflow_id, {_span("1 hour")} AS hour, workflow_name, normalized_status,
+        SELECT workflow_id, {_span(HOUR)} AS hour, workflow_name, normalized_status,
                started_at, id, n8n_execution_id, error_message, error_node,
                {BUCKET_SQL} AS bucket
           FROM executions
@@ -329,7 +333,7 @@ _RECOMPUTE = f"""
                   FROM rows GROUP BY workflow_id, hour) AS s
           LEFT JOIN histograms h USING (workflow_id, hour)
           LEFT JOIN failures f USING (workflow_id, hour)
-        RETURNING workflow_id, {_span("1 day", "hour")} AS day, {_FIGURES}
+        RETURNING workflow_id, {_span(DAY, "hour")} AS day, {_FIGURES}
     ){_summed("hours", "workflow_id, day", "s.workflow_id", "execution_daily_rollups", "day")}
 """
 
@@ -346,10 +350,11 @@ def _environment(table: str, span: str) -> str:
 
 _ENVIRONMENT_HOURS = _environment("execution_rollups", "hour")
 _ENVIRONMENT_DAYS = _environment("execution_daily_rollups", "day")
+#: The days of the pairs' weeks, in a range the (tenant, environment, day) index serves.
 _PAIRS_WEEKS_DAYS = (
     f" AND ({_WEEK_OF_DAY}, workflow_id) IN ({_PAIRS_WEEKS})"
-    f" AND day >= {_span('7 days', 'CAST(:first AS timestamptz)')}"
-    f" AND day < {_span('7 days', 'CAST(:last AS timestamptz)')} + interval '7 days'"
+    f" AND day >= {_span(WEEK, 'CAST(:first AS timestamptz)')}"
+    f" AND day < {_span(WEEK, 'CAST(:last AS timestamptz)')} + interval '{_interval(WEEK)}'"
 )
 #: Weeks from the days just written, the environment's rows among them (its weeks sum its days).
 _WEEKS = f"""
@@ -384,7 +389,6 @@ def _recompute(
     days = " AND day IN (SELECT unnest(CAST(:days AS timestamptz[])))" if pairs else ""
     db.execute(text(_ENVIRONMENT_HOURS.format(where=where, hours=hours)), params)
     db.execute(text(_ENVIRONMENT_DAYS.format(where=where, days=days)), params)
-    # The pairs' weeks from all their days, in a range the (tenant, environment, day) index
-    # serves (every week in a whole recompute).
+    # The pairs' weeks from all their days (every week in a whole recompute).
     weeks = _PAIRS_WEEKS_DAYS if pairs else ""
     db.execute(text(_WEEKS.format(where=where, weeks=weeks)), params)
